@@ -1,0 +1,25 @@
+//! Schema migrations of Tenfold, one DSL for SQLite and PostgreSQL.
+//!
+//! Rules every migration follows (checked by `tests/`):
+//! - every tenant-owned table has `org_id`, and its primary key and unique
+//!   constraints start with it;
+//! - on PostgreSQL every tenant table gets row-level security, enabled and
+//!   forced, keyed on `app.org_id` set per transaction (see `rls`).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_identity;
+mod m20261128_000002_row_level_security;
+pub mod rls;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261128_000001_identity::Migration),
+            Box::new(m20261128_000002_row_level_security::Migration),
+        ]
+    }
+}

@@ -1,0 +1,68 @@
+//! Row-level security on PostgreSQL: the second lock behind the app's own
+//! tenant scoping. The app sets `app.org_id` (and `app.user_id`,
+//! `app.api_key_lookup` for the two cross-tenant lookups) with
+//! `set_config(…, true)`, which lasts only for the current transaction, so a
+//! pooled connection never carries one request's tenant into the next.
+
+/// The restricted role the application connects as in production: not the
+/// table owner, not a superuser, no BYPASSRLS.
+pub const APP_ROLE: &str = "tenfold_app";
+
+/// Every tenant-owned table and its policy (`USING`, `WITH CHECK`).
+pub const TENANT_TABLES: &[(&str, &str, &str)] = &[
+    (
+        "organizations",
+        // A user sees the organizations they belong to (for `me`).
+        "id = tenfold_org() OR id IN (SELECT m.org_id FROM memberships m WHERE m.user_id = tenfold_user())",
+        "id = tenfold_org()",
+    ),
+    ("memberships", "org_id = tenfold_org() OR user_id = tenfold_user()", "org_id = tenfold_org()"),
+    ("invitations", "org_id = tenfold_org()", "org_id = tenfold_org()"),
+    // An API key is found by its public lookup id before its tenant is known.
+    ("api_keys", "org_id = tenfold_org() OR lookup_id = tenfold_api_key_lookup()", "org_id = tenfold_org()"),
+    ("audit_events", "org_id = tenfold_org()", "org_id = tenfold_org()"),
+];
+
+/// SQL that (re)creates the helper functions and policies for `tables`.
+pub fn enable_sql(tables: &[(&str, &str, &str)]) -> String {
+    let mut sql = String::from(
+        r#"
+CREATE OR REPLACE FUNCTION tenfold_org() RETURNS uuid LANGUAGE sql STABLE
+  AS $$ SELECT NULLIF(current_setting('app.org_id', true), '')::uuid $$;
+CREATE OR REPLACE FUNCTION tenfold_user() RETURNS uuid LANGUAGE sql STABLE
+  AS $$ SELECT NULLIF(current_setting('app.user_id', true), '')::uuid $$;
+CREATE OR REPLACE FUNCTION tenfold_api_key_lookup() RETURNS text LANGUAGE sql STABLE
+  AS $$ SELECT NULLIF(current_setting('app.api_key_lookup', true), '') $$;
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tenfold_app') THEN
+    CREATE ROLE tenfold_app NOLOGIN NOSUPERUSER NOBYPASSRLS;
+  END IF;
+END $$;
+GRANT USAGE ON SCHEMA public TO tenfold_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO tenfold_app;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO tenfold_app;
+REVOKE ALL ON seaql_migrations FROM tenfold_app;
+"#,
+    );
+    for (table, using, check) in tables {
+        sql.push_str(&format!(
+            "ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;\n\
+             ALTER TABLE {table} FORCE ROW LEVEL SECURITY;\n\
+             DROP POLICY IF EXISTS tenant_isolation ON {table};\n\
+             CREATE POLICY tenant_isolation ON {table} USING ({using}) WITH CHECK ({check});\n"
+        ));
+    }
+    sql
+}
+
+pub fn disable_sql(tables: &[(&str, &str, &str)]) -> String {
+    let mut sql = String::new();
+    for (table, _, _) in tables {
+        sql.push_str(&format!(
+            "DROP POLICY IF EXISTS tenant_isolation ON {table};\n\
+             ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY;\n\
+             ALTER TABLE {table} DISABLE ROW LEVEL SECURITY;\n"
+        ));
+    }
+    sql
+}

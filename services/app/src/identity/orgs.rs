@@ -1,0 +1,55 @@
+//! The organization itself, its audit log, and the platform admin's plan change.
+
+use serde_json::json;
+use tenfold_domain::{AuditEventId, OrgId, Plan};
+use tenfold_store::queries::{Page, audit, orgs};
+
+use crate::error::{AppError, AppResult};
+use crate::principal::{Principal, RequestMeta, perms};
+use crate::tenancy::{audit_view, org_view, record};
+use crate::views::{AuditEventView, OrgView};
+use crate::App;
+
+impl App {
+    /// The caller's organization; another id gets NOT_FOUND.
+    pub async fn organization(&self, p: &Principal, id: Option<OrgId>) -> AppResult<OrgView> {
+        p.require(perms::ORG_READ)?;
+        if id.is_some_and(|id| id != p.org) {
+            return Err(AppError::not_found("organization"));
+        }
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        let row = orgs::get(&tx, p.org).await?.ok_or_else(|| AppError::not_found("organization"))?;
+        tx.commit().await?;
+        org_view(&row)
+    }
+
+    pub async fn audit_log(&self, p: &Principal, after: Option<AuditEventId>, first: Option<i32>) -> AppResult<Page<AuditEventView>> {
+        p.require(perms::AUDIT_READ)?;
+        let limit = self.page_size(first)?;
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        let page = audit::list(&tx, p.org, after, limit).await?;
+        tx.commit().await?;
+        Ok(Page { rows: page.rows.iter().map(audit_view).collect(), has_next: page.has_next })
+    }
+
+    pub async fn audit_event(&self, p: &Principal, id: AuditEventId) -> AppResult<AuditEventView> {
+        p.require(perms::AUDIT_READ)?;
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        let row = audit::get(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("audit event"))?;
+        tx.commit().await?;
+        Ok(audit_view(&row))
+    }
+
+    /// Changes an organization's plan: a platform operator's action (the
+    /// `tenfold admin set-plan` command), never reachable from the API.
+    pub async fn set_plan(&self, org: OrgId, plan: Plan) -> AppResult<OrgView> {
+        let tx = self.inner.store.tenant(org, None).await?;
+        let before = orgs::get(&tx, org).await?.ok_or_else(|| AppError::not_found("organization"))?;
+        orgs::set_plan(&tx, org, plan).await?;
+        let meta = RequestMeta { ip: None, request_id: "admin-cli".into() };
+        record(&tx, org, None, &meta, "org.plan_changed", Some(format!("org:{org}")), json!({ "from": before.plan, "to": plan.as_str() })).await?;
+        let row = orgs::get(&tx, org).await?.ok_or_else(|| AppError::not_found("organization"))?;
+        tx.commit().await?;
+        org_view(&row)
+    }
+}

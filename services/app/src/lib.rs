@@ -1,0 +1,20 @@
+//! Use cases of Tenfold. Each public method of [`App`] is one operation of
+//! the product; the GraphQL and REST layers only translate to and from it.
+//! Authorization happens here, first thing in each use case, against a
+//! [`Principal`] built from the credential alone.
+
+mod app;
+mod authn;
+mod error;
+mod identity;
+pub mod jwt;
+mod passwords;
+mod principal;
+pub mod secrets;
+mod tenancy;
+pub mod views;
+
+pub use app::{App, Backends};
+pub use error::{AppError, AppResult, ErrorCode};
+pub use principal::{Actor, Permission, Principal, RequestMeta, perms};
+pub use tenfold_store::queries::Page;

@@ -1,0 +1,105 @@
+//! Mapping rows to views, and the audit log.
+
+use std::str::FromStr;
+
+use chrono::Utc;
+use tenfold_domain::{ApiKeyId, AuditEventId, InvitationId, OrgId, Plan, Role, UserId};
+use tenfold_store::entities::{api_keys, audit_events, invitations, organizations, users};
+use tenfold_store::queries::audit::{self, NewAuditEvent};
+use tenfold_store::Tx;
+
+use crate::error::{AppError, AppResult};
+use crate::principal::{Actor, Principal, RequestMeta};
+use crate::views::*;
+
+pub(crate) fn parse_role(raw: &str) -> AppResult<Role> {
+    Role::from_str(raw).map_err(|e| AppError::internal(anyhow::anyhow!("stored role is invalid: {e}")))
+}
+
+pub(crate) fn user_view(u: &users::Model) -> UserView {
+    UserView { id: UserId(u.id), email: u.email.clone(), email_verified: u.email_verified_at.is_some(), created_at: u.created_at }
+}
+
+pub(crate) fn org_view(o: &organizations::Model) -> AppResult<OrgView> {
+    let plan = Plan::from_str(&o.plan).map_err(|e| AppError::internal(anyhow::anyhow!("stored plan is invalid: {e}")))?;
+    Ok(OrgView { id: OrgId(o.id), name: o.name.clone(), slug: o.slug.clone(), plan, created_at: o.created_at })
+}
+
+pub(crate) fn invitation_view(i: &invitations::Model) -> AppResult<InvitationView> {
+    Ok(InvitationView {
+        id: InvitationId(i.id),
+        org: OrgId(i.org_id),
+        email: i.email.clone(),
+        role: parse_role(&i.role)?,
+        created_at: i.created_at,
+        expires_at: i.expires_at,
+    })
+}
+
+pub(crate) fn api_key_view(k: &api_keys::Model) -> AppResult<ApiKeyView> {
+    let scopes: Vec<String> = serde_json::from_str(&k.scopes).map_err(AppError::internal)?;
+    Ok(ApiKeyView {
+        id: ApiKeyId(k.id),
+        org: OrgId(k.org_id),
+        name: k.name.clone(),
+        prefix: k.prefix.clone(),
+        scopes,
+        created_at: k.created_at,
+        last_used_at: k.last_used_at,
+        revoked_at: k.revoked_at,
+    })
+}
+
+pub(crate) fn audit_view(e: &audit_events::Model) -> AuditEventView {
+    AuditEventView {
+        id: AuditEventId(e.id),
+        org: OrgId(e.org_id),
+        action: e.action.clone(),
+        actor_user: e.actor_user_id.map(UserId),
+        actor_api_key: e.actor_api_key_id.map(ApiKeyId),
+        target: e.target.clone(),
+        ip: e.ip.clone(),
+        details: serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null),
+        created_at: e.created_at,
+    }
+}
+
+/// Records a security-relevant action in the organization's audit log, in
+/// the caller's transaction: the action and its record commit together.
+pub(crate) async fn record(
+    tx: &Tx,
+    org: OrgId,
+    actor: Option<&Principal>,
+    meta: &RequestMeta,
+    action: &'static str,
+    target: Option<String>,
+    details: serde_json::Value,
+) -> AppResult<()> {
+    let (actor_user, actor_api_key) = match actor.map(|p| &p.actor) {
+        Some(Actor::User { id, .. }) => (Some(*id), None),
+        Some(Actor::ApiKey { id, .. }) => (None, Some(*id)),
+        None => (None, None),
+    };
+    audit::insert(tx, org, NewAuditEvent { actor_user, actor_api_key, action, target, ip: meta.ip.clone(), details }, Utc::now()).await?;
+    Ok(())
+}
+
+/// Same as [`record`] for a user acting before a `Principal` exists
+/// (sign-up, sign-in).
+pub(crate) async fn record_for_user(
+    tx: &Tx,
+    org: OrgId,
+    user: UserId,
+    meta: &RequestMeta,
+    action: &'static str,
+    details: serde_json::Value,
+) -> AppResult<()> {
+    audit::insert(
+        tx,
+        org,
+        NewAuditEvent { actor_user: Some(user), actor_api_key: None, action, target: Some(format!("user:{user}")), ip: meta.ip.clone(), details },
+        Utc::now(),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,256 @@
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// One process, embedded backends, GraphiQL on.
+    #[default]
+    Dev,
+    /// Black-box tests: like dev, but quieter and faster hashing.
+    Test,
+    /// Refuses unsafe settings at start.
+    Production,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct Settings {
+    pub mode: Mode,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub storage: StorageSettings,
+    pub mail: MailSettings,
+    pub auth: AuthSettings,
+    pub graphql: GraphqlSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    /// Base URL users reach the dashboard at; used in email links.
+    pub public_url: String,
+    /// Seconds in-flight requests get to finish on shutdown.
+    pub shutdown_grace_seconds: u64,
+    /// Number of actix worker threads; 0 means one per core.
+    pub workers: usize,
+    /// Trust `X-Forwarded-For` for the client IP (only behind our own proxy).
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            public_url: "http://127.0.0.1:8080".into(),
+            shutdown_grace_seconds: 20,
+            workers: 0,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
+    /// `sqlite://path?mode=rwc` or `postgres://…`. Empty: SQLite in the data dir.
+    pub url: SecretString,
+    /// Owner connection for migrations when the app runs as a restricted role
+    /// (PostgreSQL row-level security). Empty: use `url`.
+    pub migration_url: SecretString,
+    pub max_connections: u32,
+    /// Server-side statement timeout on PostgreSQL, in milliseconds.
+    pub statement_timeout_ms: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from(""),
+            migration_url: SecretString::from(""),
+            max_connections: 16,
+            statement_timeout_ms: 15_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct RedisSettings {
+    /// `redis://host:port/db`. Empty: the in-process broker.
+    pub url: SecretString,
+    /// Prefix of every key, so that several deployments can share a Redis.
+    pub key_prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct StorageSettings {
+    /// Where the embedded backends keep their files (database, blobs, outbox).
+    pub data_dir: PathBuf,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self { data_dir: PathBuf::from("./data") }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MailSettings {
+    pub from: String,
+    /// SMTP server; empty: write `.eml` files to `outbox_dir`.
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_username: String,
+    pub smtp_password: SecretString,
+    pub smtp_tls: SmtpTls,
+    /// Empty: `<data_dir>/outbox`.
+    pub outbox_dir: PathBuf,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            from: "Tenfold <no-reply@tenfold.local>".into(),
+            smtp_host: String::new(),
+            smtp_port: 587,
+            smtp_username: String::new(),
+            smtp_password: SecretString::from(""),
+            smtp_tls: SmtpTls::StartTls,
+            outbox_dir: PathBuf::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain SMTP: only for a capture server on loopback.
+    None,
+    StartTls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AuthSettings {
+    /// HS256 key for access tokens: at least 32 random bytes in production.
+    pub jwt_secret: SecretString,
+    /// Key id written in the JWT header, so keys can be rotated.
+    pub jwt_kid: String,
+    /// Previous keys still accepted for verification during a rotation.
+    pub retired_keys: Vec<RetiredKey>,
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl_seconds: u64,
+    /// Absolute lifetime of a refresh-token family (a sign-in).
+    pub refresh_token_ttl_seconds: u64,
+    /// A refresh token unused for this long expires.
+    pub refresh_idle_ttl_seconds: u64,
+    pub leeway_seconds: u64,
+    pub email_verification_ttl_seconds: u64,
+    pub password_reset_ttl_seconds: u64,
+    pub invitation_ttl_seconds: u64,
+    /// Failed sign-ins per account allowed in `login_window_seconds`.
+    pub login_max_failures_per_account: u32,
+    /// Sign-in attempts per client IP allowed in `login_window_seconds`.
+    pub login_max_attempts_per_ip: u32,
+    pub login_window_seconds: u64,
+    /// Emails (invitations, resets, verifications) one organization or
+    /// address may trigger per hour.
+    pub emails_per_hour: u32,
+    /// argon2 memory in KiB; the default follows OWASP (19 MiB, 2 passes).
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RetiredKey {
+    pub kid: String,
+    pub secret: SecretString,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            jwt_secret: SecretString::from(""),
+            jwt_kid: "k1".into(),
+            retired_keys: Vec::new(),
+            issuer: "tenfold".into(),
+            audience: "tenfold-api".into(),
+            access_token_ttl_seconds: 15 * 60,
+            refresh_token_ttl_seconds: 30 * 24 * 3600,
+            refresh_idle_ttl_seconds: 7 * 24 * 3600,
+            leeway_seconds: 10,
+            email_verification_ttl_seconds: 24 * 3600,
+            password_reset_ttl_seconds: 30 * 60,
+            invitation_ttl_seconds: 7 * 24 * 3600,
+            login_max_failures_per_account: 5,
+            login_max_attempts_per_ip: 30,
+            login_window_seconds: 15 * 60,
+            emails_per_hour: 50,
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct GraphqlSettings {
+    pub introspection: bool,
+    /// GraphiQL on `GET /graphql`; dev only.
+    pub graphiql: bool,
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_aliases: usize,
+    pub max_directives: usize,
+    pub max_page_size: u32,
+    /// Bytes of a `/graphql` request body, checked before parsing.
+    pub max_body_bytes: usize,
+    /// Bytes of a GraphQL multipart upload (dataset files).
+    pub max_upload_bytes: u64,
+    /// Seconds one operation may run.
+    pub timeout_seconds: u64,
+}
+
+impl Default for GraphqlSettings {
+    fn default() -> Self {
+        Self {
+            introspection: true,
+            graphiql: true,
+            max_depth: 12,
+            max_complexity: 2_000,
+            max_aliases: 30,
+            max_directives: 10,
+            max_page_size: 100,
+            max_body_bytes: 256 * 1024,
+            max_upload_bytes: 1024 * 1024 * 1024,
+            timeout_seconds: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LogSettings {
+    /// `json` (default) or `pretty`.
+    pub format: String,
+    /// An `EnvFilter` directive, e.g. `info,tenfold=debug`.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { format: "json".into(), level: "info".into() }
+    }
+}

@@ -1,0 +1,20 @@
+//! Domain values of Tenfold: identifiers and newtypes that can only hold valid
+//! values ("parse, don't validate"). No I/O lives here.
+
+mod email;
+mod error;
+mod ids;
+mod names;
+mod password;
+mod plan;
+mod role;
+mod scope;
+
+pub use email::Email;
+pub use error::DomainError;
+pub use ids::{ApiKeyId, AuditEventId, InvitationId, OrgId, RefreshTokenId, UserId};
+pub use names::{OrgName, Slug};
+pub use password::Password;
+pub use plan::{Plan, Quotas};
+pub use role::Role;
+pub use scope::{Scope, ScopeSet};

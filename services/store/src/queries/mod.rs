@@ -1,0 +1,28 @@
+//! Queries grouped by table. Functions on tenant-owned tables take the
+//! `OrgId` as a required parameter and always filter on it.
+
+pub mod api_keys;
+pub mod audit;
+pub mod email_tokens;
+pub mod invitations;
+pub mod memberships;
+pub mod orgs;
+pub mod refresh_tokens;
+pub mod users;
+
+/// One page of a keyset-paginated list: rows after the cursor, in id order,
+/// and whether more follow.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub rows: Vec<T>,
+    pub has_next: bool,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from `limit + 1` fetched rows.
+    pub fn from_overfetch(mut rows: Vec<T>, limit: u64) -> Self {
+        let has_next = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        Self { rows, has_next }
+    }
+}

@@ -1,0 +1,89 @@
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{Database, DatabaseConnection, DbBackend, TransactionTrait};
+use tenfold_domain::{OrgId, UserId};
+use tracing::info;
+
+use crate::{Result, Tx};
+
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub url: String,
+    pub max_connections: u32,
+    pub statement_timeout_ms: u64,
+}
+
+/// A pool of database connections. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    pub async fn connect(opts: &ConnectOptions) -> Result<Self> {
+        let mut o = sea_orm::ConnectOptions::new(opts.url.clone());
+        o.max_connections(opts.max_connections.max(1))
+            .min_connections(0)
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(10))
+            .sqlx_logging(false);
+        if opts.url.starts_with("sqlite:") {
+            // SQLite serialises writers; WAL lets readers go on meanwhile and
+            // busy_timeout makes a writer wait instead of failing at once.
+            o.map_sqlx_sqlite_opts(|so| {
+                so.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+                    .create_if_missing(true)
+            });
+        } else {
+            let timeout = opts.statement_timeout_ms.to_string();
+            o.map_sqlx_postgres_opts(move |po| po.options([("statement_timeout", timeout.as_str())]));
+        }
+        let db = Database::connect(o).await?;
+        Ok(Self { db })
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> Result<()> {
+        Migrator::up(&self.db, None).await?;
+        info!("database migrations applied");
+        Ok(())
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        self.db.ping().await?;
+        Ok(())
+    }
+
+    /// A transaction with no tenant: for the global identity tables only
+    /// (users, refresh tokens, emailed tokens). On PostgreSQL tenant rows are
+    /// invisible inside it.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(Tx::new(self.db.begin().await?))
+    }
+
+    /// A transaction scoped to `org`, acting for `user` when there is one.
+    pub async fn tenant(&self, org: OrgId, user: Option<UserId>) -> Result<Tx> {
+        let tx = self.begin().await?;
+        tx.set_tenant(org).await?;
+        if let Some(user) = user {
+            tx.set_user(user).await?;
+        }
+        Ok(tx)
+    }
+
+    pub async fn close(self) -> Result<()> {
+        self.db.close().await?;
+        Ok(())
+    }
+}
