@@ -7,6 +7,11 @@ mod app;
 mod authn;
 mod error;
 mod identity;
+
+/// Inputs of the identity use cases.
+pub mod identity_inputs {
+    pub use crate::identity::SignUpInput;
+}
 pub mod jwt;
 mod passwords;
 mod principal;

@@ -1,1 +1,152 @@
-fn main() {}
+//! `tenfold`: the one binary of the platform.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use migration::{Migrator, MigratorTrait};
+use tenfold_cli::{boot, logging};
+use tenfold_config::{Mode, Settings};
+use tenfold_domain::{OrgId, Plan};
+use tracing::info;
+
+#[derive(Parser)]
+#[command(name = "tenfold", version, about = "Tenfold: turn your data into AI products")]
+struct Cli {
+    /// A TOML settings file; `TENFOLD_*` environment variables override it.
+    #[arg(long, global = true, env = "TENFOLD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Everything in one process on embedded backends (SQLite, in-process
+    /// broker, local files, email outbox). Migrations run on start.
+    Dev {
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+    },
+    /// The API server (scale out with replicas).
+    Serve {
+        /// Apply pending migrations before serving.
+        #[arg(long)]
+        migrate: bool,
+    },
+    /// A job worker. Jobs arrive with the jobs feature; until then it waits.
+    Worker,
+    /// Database migrations.
+    Migrate {
+        #[arg(value_enum, default_value_t = MigrateAction::Up)]
+        action: MigrateAction,
+    },
+    /// Prints the GraphQL schema (SDL).
+    Schema,
+    /// Platform operator commands.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MigrateAction {
+    Up,
+    Down,
+    Status,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Moves an organization to another plan (FREE, PRO, ENTERPRISE).
+    SetPlan {
+        /// The organization's id (a UUID).
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        plan: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Schema = cli.command {
+        // No settings, no I/O: the SDL is a property of the code.
+        let sdl = tenfold_graphql::sdl();
+        std::io::Write::write_all(&mut std::io::stdout(), sdl.as_bytes())?;
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut settings = tenfold_config::load(cli.config.as_deref())?;
+    if let Command::Dev { port, data_dir } = &cli.command {
+        settings.server.port = *port;
+        settings.server.public_url = format!("http://{}:{port}", settings.server.host);
+        settings.storage.data_dir = data_dir.clone();
+        if settings.log.format == "json" && std::env::var_os("TENFOLD_LOG__FORMAT").is_none() {
+            settings.log.format = "pretty".into();
+        }
+    }
+    logging::init(&settings.log.format, &settings.log.level);
+    boot::resolve_defaults(&mut settings)?;
+    match cli.command {
+        Command::Dev { .. } => {
+            settings.mode = if settings.mode == Mode::Production { Mode::Production } else { Mode::Dev };
+            boot::migrate(&settings).await?;
+            serve(settings).await
+        }
+        Command::Serve { migrate } => {
+            if migrate {
+                boot::migrate(&settings).await?;
+            }
+            serve(settings).await
+        }
+        Command::Worker => {
+            info!("worker started; no job kinds are registered yet, waiting for shutdown");
+            tokio::signal::ctrl_c().await?;
+            info!("worker stopped");
+            Ok(())
+        }
+        Command::Migrate { action } => migrate(&settings, action).await,
+        Command::Admin { command: AdminCommand::SetPlan { org, plan } } => {
+            let org: OrgId = org.parse().context("--org must be the organization's id (a UUID)")?;
+            let plan: Plan = plan.parse()?;
+            let app = boot::build_app(settings).await?;
+            let view = app.set_plan(org, plan).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            info!(org = %view.id, plan = %view.plan, "plan changed");
+            Ok(())
+        }
+        Command::Schema => Ok(()),
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = boot::build_app(settings).await?;
+    let application = tenfold_api::Application::build(app.clone())?;
+    info!(url = %app.settings().server.public_url, port = application.port(), "Tenfold is listening; GraphQL at /graphql");
+    application.run_until_stopped().await?;
+    info!("server stopped");
+    Ok(())
+}
+
+async fn migrate(settings: &Settings, action: MigrateAction) -> anyhow::Result<()> {
+    let store = boot::connect_store(settings, true).await?;
+    let db = store.connection();
+    match action {
+        MigrateAction::Up => Migrator::up(db, None).await?,
+        MigrateAction::Down => Migrator::down(db, Some(1)).await?,
+        MigrateAction::Status => {
+            for m in Migrator::get_migration_with_status(db).await? {
+                let line = format!("{}\t{}\n", m.name(), m.status());
+                std::io::Write::write_all(&mut std::io::stdout(), line.as_bytes())?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -6,3 +6,5 @@ mod members;
 mod orgs;
 mod sessions;
 mod throttle;
+
+pub use sessions::SignUpInput;

@@ -1,0 +1,154 @@
+//! `/graphql` over HTTP, hardened beyond async-graphql-actix-web's defaults
+//! (SECURITY-TESTS D4–D6): the body is capped before parsing, batching is
+//! refused, mutations only run over POST with a JSON content type (which a
+//! browser cannot send cross-site without a CORS preflight), and every
+//! authenticated response says `Cache-Control: no-store`.
+
+use std::time::Duration;
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use async_graphql::parser::types::OperationType;
+use async_graphql::{ErrorExtensionValues, Response, Value};
+use serde_json::json;
+use tenfold_app::{AppError, ErrorCode, RequestMeta};
+use tenfold_graphql::{RequestAuth, to_graphql_error};
+use tracing_actix_web::RequestId;
+
+use crate::ServerState;
+use crate::request;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/graphql", web::post().to(post)).route("/graphql", web::get().to(get));
+}
+
+fn http_error(status: StatusCode, code: ErrorCode, message: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] }))
+}
+
+async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<ServerState>, request_id: RequestId) -> HttpResponse {
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if mime != "application/json" && mime != "application/graphql+json" {
+        return http_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::BadUserInput,
+            "send GraphQL requests as POST with `Content-Type: application/json`",
+        );
+    }
+    let value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return http_error(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, &format!("the body is not valid JSON: {e}")),
+    };
+    if value.is_array() {
+        return http_error(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, "batched requests are not supported; send one operation per request");
+    }
+    let gql_request: async_graphql::Request = match serde_json::from_value(value) {
+        Ok(r) => r,
+        Err(e) => {
+            return http_error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadUserInput,
+                &format!("the body is not a GraphQL request ({{\"query\": …, \"variables\": …}}): {e}"),
+            );
+        }
+    };
+    execute(&req, &state, gql_request, request_id).await
+}
+
+async fn get(req: HttpRequest, state: web::Data<ServerState>, request_id: RequestId) -> HttpResponse {
+    let query_string = req.query_string();
+    if query_string.is_empty() {
+        if state.app.settings().graphql.graphiql {
+            let html = async_graphql::http::GraphiQLSource::build().endpoint("/graphql").finish();
+            return HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html);
+        }
+        return http_error(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::BadUserInput, "send GraphQL requests as POST to /graphql");
+    }
+    let gql_request = match async_graphql::http::parse_query_string(query_string) {
+        Ok(r) => r,
+        Err(e) => return http_error(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, &format!("the query string is not a GraphQL request: {e}")),
+    };
+    // Mutations over GET could be triggered by a link or an <img>: refused
+    // before anything runs.
+    if is_mutation(&gql_request) {
+        return HttpResponse::MethodNotAllowed()
+            .insert_header((header::ALLOW, "POST"))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({ "errors": [{ "message": "mutations are only accepted over POST", "extensions": { "code": "BAD_USER_INPUT" } }] }));
+    }
+    execute(&req, &state, gql_request, request_id).await
+}
+
+fn is_mutation(request: &async_graphql::Request) -> bool {
+    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else { return false };
+    doc.operations.iter().any(|(name, op)| {
+        let selected = match (&request.operation_name, name) {
+            (Some(wanted), Some(name)) => wanted.as_str() == name.as_str(),
+            _ => true,
+        };
+        selected && op.node.ty != OperationType::Query
+    })
+}
+
+async fn execute(req: &HttpRequest, state: &ServerState, gql_request: async_graphql::Request, request_id: RequestId) -> HttpResponse {
+    let settings = state.app.settings();
+    let meta: RequestMeta = request::meta(req, settings.server.trust_forwarded_for, request_id.to_string());
+    let principal = match request::bearer(req) {
+        Ok(None) => Ok(None),
+        Ok(Some(credential)) => state.app.authenticate(&credential, meta.clone()).await.map(Some),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = &principal {
+        if e.code == ErrorCode::Internal {
+            // The credential could not be checked at all: say so as INTERNAL.
+            let err = to_graphql_error(AppError::internal(anyhow::anyhow!("{e}")), Some(&meta.request_id));
+            return respond(req, Response::from_errors(vec![err.into_server_error(Default::default())]));
+        }
+    }
+    let request_id_text = meta.request_id.clone();
+    let gql_request = gql_request.data(RequestAuth { meta, principal });
+    let budget = Duration::from_secs(settings.graphql.timeout_seconds);
+    let response = match tokio::time::timeout(budget, state.schema.execute(gql_request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(request_id = %request_id_text, "graphql operation timed out");
+            let mut ext = ErrorExtensionValues::default();
+            ext.set("code", ErrorCode::Internal.as_str());
+            let mut err = async_graphql::ServerError::new(format!("the operation took longer than {} seconds and was stopped", budget.as_secs()), None);
+            err.extensions = Some(ext);
+            Response::from_errors(vec![err])
+        }
+    };
+    respond(req, response)
+}
+
+fn respond(req: &HttpRequest, response: Response) -> HttpResponse {
+    let retry_after = response
+        .errors
+        .iter()
+        .filter_map(|e| e.extensions.as_ref()?.get("retryAfter").cloned())
+        .filter_map(|v| match v {
+            Value::Number(n) => n.as_u64(),
+            _ => None,
+        })
+        .max();
+    for e in &response.errors {
+        let code = e.extensions.as_ref().and_then(|x| x.get("code")).map(|v| v.to_string()).unwrap_or_else(|| "\"VALIDATION\"".into());
+        metrics::counter!("tenfold_graphql_errors_total", "code" => code.trim_matches('"').to_owned()).increment(1);
+    }
+    let mut builder = HttpResponse::Ok();
+    builder.insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Some(secs) = retry_after {
+        builder.insert_header((header::RETRY_AFTER, secs.to_string()));
+    }
+    let wants_graphql_json = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/graphql-response+json"));
+    builder.content_type(if wants_graphql_json { "application/graphql-response+json" } else { "application/json" });
+    builder.json(response)
+}

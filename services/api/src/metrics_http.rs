@@ -1,0 +1,91 @@
+//! Prometheus metrics: `tenfold_` prefix, base units, routes by pattern
+//! (never raw paths, which would explode cardinality).
+
+use std::future::{Ready, ready};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::{HttpResponse, web};
+use futures::future::LocalBoxFuture;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// Installs the process-wide recorder once and returns its handle; later
+/// calls (several servers in one test process) share it.
+pub fn install_metrics() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder was installed first; then our
+            // handle renders nothing, which the metrics test would catch.
+            let _ = metrics::set_global_recorder(recorder);
+            metrics::describe_counter!("tenfold_http_requests_total", "HTTP requests by method, route pattern and status");
+            metrics::describe_histogram!("tenfold_http_request_duration_seconds", metrics::Unit::Seconds, "HTTP request latency");
+            metrics::describe_gauge!("tenfold_build_info", "Build information");
+            metrics::gauge!("tenfold_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            handle
+        })
+        .clone()
+}
+
+pub async fn render(handle: web::Data<PrometheusHandle>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(handle.render())
+}
+
+/// Counts and times every request by its matched route pattern.
+pub struct RequestMetrics;
+
+impl<S, B> Transform<S, ServiceRequest> for RequestMetrics
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Transform = RequestMetricsService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(RequestMetricsService { service }))
+    }
+}
+
+pub struct RequestMetricsService<S> {
+    service: S,
+}
+
+impl<S, B> Service<ServiceRequest> for RequestMetricsService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let started = Instant::now();
+        let method = req.method().to_string();
+        let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+        let fut = self.service.call(req);
+        Box::pin(async move {
+            let res = fut.await?;
+            let status = res.status().as_u16().to_string();
+            metrics::counter!("tenfold_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
+            metrics::histogram!("tenfold_http_request_duration_seconds", "method" => method, "route" => route).record(started.elapsed().as_secs_f64());
+            Ok(res)
+        })
+    }
+}

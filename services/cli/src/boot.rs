@@ -1,0 +1,109 @@
+//! Turning settings into running backends. Embedded defaults fill in what
+//! is not configured: SQLite in the data dir, the in-process broker, an
+//! email outbox folder and, in dev, a generated JWT secret kept on disk.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tenfold_app::{App, Backends};
+use tenfold_broker::{MemoryRateLimiter, RateLimiter, RedisBroker, RedisRateLimiter};
+use tenfold_config::{ExposeSecret, Mode, SecretString, Settings, SmtpTls};
+use tenfold_mail::{Mailer, OutboxMailer, SmtpMailer, SmtpSecurity};
+use tenfold_store::{ConnectOptions, Store};
+use tracing::info;
+
+/// Fills in embedded defaults. Production gets none: there every backend
+/// must be configured explicitly (checked by `Settings::validate`).
+pub fn resolve_defaults(settings: &mut Settings) -> anyhow::Result<()> {
+    let data_dir = settings.storage.data_dir.clone();
+    if settings.database.url.expose_secret().is_empty() {
+        if settings.mode == Mode::Production {
+            anyhow::bail!("database.url (TENFOLD_DATABASE__URL) must be set in production");
+        }
+        std::fs::create_dir_all(&data_dir).with_context(|| format!("creating the data dir {}", data_dir.display()))?;
+        let path = data_dir.join("tenfold.db");
+        settings.database.url = SecretString::from(format!("sqlite://{}?mode=rwc", path.display()));
+    }
+    if settings.mail.outbox_dir.as_os_str().is_empty() {
+        settings.mail.outbox_dir = data_dir.join("outbox");
+    }
+    if settings.auth.jwt_secret.expose_secret().is_empty() {
+        if settings.mode == Mode::Production {
+            anyhow::bail!("auth.jwt_secret (TENFOLD_AUTH__JWT_SECRET) must be set in production");
+        }
+        settings.auth.jwt_secret = SecretString::from(dev_secret(&data_dir)?);
+    }
+    Ok(())
+}
+
+/// A random secret kept in `<data_dir>/jwt-secret` (mode 0600), so dev
+/// sign-ins survive a restart without anyone choosing a weak key.
+fn dev_secret(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("jwt-secret");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        if existing.trim().len() >= 32 {
+            return Ok(existing.trim().to_owned());
+        }
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let secret = tenfold_app::secrets::random_base62(48);
+    std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(secret)
+}
+
+pub async fn connect_store(settings: &Settings, for_migrations: bool) -> anyhow::Result<Store> {
+    let migration_url = settings.database.migration_url.expose_secret();
+    let url = if for_migrations && !migration_url.is_empty() { migration_url } else { settings.database.url.expose_secret() };
+    Store::connect(&ConnectOptions {
+        url: url.to_owned(),
+        max_connections: settings.database.max_connections,
+        statement_timeout_ms: settings.database.statement_timeout_ms,
+    })
+    .await
+    .context("connecting to the database")
+}
+
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let store = connect_store(settings, true).await?;
+    store.migrate().await.context("running migrations")?;
+    store.close().await?;
+    Ok(())
+}
+
+pub async fn limiter(settings: &Settings) -> anyhow::Result<Arc<dyn RateLimiter>> {
+    let url = settings.redis.url.expose_secret();
+    if url.is_empty() {
+        return Ok(Arc::new(MemoryRateLimiter::new()));
+    }
+    let broker = RedisBroker::connect(url, &settings.redis.key_prefix).await.context("connecting to Redis")?;
+    Ok(Arc::new(RedisRateLimiter::new(broker)))
+}
+
+pub fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
+    let mail = &settings.mail;
+    if mail.smtp_host.is_empty() {
+        info!(dir = %mail.outbox_dir.display(), "emails are written to the outbox folder");
+        return Ok(Arc::new(OutboxMailer::new(mail.outbox_dir.clone(), &mail.from)?));
+    }
+    let security = match mail.smtp_tls {
+        SmtpTls::None => SmtpSecurity::None,
+        SmtpTls::StartTls => SmtpSecurity::StartTls,
+        SmtpTls::Tls => SmtpSecurity::Tls,
+    };
+    let credentials = (!mail.smtp_username.is_empty()).then(|| (mail.smtp_username.clone(), mail.smtp_password.expose_secret().to_owned()));
+    Ok(Arc::new(SmtpMailer::new(&mail.smtp_host, mail.smtp_port, security, credentials, &mail.from)?))
+}
+
+/// Builds the application on the configured backends.
+pub async fn build_app(settings: Settings) -> anyhow::Result<App> {
+    let store = connect_store(&settings, false).await?;
+    let limiter = limiter(&settings).await?;
+    let mailer = mailer(&settings)?;
+    App::new(settings, Backends { store, limiter, mailer }).map_err(|e| anyhow::anyhow!("{e}"))
+}

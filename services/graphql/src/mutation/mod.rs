@@ -1,0 +1,8 @@
+mod access;
+mod api_keys;
+mod members;
+
+use async_graphql::MergedObject;
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(access::AccessMutation, members::MembersMutation, api_keys::ApiKeysMutation);

@@ -1,0 +1,85 @@
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, Object};
+use tenfold_domain::{ApiKeyId, AuditEventId, InvitationId, OrgId, UserId};
+
+use crate::context::{GqlResult, app, principal};
+use crate::ids::{GlobalId, NodeKind, decode_cursor};
+use crate::types::*;
+
+#[derive(Default)]
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// The signed-in user, their organizations, and the current one.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Me> {
+        let p = principal(ctx)?;
+        let app = app(ctx)?;
+        let me = app.me(p).await.gql(ctx)?;
+        let current = me
+            .memberships
+            .iter()
+            .find(|m| m.organization.id == me.current_org)
+            .map(|m| m.organization.clone())
+            .ok_or_else(|| tenfold_app::AppError::unauthenticated("sign in again"))
+            .gql(ctx)?;
+        Ok(Me {
+            user: me.user.into(),
+            memberships: me
+                .memberships
+                .into_iter()
+                .map(|m| Membership { role: m.role.into(), organization: m.organization.into(), joined_at: m.joined_at })
+                .collect(),
+            organization: current.into(),
+        })
+    }
+
+    /// The organization the credential acts for.
+    async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Organization> {
+        Ok(app(ctx)?.organization(principal(ctx)?, None).await.gql(ctx)?.into())
+    }
+
+    /// Security-relevant actions, newest first. Owners and admins only.
+    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn audit_log(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> async_graphql::Result<Connection<String, AuditEvent>> {
+        let cursor = after.as_deref().map(decode_cursor).transpose().gql(ctx)?.map(AuditEventId);
+        let page = app(ctx)?.audit_log(principal(ctx)?, cursor, first).await.gql(ctx)?;
+        Ok(connection(page, cursor.is_some(), |e| e.id.0, AuditEvent::from))
+    }
+
+    /// Any object by its global id, if it belongs to the caller's
+    /// organization; otherwise NOT_FOUND, exactly as for an id that never existed.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Node> {
+        let p = principal(ctx)?;
+        let app = app(ctx)?;
+        let gid = GlobalId::decode(&id, "object").gql(ctx)?;
+        let node = match gid.kind {
+            NodeKind::User => {
+                // Seen through membership of the caller's organization only.
+                let m = app.member(p, UserId(gid.id)).await.map_err(|_| tenfold_app::AppError::not_found("object")).gql(ctx)?;
+                Node::User(m.user.into())
+            }
+            NodeKind::Organization => {
+                let o = app.organization(p, Some(OrgId(gid.id))).await.map_err(|_| tenfold_app::AppError::not_found("object")).gql(ctx)?;
+                Node::Organization(o.into())
+            }
+            NodeKind::Invitation => Node::Invitation(
+                app.invitation(p, InvitationId(gid.id)).await.map_err(not_found_unless_forbidden).gql(ctx)?.into(),
+            ),
+            NodeKind::ApiKey => Node::ApiKey(app.api_key(p, ApiKeyId(gid.id)).await.map_err(not_found_unless_forbidden).gql(ctx)?.into()),
+            NodeKind::AuditEvent => {
+                Node::AuditEvent(app.audit_event(p, AuditEventId(gid.id)).await.map_err(not_found_unless_forbidden).gql(ctx)?.into())
+            }
+        };
+        Ok(node)
+    }
+}
+
+/// `node` answers every miss with the same NOT_FOUND; a lack of permission
+/// stays FORBIDDEN, since it says nothing about the object.
+fn not_found_unless_forbidden(e: tenfold_app::AppError) -> tenfold_app::AppError {
+    match e.code {
+        tenfold_app::ErrorCode::Forbidden | tenfold_app::ErrorCode::Internal => e,
+        _ => tenfold_app::AppError::not_found("object"),
+    }
+}
