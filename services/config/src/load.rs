@@ -63,8 +63,8 @@ impl Settings {
         if self.auth.access_token_ttl_seconds == 0 || self.auth.access_token_ttl_seconds > 3600 {
             return Err(ConfigError::Unsafe("auth.access_token_ttl_seconds must be between 1 and 3600".into()));
         }
-        if self.graphql.max_page_size == 0 {
-            return Err(ConfigError::Unsafe("graphql.max_page_size must be at least 1".into()));
+        if self.graphql.max_page_size == 0 || self.graphql.max_page_size > 100 {
+            return Err(ConfigError::Unsafe("graphql.max_page_size must be between 1 and 100".into()));
         }
         Ok(())
     }

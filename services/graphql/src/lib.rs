@@ -18,6 +18,11 @@ pub use context::RequestAuth;
 pub use error::to_graphql_error;
 pub use ids::{GlobalId, NodeKind};
 
+/// The largest `first` any connection accepts. Settings may lower it; the
+/// complexity of list fields counts `first` up to this, so an oversized
+/// `first` reaches the resolver and gets a clear BAD_USER_INPUT.
+pub const MAX_PAGE_SIZE: i32 = 100;
+
 pub type TenfoldSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
 
 /// Builds the schema with the limits from settings. Introspection and

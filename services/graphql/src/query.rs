@@ -40,7 +40,7 @@ impl Query {
     }
 
     /// Security-relevant actions, newest first. Owners and admins only.
-    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, crate::MAX_PAGE_SIZE) as usize * child_complexity")]
     async fn audit_log(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> async_graphql::Result<Connection<String, AuditEvent>> {
         let cursor = after.as_deref().map(decode_cursor).transpose().gql(ctx)?.map(AuditEventId);
         let page = app(ctx)?.audit_log(principal(ctx)?, cursor, first).await.gql(ctx)?;

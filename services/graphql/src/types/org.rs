@@ -85,7 +85,7 @@ impl Organization {
         self.view.created_at
     }
 
-    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, crate::MAX_PAGE_SIZE) as usize * child_complexity")]
     async fn members(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> async_graphql::Result<Connection<String, Member>> {
         self.ensure_current(ctx)?;
         let cursor: Option<UserId> = self::after(after.as_ref()).gql(ctx)?;
@@ -93,7 +93,7 @@ impl Organization {
         Ok(connection(page, cursor.is_some(), |m| m.user.id.0, Member::from))
     }
 
-    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, crate::MAX_PAGE_SIZE) as usize * child_complexity")]
     async fn invitations(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> async_graphql::Result<Connection<String, Invitation>> {
         self.ensure_current(ctx)?;
         let cursor: Option<InvitationId> = self::after(after.as_ref()).gql(ctx)?;
@@ -101,7 +101,7 @@ impl Organization {
         Ok(connection(page, cursor.is_some(), |i| i.id.0, Invitation::from))
     }
 
-    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, crate::MAX_PAGE_SIZE) as usize * child_complexity")]
     async fn api_keys(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> async_graphql::Result<Connection<String, ApiKey>> {
         self.ensure_current(ctx)?;
         let cursor: Option<ApiKeyId> = self::after(after.as_ref()).gql(ctx)?;

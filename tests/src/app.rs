@@ -1,0 +1,163 @@
+use serde_json::{Value, json};
+use tenfold_app::App;
+use tenfold_config::{Mode, SecretString, Settings, SmtpTls};
+
+use crate::{GqlResponse, Mailbox, PASSWORD, TestDb};
+
+/// A running Tenfold server with its own database and mailbox.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub mailbox: Mailbox,
+    pub settings: Settings,
+    pub app: App,
+    // Dropped last: the database outlives the server that uses it.
+    pub db: TestDb,
+}
+
+/// A signed-in user as the tests see them.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub email: String,
+    pub access: String,
+    pub refresh: String,
+    /// Global ids, as the API returns them.
+    pub user_id: String,
+    pub org_id: String,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Spawns with settings adjusted by `tweak` (after the test defaults).
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> Self {
+        tenfold_cli::logging::init("json", &std::env::var("TEST_LOG").unwrap_or_else(|_| "error".into()));
+        let db = TestDb::create().await;
+        let mailbox = Mailbox::default();
+        let smtp_port = mailbox.start().await;
+
+        let mut settings = Settings::default();
+        settings.mode = Mode::Test;
+        settings.server.host = "127.0.0.1".into();
+        settings.server.port = 0;
+        settings.server.workers = 1;
+        settings.server.shutdown_grace_seconds = 1;
+        settings.database.url = SecretString::from(db.app_url().to_owned());
+        settings.database.migration_url = SecretString::from(db.owner_url().to_owned());
+        settings.database.max_connections = 5;
+        settings.mail.smtp_host = "127.0.0.1".into();
+        settings.mail.smtp_port = smtp_port;
+        settings.mail.smtp_tls = SmtpTls::None;
+        settings.auth.jwt_secret = SecretString::from(tenfold_app::secrets::random_base62(48));
+        // Cheap hashing: the tests check behaviour, not the work factor.
+        settings.auth.argon2_memory_kib = 1024;
+        settings.auth.argon2_iterations = 1;
+        if let Ok(url) = std::env::var("TENFOLD_TEST_REDIS_URL") {
+            if !url.is_empty() {
+                settings.redis.url = SecretString::from(url);
+                settings.redis.key_prefix = format!("t:{}:", uuid::Uuid::new_v4().simple());
+            }
+        }
+        tweak(&mut settings);
+
+        tenfold_cli::boot::migrate(&settings).await.expect("migrations");
+        let app = tenfold_cli::boot::build_app(settings.clone()).await.expect("build app");
+        let application = tenfold_api::Application::build(app.clone()).expect("bind server");
+        let address = format!("http://127.0.0.1:{}", application.port());
+        tokio::spawn(application.run_until_stopped());
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self { address, client, mailbox, settings, app, db }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// POSTs a GraphQL operation as JSON.
+    pub async fn gql(&self, query: &str, variables: Value, bearer: Option<&str>) -> GqlResponse {
+        let mut req = self.client.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        Self::read(req.send().await.unwrap()).await
+    }
+
+    pub async fn read(res: reqwest::Response) -> GqlResponse {
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        GqlResponse { status, body, headers }
+    }
+
+    pub async fn sign_up(&self, email: &str, org: &str) -> Session {
+        let res = self
+            .gql(
+                "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken refreshToken user { id email } organization { id } } }",
+                json!({ "i": { "email": email, "password": PASSWORD, "organizationName": org } }),
+                None,
+            )
+            .await
+            .ok();
+        Session {
+            email: email.to_owned(),
+            access: res.str_at("/signUp/accessToken"),
+            refresh: res.str_at("/signUp/refreshToken"),
+            user_id: res.str_at("/signUp/user/id"),
+            org_id: res.str_at("/signUp/organization/id"),
+        }
+    }
+
+    pub async fn log_in(&self, email: &str, password: &str) -> GqlResponse {
+        self.gql(
+            "mutation($i: LogInInput!) { logIn(input: $i) { accessToken refreshToken user { id } organization { id } role } }",
+            json!({ "i": { "email": email, "password": password } }),
+            None,
+        )
+        .await
+    }
+
+    /// Invites `email` with `role` into `owner`'s organization and accepts
+    /// it as a new account, through the real email.
+    pub async fn join(&self, owner: &Session, email: &str, role: &str) -> Session {
+        self.gql(
+            "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { id } }",
+            json!({ "i": { "email": email, "role": role } }),
+            Some(&owner.access),
+        )
+        .await
+        .ok();
+        let mail = self.mailbox.wait_for(email, "invited you").await;
+        let token = mail.token("tfi_").expect("invitation token in the email");
+        let res = self
+            .gql(
+                "mutation($t: String!, $p: String) { acceptInvitation(token: $t, password: $p) { accessToken refreshToken user { id } organization { id } } }",
+                json!({ "t": token, "p": PASSWORD }),
+                None,
+            )
+            .await
+            .ok();
+        Session {
+            email: email.to_owned(),
+            access: res.str_at("/acceptInvitation/accessToken"),
+            refresh: res.str_at("/acceptInvitation/refreshToken"),
+            user_id: res.str_at("/acceptInvitation/user/id"),
+            org_id: res.str_at("/acceptInvitation/organization/id"),
+        }
+    }
+
+    /// Creates an API key with `scopes` as `session`; returns (global id, secret).
+    pub async fn api_key(&self, session: &Session, scopes: &[&str]) -> (String, String) {
+        let res = self
+            .gql(
+                "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { apiKey { id } secret } }",
+                json!({ "i": { "name": "test key", "scopes": scopes } }),
+                Some(&session.access),
+            )
+            .await
+            .ok();
+        (res.str_at("/createApiKey/apiKey/id"), res.str_at("/createApiKey/secret"))
+    }
+}

@@ -1,0 +1,228 @@
+//! Tests generated from `tests/authz/matrix.toml`: every operation × every
+//! kind of caller (each role, an API key holding every scope, anonymous) ×
+//! own and other organization. One trial per operation, plus one that fails
+//! when the schema has an operation the matrix does not cover.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tenfold_tests::{PASSWORD, Session, TestApp};
+
+#[derive(Debug, Clone, Deserialize)]
+struct Matrix {
+    operation: Vec<Operation>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Operation {
+    name: String,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    public: bool,
+    target: String,
+    document: String,
+    #[serde(default)]
+    allowed_errors: Vec<String>,
+}
+
+fn load() -> Matrix {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/authz/matrix.toml");
+    toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let matrix = load();
+    let mut trials = vec![Trial::test("authz::matrix_covers_every_operation", {
+        let names: Vec<String> = matrix.operation.iter().map(|o| o.name.clone()).collect();
+        move || covers_every_operation(&names)
+    })];
+    for op in matrix.operation {
+        trials.push(Trial::test(format!("authz::{}", op.name), move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(run_operation(op))
+        }));
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
+
+fn covers_every_operation(names: &[String]) -> Result<(), Failed> {
+    let ops = tenfold_graphql::root_operations();
+    let missing: Vec<_> = ops.iter().filter(|o| !names.contains(o)).collect();
+    let stale: Vec<_> = names.iter().filter(|n| !ops.contains(n)).collect();
+    if missing.is_empty() && stale.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("tests/authz/matrix.toml is out of date: operations without a row: {missing:?}; rows without an operation: {stale:?}").into())
+    }
+}
+
+enum Caller {
+    Person(&'static str, String),
+    ApiKey,
+    Anonymous,
+}
+
+impl Caller {
+    fn label(&self) -> String {
+        match self {
+            Caller::Person(role, _) => (*role).to_owned(),
+            Caller::ApiKey => "API key with every scope".into(),
+            Caller::Anonymous => "anonymous".into(),
+        }
+    }
+}
+
+struct Fixture {
+    owner_a: Session,
+    owner_b: Session,
+    key_a: String,
+}
+
+async fn run_operation(op: Operation) -> Result<(), Failed> {
+    let app = TestApp::spawn_with(|s| {
+        s.auth.login_max_attempts_per_ip = 100_000;
+        s.auth.login_max_failures_per_account = 100_000;
+        s.auth.emails_per_hour = 100_000;
+    })
+    .await;
+    let owner_a = app.sign_up("owner-a@example.com", "Tenant A").await;
+    app.join(&owner_a, "admin-a@example.com", "ADMIN").await;
+    app.join(&owner_a, "member-a@example.com", "MEMBER").await;
+    app.join(&owner_a, "viewer-a@example.com", "VIEWER").await;
+    let owner_b = app.sign_up("owner-b@example.com", "Tenant B").await;
+    // Room for the members and keys the cells create.
+    for owner in [&owner_a, &owner_b] {
+        app.app.set_plan(org_uuid(&owner.org_id).into(), tenfold_domain::Plan::Enterprise).await.unwrap();
+    }
+    let every_scope: Vec<&str> = tenfold_domain::Scope::ALL.iter().map(|s| s.as_str()).collect();
+    let (_, key_a) = app.api_key(&owner_a, &every_scope).await;
+    let fx = Fixture { owner_a, owner_b, key_a };
+
+    let callers = [
+        Caller::Person("OWNER", "owner-a@example.com".into()),
+        Caller::Person("ADMIN", "admin-a@example.com".into()),
+        Caller::Person("MEMBER", "member-a@example.com".into()),
+        Caller::Person("VIEWER", "viewer-a@example.com".into()),
+        Caller::ApiKey,
+        Caller::Anonymous,
+    ];
+    let mut failures = Vec::new();
+    for caller in &callers {
+        if let Err(e) = run_cell(&app, &fx, &op, caller).await {
+            failures.push(format!("{} as {}: {e}", op.name, caller.label()));
+        }
+    }
+    if failures.is_empty() { Ok(()) } else { Err(failures.join("\n").into()) }
+}
+
+fn org_uuid(global_id: &str) -> uuid::Uuid {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(global_id).unwrap();
+    String::from_utf8(raw).unwrap().split_once(':').unwrap().1.parse().unwrap()
+}
+
+async fn credential(app: &TestApp, fx: &Fixture, caller: &Caller) -> Option<String> {
+    match caller {
+        // A fresh sign-in per cell: some operations end the caller's session.
+        Caller::Person(_, email) => Some(app.log_in(email, PASSWORD).await.ok().str_at("/logIn/accessToken")),
+        Caller::ApiKey => Some(fx.key_a.clone()),
+        Caller::Anonymous => None,
+    }
+}
+
+fn allowed(op: &Operation, caller: &Caller) -> bool {
+    op.public
+        || match caller {
+            Caller::Person(role, _) => op.roles.iter().any(|r| r == role),
+            Caller::ApiKey => !op.scopes.is_empty(),
+            Caller::Anonymous => false,
+        }
+}
+
+async fn run_cell(app: &TestApp, fx: &Fixture, op: &Operation, caller: &Caller) -> Result<(), String> {
+    let fresh = format!("fresh-{}@example.com", uuid::Uuid::new_v4().simple());
+    let target = make_target(app, &fx.owner_a, &op.target).await;
+    let token = credential(app, fx, caller).await;
+    let res = app.gql(&op.document, json!({ "target": target, "fresh": fresh }), token.as_deref()).await;
+    let codes = res.codes();
+    if allowed(op, caller) {
+        if let Some(bad) = codes.iter().find(|c| !op.allowed_errors.contains(c)) {
+            return Err(format!("expected to be allowed, got {bad}: {:#}", res.body));
+        }
+    } else {
+        let expected = if matches!(caller, Caller::Anonymous) { "UNAUTHENTICATED" } else { "FORBIDDEN" };
+        if codes.first().map(String::as_str) != Some(expected) {
+            return Err(format!("expected {expected}, got {codes:?}: {:#}", res.body));
+        }
+        if res.data().is_object() && res.data().as_object().unwrap().values().any(|v| !v.is_null()) {
+            return Err(format!("denied but data was returned: {:#}", res.body));
+        }
+        return Ok(());
+    }
+    // The same call on the other organization's object: NOT_FOUND, and the
+    // object is unchanged.
+    if op.target != "none" && !op.public {
+        let foreign = make_target(app, &fx.owner_b, &op.target).await;
+        let token = credential(app, fx, caller).await;
+        let res = app.gql(&op.document, json!({ "target": foreign, "fresh": fresh }), token.as_deref()).await;
+        if res.first_code() != "NOT_FOUND" {
+            return Err(format!("on another organization's {}: expected NOT_FOUND, got {:#}", op.target, res.body));
+        }
+        assert_intact(app, &fx.owner_b, &op.target, &foreign).await?;
+    }
+    Ok(())
+}
+
+/// A fresh object of `kind` in `owner`'s organization; its global id.
+async fn make_target(app: &TestApp, owner: &Session, kind: &str) -> Value {
+    match kind {
+        "none" => Value::Null,
+        "organization" => json!(owner.org_id),
+        "apiKey" => json!(app.api_key(owner, &["org:read"]).await.0),
+        "member" => {
+            let email = format!("m-{}@example.com", uuid::Uuid::new_v4().simple());
+            json!(app.join(owner, &email, "MEMBER").await.user_id)
+        }
+        "invitation" => {
+            let email = format!("i-{}@example.com", uuid::Uuid::new_v4().simple());
+            let res = app
+                .gql("mutation($e: String!) { inviteMember(input: {email: $e, role: MEMBER}) { id } }", json!({ "e": email }), Some(&owner.access))
+                .await
+                .ok();
+            json!(res.str_at("/inviteMember/id"))
+        }
+        other => panic!("unknown target kind {other:?} in matrix.toml"),
+    }
+}
+
+async fn assert_intact(app: &TestApp, owner: &Session, kind: &str, id: &Value) -> Result<(), String> {
+    let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(format!("the other organization's {kind} changed: {what}")) };
+    match kind {
+        "apiKey" => {
+            let res = app.gql("query($id: ID!) { node(id: $id) { ... on ApiKey { revokedAt } } }", json!({ "id": id }), Some(&owner.access)).await;
+            check(res.errors().is_empty() && res.at("/node/revokedAt").is_null(), "revoked")
+        }
+        "member" => {
+            let res = app.gql("{ organization { members(first: 100) { edges { node { user { id } role } } } } }", json!({}), Some(&owner.access)).await;
+            let edges = res.at("/organization/members/edges").as_array().cloned().unwrap_or_default();
+            let found = edges.iter().find(|e| &e["node"]["user"]["id"] == id);
+            check(found.is_some_and(|e| e["node"]["role"] == "MEMBER"), "removed or role changed")
+        }
+        "invitation" => {
+            let res = app.gql("{ organization { invitations(first: 100) { edges { node { id } } } } }", json!({}), Some(&owner.access)).await;
+            let edges = res.at("/organization/invitations/edges").as_array().cloned().unwrap_or_default();
+            check(edges.iter().any(|e| &e["node"]["id"] == id), "revoked")
+        }
+        "organization" => {
+            let res = app.gql("{ organization { id } }", json!({}), Some(&owner.access)).await;
+            check(res.errors().is_empty(), "unreadable")
+        }
+        _ => Ok(()),
+    }
+}
