@@ -17,9 +17,6 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(m20261128_000001_identity::Migration),
-            Box::new(m20261128_000002_row_level_security::Migration),
-        ]
+        vec![Box::new(m20261128_000001_identity::Migration), Box::new(m20261128_000002_row_level_security::Migration)]
     }
 }

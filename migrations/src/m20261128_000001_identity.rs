@@ -13,12 +13,7 @@ impl MigrationName for Migration {
 }
 
 fn fk(name: &str, from: (&'static str, &'static str), to: (&'static str, &'static str)) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(name)
-        .from(from.0, from.1)
-        .to(to.0, to.1)
-        .on_delete(ForeignKeyAction::Cascade)
-        .to_owned()
+    ForeignKey::create().name(name).from(from.0, from.1).to(to.0, to.1).on_delete(ForeignKeyAction::Cascade).to_owned()
 }
 
 #[async_trait::async_trait]
@@ -162,7 +157,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for table in ["email_tokens", "refresh_tokens", "audit_events", "api_keys", "invitations", "memberships", "organizations", "users"] {
+        for table in ["email_tokens", "refresh_tokens", "audit_events", "api_keys", "invitations", "memberships", "organizations", "users"]
+        {
             m.drop_table(Table::drop().table(table).if_exists().to_owned()).await?;
         }
         Ok(())

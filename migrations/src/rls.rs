@@ -23,6 +23,18 @@ pub const TENANT_TABLES: &[(&str, &str, &str)] = &[
     ("audit_events", "org_id = tenfold_org()", "org_id = tenfold_org()"),
 ];
 
+/// Tables deliberately outside row-level security, and why. Every table
+/// must be in this list or in `TENANT_TABLES` (a test checks it).
+pub const GLOBAL_TABLES: &[(&str, &str)] = &[
+    ("users", "a person exists across organizations; found by email at sign-in before any tenant is known"),
+    (
+        "refresh_tokens",
+        "a sign-in belongs to a user; found by the hash of its secret before the tenant is known (org_id names the session's organization, not an owner)",
+    ),
+    ("email_tokens", "verification and reset links belong to a user, not to an organization"),
+    ("seaql_migrations", "the migrator's own bookkeeping; the app role has no access to it"),
+];
+
 /// SQL that (re)creates the helper functions and policies for `tables`.
 pub fn enable_sql(tables: &[(&str, &str, &str)]) -> String {
     let mut sql = String::from(

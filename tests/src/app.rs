@@ -38,8 +38,7 @@ impl TestApp {
         let mailbox = Mailbox::default();
         let smtp_port = mailbox.start().await;
 
-        let mut settings = Settings::default();
-        settings.mode = Mode::Test;
+        let mut settings = Settings { mode: Mode::Test, ..Settings::default() };
         settings.server.host = "127.0.0.1".into();
         settings.server.port = 0;
         settings.server.workers = 1;
@@ -54,11 +53,11 @@ impl TestApp {
         // Cheap hashing: the tests check behaviour, not the work factor.
         settings.auth.argon2_memory_kib = 1024;
         settings.auth.argon2_iterations = 1;
-        if let Ok(url) = std::env::var("TENFOLD_TEST_REDIS_URL") {
-            if !url.is_empty() {
-                settings.redis.url = SecretString::from(url);
-                settings.redis.key_prefix = format!("t:{}:", uuid::Uuid::new_v4().simple());
-            }
+        if let Ok(url) = std::env::var("TENFOLD_TEST_REDIS_URL")
+            && !url.is_empty()
+        {
+            settings.redis.url = SecretString::from(url);
+            settings.redis.key_prefix = format!("t:{}:", uuid::Uuid::new_v4().simple());
         }
         tweak(&mut settings);
 

@@ -51,7 +51,10 @@ impl Mailbox {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("no mail to {address} with subject containing {subject:?}; got: {:#?}", self.all().iter().map(|m| (m.to.clone(), m.subject())).collect::<Vec<_>>());
+        panic!(
+            "no mail to {address} with subject containing {subject:?}; got: {:#?}",
+            self.all().iter().map(|m| (m.to.clone(), m.subject())).collect::<Vec<_>>()
+        );
     }
 
     /// Starts the server; returns its port.

@@ -58,7 +58,8 @@ fn covers_every_operation(names: &[String]) -> Result<(), Failed> {
     if missing.is_empty() && stale.is_empty() {
         Ok(())
     } else {
-        Err(format!("tests/authz/matrix.toml is out of date: operations without a row: {missing:?}; rows without an operation: {stale:?}").into())
+        Err(format!("tests/authz/matrix.toml is out of date: operations without a row: {missing:?}; rows without an operation: {stale:?}")
+            .into())
     }
 }
 
@@ -192,7 +193,11 @@ async fn make_target(app: &TestApp, owner: &Session, kind: &str) -> Value {
         "invitation" => {
             let email = format!("i-{}@example.com", uuid::Uuid::new_v4().simple());
             let res = app
-                .gql("mutation($e: String!) { inviteMember(input: {email: $e, role: MEMBER}) { id } }", json!({ "e": email }), Some(&owner.access))
+                .gql(
+                    "mutation($e: String!) { inviteMember(input: {email: $e, role: MEMBER}) { id } }",
+                    json!({ "e": email }),
+                    Some(&owner.access),
+                )
                 .await
                 .ok();
             json!(res.str_at("/inviteMember/id"))
@@ -205,17 +210,22 @@ async fn assert_intact(app: &TestApp, owner: &Session, kind: &str, id: &Value) -
     let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(format!("the other organization's {kind} changed: {what}")) };
     match kind {
         "apiKey" => {
-            let res = app.gql("query($id: ID!) { node(id: $id) { ... on ApiKey { revokedAt } } }", json!({ "id": id }), Some(&owner.access)).await;
+            let res = app
+                .gql("query($id: ID!) { node(id: $id) { ... on ApiKey { revokedAt } } }", json!({ "id": id }), Some(&owner.access))
+                .await;
             check(res.errors().is_empty() && res.at("/node/revokedAt").is_null(), "revoked")
         }
         "member" => {
-            let res = app.gql("{ organization { members(first: 100) { edges { node { user { id } role } } } } }", json!({}), Some(&owner.access)).await;
+            let res = app
+                .gql("{ organization { members(first: 100) { edges { node { user { id } role } } } } }", json!({}), Some(&owner.access))
+                .await;
             let edges = res.at("/organization/members/edges").as_array().cloned().unwrap_or_default();
             let found = edges.iter().find(|e| &e["node"]["user"]["id"] == id);
             check(found.is_some_and(|e| e["node"]["role"] == "MEMBER"), "removed or role changed")
         }
         "invitation" => {
-            let res = app.gql("{ organization { invitations(first: 100) { edges { node { id } } } } }", json!({}), Some(&owner.access)).await;
+            let res =
+                app.gql("{ organization { invitations(first: 100) { edges { node { id } } } } }", json!({}), Some(&owner.access)).await;
             let edges = res.at("/organization/invitations/edges").as_array().cloned().unwrap_or_default();
             check(edges.iter().any(|e| &e["node"]["id"] == id), "revoked")
         }

@@ -43,9 +43,13 @@ async fn cursors_page_through_without_gaps_or_repeats() {
     let app = TestApp::spawn().await;
     let s = app.sign_up("ada@example.com", "Acme").await;
     for i in 0..5 {
-        app.gql("mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }", json!({ "i": { "name": format!("k{i}"), "scopes": ["org:read"] } }), Some(&s.access))
-            .await
-            .ok();
+        app.gql(
+            "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }",
+            json!({ "i": { "name": format!("k{i}"), "scopes": ["org:read"] } }),
+            Some(&s.access),
+        )
+        .await
+        .ok();
     }
     let q = "query($a: String) { organization { apiKeys(first: 2, after: $a) { edges { cursor node { name } } pageInfo { hasNextPage endCursor } } } }";
     let (mut names, mut after) = (Vec::new(), serde_json::Value::Null);
@@ -97,7 +101,14 @@ async fn batching_is_refused() {
 async fn bodies_over_the_limit_are_refused_before_parsing() {
     let app = TestApp::spawn().await;
     let huge = "x".repeat(app.settings.graphql.max_body_bytes + 1);
-    let res = app.client.post(app.url("/graphql")).header("content-type", "application/json").body(format!("{{\"query\": \"{huge}\"}}")).send().await.unwrap();
+    let res = app
+        .client
+        .post(app.url("/graphql"))
+        .header("content-type", "application/json")
+        .body(format!("{{\"query\": \"{huge}\"}}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status().as_u16(), 413);
 }
 

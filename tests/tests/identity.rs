@@ -170,7 +170,9 @@ async fn invitations_roles_and_the_last_owner() {
     let invite = "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { id } }";
     app.gql(invite, json!({ "i": { "email": "dee@example.com", "role": "OWNER" } }), Some(&admin.access)).await.expect_code("FORBIDDEN");
     app.gql(invite, json!({ "i": { "email": "dee@example.com", "role": "MEMBER" } }), Some(&viewer.access)).await.expect_code("FORBIDDEN");
-    app.gql(invite, json!({ "i": { "email": "bob@example.com", "role": "MEMBER" } }), Some(&owner.access)).await.expect_code("BAD_USER_INPUT");
+    app.gql(invite, json!({ "i": { "email": "bob@example.com", "role": "MEMBER" } }), Some(&owner.access))
+        .await
+        .expect_code("BAD_USER_INPUT");
 
     // The last owner can be neither demoted nor removed.
     let change = "mutation($u: ID!, $r: Role!) { changeRole(userId: $u, role: $r) { role } }";
@@ -189,13 +191,23 @@ async fn invitations_roles_and_the_last_owner() {
     app.gql(ME, json!({}), Some(&admin.access)).await.expect_code("UNAUTHENTICATED");
     app.gql(REFRESH, json!({ "t": admin.refresh }), None).await.expect_code("UNAUTHENTICATED");
 
-    let members = app.gql("{ organization { members(first: 10) { edges { node { user { email } role } } } } }", json!({}), Some(&owner.access)).await.ok();
-    let emails: Vec<_> = members.at("/organization/members/edges").as_array().unwrap().iter().map(|e| e["node"]["user"]["email"].as_str().unwrap().to_owned()).collect();
+    let members = app
+        .gql("{ organization { members(first: 10) { edges { node { user { email } role } } } } }", json!({}), Some(&owner.access))
+        .await
+        .ok();
+    let emails: Vec<_> = members
+        .at("/organization/members/edges")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["user"]["email"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(emails.len(), 2);
     assert!(!emails.contains(&"bob@example.com".to_owned()));
 
     let log = app.gql("{ auditLog(first: 50) { edges { node { action } } } }", json!({}), Some(&owner.access)).await.ok();
-    let actions: Vec<_> = log.at("/auditLog/edges").as_array().unwrap().iter().map(|e| e["node"]["action"].as_str().unwrap().to_owned()).collect();
+    let actions: Vec<_> =
+        log.at("/auditLog/edges").as_array().unwrap().iter().map(|e| e["node"]["action"].as_str().unwrap().to_owned()).collect();
     for expected in ["user.signed_up", "member.invited", "member.joined", "member.role_changed", "member.removed"] {
         assert!(actions.contains(&expected.to_owned()), "{expected} missing from {actions:?}");
     }
@@ -233,7 +245,11 @@ async fn switch_organization_moves_the_session_and_refuses_strangers() {
     app.gql(switch, json!({ "id": bob.org_id }), Some(&ada.access)).await.expect_code("NOT_FOUND");
     // Bob joins Acme too, then switches between his two organizations.
     let inv = app
-        .gql("mutation($i: InviteMemberInput!) { inviteMember(input: $i) { id } }", json!({ "i": { "email": "bob@example.com", "role": "VIEWER" } }), Some(&ada.access))
+        .gql(
+            "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { id } }",
+            json!({ "i": { "email": "bob@example.com", "role": "VIEWER" } }),
+            Some(&ada.access),
+        )
         .await
         .ok();
     let _ = inv;
@@ -256,7 +272,10 @@ async fn api_keys_are_shown_once_scoped_and_revocable() {
     let (id, secret) = app.api_key(&owner, &["org:read"]).await;
     assert!(secret.starts_with("tfk_") && secret.len() == 54, "{secret}");
 
-    let list = app.gql("{ organization { apiKeys { edges { node { id prefix scopes lastUsedAt } } } } }", json!({}), Some(&owner.access)).await.ok();
+    let list = app
+        .gql("{ organization { apiKeys { edges { node { id prefix scopes lastUsedAt } } } } }", json!({}), Some(&owner.access))
+        .await
+        .ok();
     let node = &list.at("/organization/apiKeys/edges")[0]["node"];
     assert_eq!(node["id"], json!(id));
     assert!(secret.starts_with(node["prefix"].as_str().unwrap()));
@@ -266,14 +285,17 @@ async fn api_keys_are_shown_once_scoped_and_revocable() {
     let org = app.gql("{ organization { name plan } }", json!({}), Some(&secret)).await.ok();
     assert_eq!(org.str_at("/organization/name"), "Acme");
     app.gql("{ auditLog { edges { node { id } } } }", json!({}), Some(&secret)).await.expect_code("FORBIDDEN");
-    app.gql("mutation { createApiKey(input: {name: \"x\", scopes: [\"org:read\"]}) { secret } }", json!({}), Some(&secret)).await.expect_code("FORBIDDEN");
+    app.gql("mutation { createApiKey(input: {name: \"x\", scopes: [\"org:read\"]}) { secret } }", json!({}), Some(&secret))
+        .await
+        .expect_code("FORBIDDEN");
     app.gql(ME, json!({}), Some(&secret)).await.expect_code("FORBIDDEN");
 
     // A typo fails the checksum; unknown scopes are named.
     let mut typo = secret.clone();
     typo.replace_range(20..21, if &secret[20..21] == "a" { "b" } else { "a" });
     app.gql("{ organization { name } }", json!({}), Some(&typo)).await.expect_code("UNAUTHENTICATED");
-    let bad = app.gql("mutation { createApiKey(input: {name: \"x\", scopes: [\"admin:*\"]}) { secret } }", json!({}), Some(&owner.access)).await;
+    let bad =
+        app.gql("mutation { createApiKey(input: {name: \"x\", scopes: [\"admin:*\"]}) { secret } }", json!({}), Some(&owner.access)).await;
     assert!(bad.expect_code("BAD_USER_INPUT").first_message().contains("admin:*"));
 
     let used = app.gql("{ organization { apiKeys { edges { node { lastUsedAt } } } } }", json!({}), Some(&owner.access)).await.ok();
@@ -292,7 +314,9 @@ async fn a_member_cannot_create_keys_with_scopes_beyond_their_role() {
     let app = TestApp::spawn().await;
     let owner = app.sign_up("ada@example.com", "Acme").await;
     let member = app.join(&owner, "bob@example.com", "MEMBER").await;
-    let res = app.gql("mutation { createApiKey(input: {name: \"x\", scopes: [\"org:read\"]}) { secret } }", json!({}), Some(&member.access)).await;
+    let res = app
+        .gql("mutation { createApiKey(input: {name: \"x\", scopes: [\"org:read\"]}) { secret } }", json!({}), Some(&member.access))
+        .await;
     res.expect_code("FORBIDDEN");
 }
 

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use migration::rls::TENANT_TABLES;
+use migration::rls::{GLOBAL_TABLES, TENANT_TABLES};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 use tenfold_tests::TestApp;
 
@@ -27,19 +27,30 @@ async fn seeded() -> (TestApp, DatabaseConnection, String, String) {
 async fn raw_org(conn: &DatabaseConnection, email: &str) -> String {
     let tx = conn.begin().await.unwrap();
     let user = tx
-        .query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, "SELECT id::text AS id FROM users WHERE email = $1", [email.into()]))
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT id::text AS id FROM users WHERE email = $1",
+            [email.into()],
+        ))
         .await
         .unwrap()
         .unwrap()
         .try_get::<String>("", "id")
         .unwrap();
-    tx.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, "SELECT set_config('app.user_id', $1, true)", [user.into()])).await.unwrap();
-    let org = tx.query_one_raw(Statement::from_string(DbBackend::Postgres, "SELECT org_id::text AS id FROM memberships")).await.unwrap().unwrap();
+    tx.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, "SELECT set_config('app.user_id', $1, true)", [user.into()]))
+        .await
+        .unwrap();
+    let org =
+        tx.query_one_raw(Statement::from_string(DbBackend::Postgres, "SELECT org_id::text AS id FROM memberships")).await.unwrap().unwrap();
     org.try_get::<String>("", "id").unwrap()
 }
 
 async fn count(conn: &impl ConnectionTrait, table: &str) -> i64 {
-    let row = conn.query_one_raw(Statement::from_string(DbBackend::Postgres, format!("SELECT count(*) AS n FROM {table}"))).await.unwrap().unwrap();
+    let row = conn
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, format!("SELECT count(*) AS n FROM {table}")))
+        .await
+        .unwrap()
+        .unwrap();
     row.try_get::<i64>("", "n").unwrap()
 }
 
@@ -60,10 +71,14 @@ async fn every_tenant_table_has_forced_rls_with_a_policy() {
     let mut seen = Vec::new();
     for r in rows {
         let table: String = r.try_get("", "t").unwrap();
+        seen.push(table.clone());
+        if GLOBAL_TABLES.iter().any(|(t, _)| *t == table) {
+            continue;
+        }
+        assert!(TENANT_TABLES.iter().any(|(t, _, _)| *t == table), "{table} has org_id but is in neither TENANT_TABLES nor GLOBAL_TABLES");
         assert!(r.try_get::<bool>("", "rls").unwrap(), "{table}: RLS not enabled");
         assert!(r.try_get::<bool>("", "forced").unwrap(), "{table}: RLS not forced");
         assert!(r.try_get::<i64>("", "policies").unwrap() >= 1, "{table}: no policy with USING and WITH CHECK");
-        seen.push(table);
     }
     // organizations is keyed by `id`, not `org_id`.
     for (table, _, _) in TENANT_TABLES.iter().filter(|(t, _, _)| *t != "organizations") {
@@ -73,10 +88,41 @@ async fn every_tenant_table_has_forced_rls_with_a_policy() {
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL: runs in the PostgreSQL pass of .ci/run"]
+async fn every_table_is_classified_as_tenant_or_global() {
+    let (_app, conn, _, _) = seeded().await;
+    let rows = conn
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT tablename::text AS t, rowsecurity AS rls, \
+             (SELECT relforcerowsecurity FROM pg_class WHERE oid = ('public.' || tablename)::regclass) AS forced \
+             FROM pg_tables WHERE schemaname = 'public'",
+        ))
+        .await
+        .unwrap();
+    assert!(!rows.is_empty());
+    for r in rows {
+        let table: String = r.try_get("", "t").unwrap();
+        let tenant = TENANT_TABLES.iter().any(|(t, _, _)| *t == table);
+        let global = GLOBAL_TABLES.iter().any(|(t, _)| *t == table);
+        assert!(tenant ^ global, "{table} must be in exactly one of TENANT_TABLES and GLOBAL_TABLES");
+        if tenant {
+            assert!(
+                r.try_get::<bool>("", "rls").unwrap() && r.try_get::<bool>("", "forced").unwrap(),
+                "{table}: RLS must be enabled and forced"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: runs in the PostgreSQL pass of .ci/run"]
 async fn the_app_role_is_neither_superuser_nor_bypassrls() {
     let (_app, conn, _, _) = seeded().await;
     let row = conn
-        .query_one_raw(Statement::from_string(DbBackend::Postgres, "SELECT rolsuper, rolbypassrls, current_user::text AS u FROM pg_roles WHERE rolname = current_user"))
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT rolsuper, rolbypassrls, current_user::text AS u FROM pg_roles WHERE rolname = current_user",
+        ))
         .await
         .unwrap()
         .unwrap();
@@ -94,7 +140,9 @@ async fn without_a_tenant_every_tenant_table_is_empty() {
     }
     // Control: with a tenant set the same queries do see rows.
     let tx = conn.begin().await.unwrap();
-    tx.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, "SELECT set_config('app.org_id', $1, true)", [org_a.into()])).await.unwrap();
+    tx.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, "SELECT set_config('app.org_id', $1, true)", [org_a.into()]))
+        .await
+        .unwrap();
     for table in ["organizations", "memberships", "api_keys", "audit_events"] {
         assert!(count(&tx, table).await > 0, "{table} should have rows for the tenant");
     }
@@ -105,10 +153,19 @@ async fn without_a_tenant_every_tenant_table_is_empty() {
 async fn a_tenant_sees_and_writes_only_its_own_rows() {
     let (_app, conn, org_a, org_b) = seeded().await;
     let tx = conn.begin().await.unwrap();
-    tx.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, "SELECT set_config('app.org_id', $1, true)", [org_a.clone().into()])).await.unwrap();
+    tx.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT set_config('app.org_id', $1, true)",
+        [org_a.clone().into()],
+    ))
+    .await
+    .unwrap();
     for (table, _, _) in TENANT_TABLES.iter().filter(|(t, _, _)| *t != "organizations") {
         let foreign = tx
-            .query_one_raw(Statement::from_string(DbBackend::Postgres, format!("SELECT count(*) AS n FROM {table} WHERE org_id <> '{org_a}'::uuid")))
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("SELECT count(*) AS n FROM {table} WHERE org_id <> '{org_a}'::uuid"),
+            ))
             .await
             .unwrap()
             .unwrap()
@@ -116,7 +173,13 @@ async fn a_tenant_sees_and_writes_only_its_own_rows() {
             .unwrap();
         assert_eq!(foreign, 0, "{table}: another tenant's rows are visible");
     }
-    let updated = tx.execute_raw(Statement::from_string(DbBackend::Postgres, format!("UPDATE api_keys SET name = 'pwned' WHERE org_id = '{org_b}'::uuid"))).await.unwrap();
+    let updated = tx
+        .execute_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("UPDATE api_keys SET name = 'pwned' WHERE org_id = '{org_b}'::uuid"),
+        ))
+        .await
+        .unwrap();
     assert_eq!(updated.rows_affected(), 0);
     let insert = tx
         .execute_raw(Statement::from_string(
@@ -137,7 +200,9 @@ async fn the_tenant_setting_never_outlives_its_transaction() {
     opts.max_connections(1).min_connections(1);
     let single = Database::connect(opts).await.unwrap();
     let tx = single.begin().await.unwrap();
-    tx.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, "SELECT set_config('app.org_id', $1, true)", [org_a.into()])).await.unwrap();
+    tx.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, "SELECT set_config('app.org_id', $1, true)", [org_a.into()]))
+        .await
+        .unwrap();
     assert!(count(&tx, "api_keys").await > 0);
     tx.rollback().await.unwrap();
     let row = single

@@ -43,7 +43,11 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<ServerState>,
         Err(e) => return http_error(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, &format!("the body is not valid JSON: {e}")),
     };
     if value.is_array() {
-        return http_error(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, "batched requests are not supported; send one operation per request");
+        return http_error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadUserInput,
+            "batched requests are not supported; send one operation per request",
+        );
     }
     let gql_request: async_graphql::Request = match serde_json::from_value(value) {
         Ok(r) => r,
@@ -69,7 +73,9 @@ async fn get(req: HttpRequest, state: web::Data<ServerState>, request_id: Reques
     }
     let gql_request = match async_graphql::http::parse_query_string(query_string) {
         Ok(r) => r,
-        Err(e) => return http_error(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, &format!("the query string is not a GraphQL request: {e}")),
+        Err(e) => {
+            return http_error(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, &format!("the query string is not a GraphQL request: {e}"));
+        }
     };
     // Mutations over GET could be triggered by a link or an <img>: refused
     // before anything runs.
@@ -77,7 +83,9 @@ async fn get(req: HttpRequest, state: web::Data<ServerState>, request_id: Reques
         return HttpResponse::MethodNotAllowed()
             .insert_header((header::ALLOW, "POST"))
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(json!({ "errors": [{ "message": "mutations are only accepted over POST", "extensions": { "code": "BAD_USER_INPUT" } }] }));
+            .json(
+                json!({ "errors": [{ "message": "mutations are only accepted over POST", "extensions": { "code": "BAD_USER_INPUT" } }] }),
+            );
     }
     execute(&req, &state, gql_request, request_id).await
 }
@@ -101,12 +109,12 @@ async fn execute(req: &HttpRequest, state: &ServerState, gql_request: async_grap
         Ok(Some(credential)) => state.app.authenticate(&credential, meta.clone()).await.map(Some),
         Err(e) => Err(e),
     };
-    if let Err(e) = &principal {
-        if e.code == ErrorCode::Internal {
-            // The credential could not be checked at all: say so as INTERNAL.
-            let err = to_graphql_error(AppError::internal(anyhow::anyhow!("{e}")), Some(&meta.request_id));
-            return respond(req, Response::from_errors(vec![err.into_server_error(Default::default())]));
-        }
+    if let Err(e) = &principal
+        && e.code == ErrorCode::Internal
+    {
+        // The credential could not be checked at all: say so as INTERNAL.
+        let err = to_graphql_error(AppError::internal(anyhow::anyhow!("{e}")), Some(&meta.request_id));
+        return respond(req, Response::from_errors(vec![err.into_server_error(Default::default())]));
     }
     let request_id_text = meta.request_id.clone();
     let gql_request = gql_request.data(RequestAuth { meta, principal });
@@ -117,7 +125,10 @@ async fn execute(req: &HttpRequest, state: &ServerState, gql_request: async_grap
             tracing::warn!(request_id = %request_id_text, "graphql operation timed out");
             let mut ext = ErrorExtensionValues::default();
             ext.set("code", ErrorCode::Internal.as_str());
-            let mut err = async_graphql::ServerError::new(format!("the operation took longer than {} seconds and was stopped", budget.as_secs()), None);
+            let mut err = async_graphql::ServerError::new(
+                format!("the operation took longer than {} seconds and was stopped", budget.as_secs()),
+                None,
+            );
             err.extensions = Some(ext);
             Response::from_errors(vec![err])
         }
@@ -144,11 +155,8 @@ fn respond(req: &HttpRequest, response: Response) -> HttpResponse {
     if let Some(secs) = retry_after {
         builder.insert_header((header::RETRY_AFTER, secs.to_string()));
     }
-    let wants_graphql_json = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/graphql-response+json"));
+    let wants_graphql_json =
+        req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/graphql-response+json"));
     builder.content_type(if wants_graphql_json { "application/graphql-response+json" } else { "application/json" });
     builder.json(response)
 }

@@ -39,7 +39,11 @@ impl Application {
         let state = ServerState { app, schema };
         let metrics = install_metrics();
         let max_body = settings.graphql.max_body_bytes;
-        let workers = if settings.server.workers == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) } else { settings.server.workers };
+        let workers = if settings.server.workers == 0 {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+        } else {
+            settings.server.workers
+        };
         let server = HttpServer::new(move || {
             ActixApp::new()
                 .wrap(metrics_http::RequestMetrics)

@@ -83,8 +83,10 @@ where
         Box::pin(async move {
             let res = fut.await?;
             let status = res.status().as_u16().to_string();
-            metrics::counter!("tenfold_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
-            metrics::histogram!("tenfold_http_request_duration_seconds", "method" => method, "route" => route).record(started.elapsed().as_secs_f64());
+            metrics::counter!("tenfold_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+                .increment(1);
+            metrics::histogram!("tenfold_http_request_duration_seconds", "method" => method, "route" => route)
+                .record(started.elapsed().as_secs_f64());
             Ok(res)
         })
     }

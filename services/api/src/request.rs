@@ -28,11 +28,7 @@ pub fn bearer(req: &HttpRequest) -> Result<Option<String>, AppError> {
 
 pub fn meta(req: &HttpRequest, trust_forwarded_for: bool, request_id: String) -> RequestMeta {
     let forwarded = if trust_forwarded_for {
-        req.headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(|s| s.trim().to_owned())
+        req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()).and_then(|v| v.split(',').next()).map(|s| s.trim().to_owned())
     } else {
         None
     };

@@ -45,14 +45,7 @@ impl App {
         let tokens = AccessTokens::new(&settings.auth, &secret);
         let hasher = PasswordHasher::new(settings.auth.argon2_memory_kib, settings.auth.argon2_iterations)?;
         Ok(Self {
-            inner: Arc::new(Inner {
-                tokens,
-                hasher,
-                store: backends.store,
-                limiter: backends.limiter,
-                mailer: backends.mailer,
-                settings,
-            }),
+            inner: Arc::new(Inner { tokens, hasher, store: backends.store, limiter: backends.limiter, mailer: backends.mailer, settings }),
         })
     }
 

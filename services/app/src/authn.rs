@@ -4,11 +4,11 @@ use chrono::Utc;
 use tenfold_domain::{ApiKeyId, OrgId, ScopeSet};
 use tenfold_store::queries::{api_keys, memberships, refresh_tokens, users};
 
+use crate::App;
 use crate::error::{AppError, AppResult};
 use crate::principal::{Actor, Principal, RequestMeta};
 use crate::secrets::{self, API_KEY_PREFIX};
 use crate::tenancy::parse_role;
-use crate::App;
 
 /// `last_used_at` is written at most this often per key, so a busy
 /// integration does not turn every read into a write.

@@ -16,7 +16,8 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(memory_kib: u32, iterations: u32) -> AppResult<Self> {
-        let params = Params::new(memory_kib.max(8), iterations.max(1), 1, None).map_err(|e| AppError::internal(anyhow::anyhow!("argon2 params: {e}")))?;
+        let params = Params::new(memory_kib.max(8), iterations.max(1), 1, None)
+            .map_err(|e| AppError::internal(anyhow::anyhow!("argon2 params: {e}")))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let mut hasher = Self { argon2, dummy_hash: String::new() };
         hasher.dummy_hash = hasher.hash_str(&crate::secrets::random_base62(24))?;

@@ -105,7 +105,11 @@ mod tests {
     use super::*;
 
     fn user(role: Role) -> Principal {
-        Principal { org: OrgId::new(), actor: Actor::User { id: UserId::new(), role, session: Uuid::new_v4() }, meta: RequestMeta::default() }
+        Principal {
+            org: OrgId::new(),
+            actor: Actor::User { id: UserId::new(), role, session: Uuid::new_v4() },
+            meta: RequestMeta::default(),
+        }
     }
 
     #[test]

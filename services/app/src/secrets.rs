@@ -55,12 +55,7 @@ pub fn mint_api_key() -> MintedApiKey {
     let secret_part = random_base62(SECRET_LEN);
     let body = format!("{API_KEY_PREFIX}{lookup_id}{secret_part}");
     let secret = format!("{body}{}", checksum(&body));
-    MintedApiKey {
-        display_prefix: format!("{API_KEY_PREFIX}{lookup_id}"),
-        secret_hash: sha256_hex(&secret),
-        lookup_id,
-        secret,
-    }
+    MintedApiKey { display_prefix: format!("{API_KEY_PREFIX}{lookup_id}"), secret_hash: sha256_hex(&secret), lookup_id, secret }
 }
 
 /// The public lookup id of a well-formed key with a valid checksum; `None`

@@ -4,9 +4,9 @@ use std::str::FromStr;
 
 use chrono::Utc;
 use tenfold_domain::{ApiKeyId, AuditEventId, InvitationId, OrgId, Plan, Role, UserId};
+use tenfold_store::Tx;
 use tenfold_store::entities::{api_keys, audit_events, invitations, organizations, users};
 use tenfold_store::queries::audit::{self, NewAuditEvent};
-use tenfold_store::Tx;
 
 use crate::error::{AppError, AppResult};
 use crate::principal::{Actor, Principal, RequestMeta};
@@ -97,7 +97,14 @@ pub(crate) async fn record_for_user(
     audit::insert(
         tx,
         org,
-        NewAuditEvent { actor_user: Some(user), actor_api_key: None, action, target: Some(format!("user:{user}")), ip: meta.ip.clone(), details },
+        NewAuditEvent {
+            actor_user: Some(user),
+            actor_api_key: None,
+            action,
+            target: Some(format!("user:{user}")),
+            ip: meta.ip.clone(),
+            details,
+        },
         Utc::now(),
     )
     .await?;

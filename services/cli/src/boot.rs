@@ -41,10 +41,10 @@ pub fn resolve_defaults(settings: &mut Settings) -> anyhow::Result<()> {
 /// sign-ins survive a restart without anyone choosing a weak key.
 fn dev_secret(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join("jwt-secret");
-    if let Ok(existing) = std::fs::read_to_string(&path) {
-        if existing.trim().len() >= 32 {
-            return Ok(existing.trim().to_owned());
-        }
+    if let Ok(existing) = std::fs::read_to_string(&path)
+        && existing.trim().len() >= 32
+    {
+        return Ok(existing.trim().to_owned());
     }
     std::fs::create_dir_all(data_dir)?;
     let secret = tenfold_app::secrets::random_base62(48);

@@ -76,8 +76,7 @@ mod tests {
     use crate::SecretString;
 
     fn production() -> Settings {
-        let mut s = Settings::default();
-        s.mode = Mode::Production;
+        let mut s = Settings { mode: Mode::Production, ..Settings::default() };
         s.graphql.introspection = false;
         s.graphql.graphiql = false;
         s.auth.jwt_secret = SecretString::from("x".repeat(32));
@@ -114,6 +113,7 @@ mod tests {
     }
 
     #[test]
+    #[expect(clippy::result_large_err, reason = "figment's Jail API fixes the error type")]
     fn layers_file_then_environment() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("t.toml", "[server]\nport = 9000\n[graphql]\nmax_depth = 7\n")?;

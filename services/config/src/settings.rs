@@ -72,12 +72,7 @@ pub struct DatabaseSettings {
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self {
-            url: SecretString::from(""),
-            migration_url: SecretString::from(""),
-            max_connections: 16,
-            statement_timeout_ms: 15_000,
-        }
+        Self { url: SecretString::from(""), migration_url: SecretString::from(""), max_connections: 16, statement_timeout_ms: 15_000 }
     }
 }
 

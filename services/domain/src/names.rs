@@ -17,7 +17,10 @@ impl OrgName {
             return Err(DomainError::invalid("organizationName", "the organization name is empty; give a name such as \"Acme Labs\""));
         }
         if value.chars().count() > Self::MAX_CHARS {
-            return Err(DomainError::invalid("organizationName", format!("the organization name must be at most {} characters", Self::MAX_CHARS)));
+            return Err(DomainError::invalid(
+                "organizationName",
+                format!("the organization name must be at most {} characters", Self::MAX_CHARS),
+            ));
         }
         if value.chars().any(char::is_control) {
             return Err(DomainError::invalid("organizationName", "the organization name must not contain control characters"));

@@ -19,10 +19,7 @@ impl Password {
             ));
         }
         if raw.len() > Self::MAX_BYTES {
-            return Err(DomainError::invalid(
-                "password",
-                format!("the password must be at most {} bytes long", Self::MAX_BYTES),
-            ));
+            return Err(DomainError::invalid("password", format!("the password must be at most {} bytes long", Self::MAX_BYTES)));
         }
         if raw.trim().is_empty() {
             return Err(DomainError::invalid("password", "the password must not be only spaces"));

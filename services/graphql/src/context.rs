@@ -27,10 +27,9 @@ pub(crate) fn meta<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a RequestMe
 pub(crate) fn principal<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Principal> {
     match &auth(ctx)?.principal {
         Ok(Some(p)) => Ok(p),
-        Ok(None) => Err(to_graphql_error(
-            AppError::unauthenticated("sign in first: send `Authorization: Bearer <access token or API key>`"),
-            None,
-        )),
+        Ok(None) => {
+            Err(to_graphql_error(AppError::unauthenticated("sign in first: send `Authorization: Bearer <access token or API key>`"), None))
+        }
         Err(e) => Err(to_graphql_error(AppError::unauthenticated(e.public_message().to_owned()), None)),
     }
 }

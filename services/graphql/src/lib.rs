@@ -28,7 +28,7 @@ pub type TenfoldSchema = Schema<query::Query, mutation::Mutation, EmptySubscript
 /// Builds the schema with the limits from settings. Introspection and
 /// field suggestions are on only where settings say so (never in production).
 pub fn build_schema(app: Option<App>, settings: &GraphqlSettings) -> TenfoldSchema {
-    let mut builder = Schema::build(query::Query::default(), mutation::Mutation::default(), EmptySubscription)
+    let mut builder = Schema::build(query::Query, mutation::Mutation::default(), EmptySubscription)
         .limit_depth(settings.max_depth)
         .limit_complexity(settings.max_complexity)
         .limit_directives(settings.max_directives)

@@ -41,7 +41,12 @@ impl Query {
 
     /// Security-relevant actions, newest first. Owners and admins only.
     #[graphql(complexity = "first.unwrap_or(20).clamp(1, crate::MAX_PAGE_SIZE) as usize * child_complexity")]
-    async fn audit_log(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> async_graphql::Result<Connection<String, AuditEvent>> {
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, AuditEvent>> {
         let cursor = after.as_deref().map(decode_cursor).transpose().gql(ctx)?.map(AuditEventId);
         let page = app(ctx)?.audit_log(principal(ctx)?, cursor, first).await.gql(ctx)?;
         Ok(connection(page, cursor.is_some(), |e| e.id.0, AuditEvent::from))
@@ -63,9 +68,9 @@ impl Query {
                 let o = app.organization(p, Some(OrgId(gid.id))).await.map_err(|_| tenfold_app::AppError::not_found("object")).gql(ctx)?;
                 Node::Organization(o.into())
             }
-            NodeKind::Invitation => Node::Invitation(
-                app.invitation(p, InvitationId(gid.id)).await.map_err(not_found_unless_forbidden).gql(ctx)?.into(),
-            ),
+            NodeKind::Invitation => {
+                Node::Invitation(app.invitation(p, InvitationId(gid.id)).await.map_err(not_found_unless_forbidden).gql(ctx)?.into())
+            }
             NodeKind::ApiKey => Node::ApiKey(app.api_key(p, ApiKeyId(gid.id)).await.map_err(not_found_unless_forbidden).gql(ctx)?.into()),
             NodeKind::AuditEvent => {
                 Node::AuditEvent(app.audit_event(p, AuditEventId(gid.id)).await.map_err(not_found_unless_forbidden).gql(ctx)?.into())

@@ -42,12 +42,7 @@ pub trait Mailer: Send + Sync + 'static {
 
 fn build(from: &Mailbox, mail: OutgoingMail) -> Result<Message, MailError> {
     let to: Mailbox = mail.to.parse().map_err(|_| MailError::Address(mail.to.clone()))?;
-    Ok(Message::builder()
-        .from(from.clone())
-        .to(to)
-        .subject(mail.subject)
-        .header(ContentType::TEXT_PLAIN)
-        .body(mail.text)?)
+    Ok(Message::builder().from(from.clone()).to(to).subject(mail.subject).header(ContentType::TEXT_PLAIN).body(mail.text)?)
 }
 
 fn parse_from(from: &str) -> Result<Mailbox, MailError> {
@@ -69,7 +64,13 @@ pub struct SmtpMailer {
 }
 
 impl SmtpMailer {
-    pub fn new(host: &str, port: u16, security: SmtpSecurity, credentials: Option<(String, String)>, from: &str) -> Result<Self, MailError> {
+    pub fn new(
+        host: &str,
+        port: u16,
+        security: SmtpSecurity,
+        credentials: Option<(String, String)>,
+        from: &str,
+    ) -> Result<Self, MailError> {
         let mut builder = match security {
             SmtpSecurity::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
             SmtpSecurity::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)?,
@@ -128,10 +129,7 @@ mod tests {
     async fn outbox_writes_an_eml_file() {
         let dir = std::env::temp_dir().join(format!("tenfold-outbox-{}", uuid::Uuid::new_v4()));
         let mailer = OutboxMailer::new(dir.clone(), "Tenfold <no-reply@tenfold.local>").unwrap();
-        mailer
-            .send(OutgoingMail { to: "ada@example.com".into(), subject: "Hello".into(), text: "Body text".into() })
-            .await
-            .unwrap();
+        mailer.send(OutgoingMail { to: "ada@example.com".into(), subject: "Hello".into(), text: "Body text".into() }).await.unwrap();
         let files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
         assert_eq!(files.len(), 1);
         let content = std::fs::read_to_string(files[0].path()).unwrap();

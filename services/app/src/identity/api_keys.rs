@@ -6,12 +6,12 @@ use tenfold_domain::{ApiKeyId, ScopeSet};
 use tenfold_store::queries::api_keys::{self, NewApiKey};
 use tenfold_store::queries::{Page, orgs};
 
+use crate::App;
 use crate::error::{AppError, AppResult};
 use crate::principal::{Principal, perms};
 use crate::secrets;
 use crate::tenancy::{api_key_view, org_view, record};
 use crate::views::ApiKeyView;
-use crate::App;
 
 const MAX_NAME_CHARS: usize = 100;
 
@@ -23,7 +23,10 @@ impl App {
         let (creator, role, _) = p.person()?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-            return Err(AppError::bad_input("name", format!("give the key a name of 1–{MAX_NAME_CHARS} printable characters, e.g. \"CI pipeline\"")));
+            return Err(AppError::bad_input(
+                "name",
+                format!("give the key a name of 1–{MAX_NAME_CHARS} printable characters, e.g. \"CI pipeline\""),
+            ));
         }
         let scopes = ScopeSet::parse(scopes)?;
         if let Some(s) = scopes.iter().find(|s| !role.at_least(s.role_to_grant())) {
@@ -46,8 +49,16 @@ impl App {
             created_by: creator,
         };
         let row = api_keys::insert(&tx, p.org, new, Utc::now()).await?;
-        record(&tx, p.org, Some(p), &p.meta, "api_key.created", Some(format!("api_key:{}", row.id)), json!({ "name": name, "scopes": scopes.to_strings(), "prefix": row.prefix }))
-            .await?;
+        record(
+            &tx,
+            p.org,
+            Some(p),
+            &p.meta,
+            "api_key.created",
+            Some(format!("api_key:{}", row.id)),
+            json!({ "name": name, "scopes": scopes.to_strings(), "prefix": row.prefix }),
+        )
+        .await?;
         tx.commit().await?;
         Ok((api_key_view(&row)?, minted.secret))
     }
@@ -60,7 +71,16 @@ impl App {
         if !api_keys::revoke(&tx, p.org, id, now).await? {
             return Err(AppError::bad_input("id", "this API key is already revoked"));
         }
-        record(&tx, p.org, Some(p), &p.meta, "api_key.revoked", Some(format!("api_key:{id}")), json!({ "name": row.name, "prefix": row.prefix })).await?;
+        record(
+            &tx,
+            p.org,
+            Some(p),
+            &p.meta,
+            "api_key.revoked",
+            Some(format!("api_key:{id}")),
+            json!({ "name": row.name, "prefix": row.prefix }),
+        )
+        .await?;
         tx.commit().await?;
         let mut view = api_key_view(&row)?;
         view.revoked_at = Some(now);

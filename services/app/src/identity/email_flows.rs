@@ -9,11 +9,11 @@ use tenfold_mail::Template;
 use tenfold_store::Tx;
 use tenfold_store::queries::{email_tokens, memberships, refresh_tokens, users};
 
+use crate::App;
 use crate::error::{AppError, AppResult};
 use crate::principal::{Principal, RequestMeta, perms};
 use crate::secrets::{self, opaque_token};
 use crate::tenancy::record_for_user;
-use crate::App;
 
 pub(crate) const VERIFY: &str = "verify_email";
 pub(crate) const RESET: &str = "reset_password";

@@ -11,12 +11,12 @@ use tenfold_store::queries::invitations::{self, NewInvitation};
 use tenfold_store::queries::{Page, memberships, orgs, refresh_tokens, users};
 use uuid::Uuid;
 
+use crate::App;
 use crate::error::{AppError, AppResult};
 use crate::principal::{Principal, RequestMeta, perms};
 use crate::secrets;
 use crate::tenancy::{invitation_view, org_view, parse_role, record, record_for_user, user_view};
 use crate::views::{AuthPayload, InvitationView, MemberView};
-use crate::App;
 
 const INVITATION_PREFIX: &str = "tfi_";
 
@@ -83,19 +83,39 @@ impl App {
                 quotas.max_members
             )));
         }
-        if let Some(existing) = users::by_email(&tx, &email).await? {
-            if memberships::get(&tx, p.org, UserId(existing.id)).await?.is_some() {
-                return Err(AppError::bad_input("email", "this person is already a member of the organization"));
-            }
+        if let Some(existing) = users::by_email(&tx, &email).await?
+            && memberships::get(&tx, p.org, UserId(existing.id)).await?.is_some()
+        {
+            return Err(AppError::bad_input("email", "this person is already a member of the organization"));
         }
-        self.throttle(&format!("mail:org:{}", p.org), u64::from(self.inner.settings.auth.emails_per_hour), Duration::from_secs(3600), "invitation emails")
-            .await?;
+        self.throttle(
+            &format!("mail:org:{}", p.org),
+            u64::from(self.inner.settings.auth.emails_per_hour),
+            Duration::from_secs(3600),
+            "invitation emails",
+        )
+        .await?;
         let token = format!("{INVITATION_PREFIX}{}_{}", p.org.0.simple(), secrets::random_base62(43));
         let ttl = chrono::Duration::seconds(self.inner.settings.auth.invitation_ttl_seconds as i64);
-        let new = NewInvitation { id: InvitationId::new(), email: &email, role, token_hash: secrets::sha256_hex(&token), invited_by: inviter, expires_at: now + ttl };
+        let new = NewInvitation {
+            id: InvitationId::new(),
+            email: &email,
+            role,
+            token_hash: secrets::sha256_hex(&token),
+            invited_by: inviter,
+            expires_at: now + ttl,
+        };
         let row = invitations::insert(&tx, p.org, new, now).await?;
-        record(&tx, p.org, Some(p), &p.meta, "member.invited", Some(format!("invitation:{}", row.id)), json!({ "email": email.as_str(), "role": role.as_str() }))
-            .await?;
+        record(
+            &tx,
+            p.org,
+            Some(p),
+            &p.meta,
+            "member.invited",
+            Some(format!("invitation:{}", row.id)),
+            json!({ "email": email.as_str(), "role": role.as_str() }),
+        )
+        .await?;
         let inviter_email = users::by_id(&tx, inviter).await?.map(|u| u.email).unwrap_or_default();
         tx.commit().await?;
         let link = self.link("accept-invitation", &token);
@@ -136,8 +156,15 @@ impl App {
     /// Joins the organization of an invitation. A signed-in user must have
     /// the invited address; someone without an account gives a password and
     /// gets one (the emailed token proves the address).
-    pub async fn accept_invitation(&self, meta: &RequestMeta, caller: Option<&Principal>, token: &str, password: Option<&str>) -> AppResult<AuthPayload> {
-        let invalid = || AppError::bad_input("token", "this invitation is not valid, was already used, revoked or has expired; ask for a new one");
+    pub async fn accept_invitation(
+        &self,
+        meta: &RequestMeta,
+        caller: Option<&Principal>,
+        token: &str,
+        password: Option<&str>,
+    ) -> AppResult<AuthPayload> {
+        let invalid =
+            || AppError::bad_input("token", "this invitation is not valid, was already used, revoked or has expired; ask for a new one");
         let org = parse_invitation_token(token).ok_or_else(invalid)?;
         let now = Utc::now();
         let caller_user = match caller {
@@ -160,7 +187,9 @@ impl App {
             }
             None => match users::by_email(&tx, &invited).await? {
                 Some(_) => {
-                    return Err(AppError::unauthenticated("an account with the invited address exists; sign in first, then accept the invitation"));
+                    return Err(AppError::unauthenticated(
+                        "an account with the invited address exists; sign in first, then accept the invitation",
+                    ));
                 }
                 None => {
                     let pw = password.ok_or_else(|| AppError::bad_input("password", "choose a password to create your account"))?;

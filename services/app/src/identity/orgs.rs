@@ -4,11 +4,11 @@ use serde_json::json;
 use tenfold_domain::{AuditEventId, OrgId, Plan};
 use tenfold_store::queries::{Page, audit, orgs};
 
+use crate::App;
 use crate::error::{AppError, AppResult};
 use crate::principal::{Principal, RequestMeta, perms};
 use crate::tenancy::{audit_view, org_view, record};
 use crate::views::{AuditEventView, OrgView};
-use crate::App;
 
 impl App {
     /// The caller's organization; another id gets NOT_FOUND.
@@ -47,7 +47,8 @@ impl App {
         let before = orgs::get(&tx, org).await?.ok_or_else(|| AppError::not_found("organization"))?;
         orgs::set_plan(&tx, org, plan).await?;
         let meta = RequestMeta { ip: None, request_id: "admin-cli".into() };
-        record(&tx, org, None, &meta, "org.plan_changed", Some(format!("org:{org}")), json!({ "from": before.plan, "to": plan.as_str() })).await?;
+        record(&tx, org, None, &meta, "org.plan_changed", Some(format!("org:{org}")), json!({ "from": before.plan, "to": plan.as_str() }))
+            .await?;
         let row = orgs::get(&tx, org).await?.ok_or_else(|| AppError::not_found("organization"))?;
         tx.commit().await?;
         org_view(&row)

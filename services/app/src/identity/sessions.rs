@@ -12,12 +12,12 @@ use tenfold_store::queries::{memberships, orgs, refresh_tokens, users as users_q
 use tenfold_store::{StoreError, Tx};
 use uuid::Uuid;
 
+use crate::App;
 use crate::error::{AppError, AppResult};
 use crate::principal::{Principal, RequestMeta, perms};
 use crate::secrets::{self, opaque_token};
 use crate::tenancy::{org_view, parse_role, record, record_for_user, user_view};
 use crate::views::{AuthPayload, MeView, MembershipView};
-use crate::App;
 
 const REFRESH_PREFIX: &str = "tfr_";
 
@@ -72,8 +72,13 @@ impl App {
         let window = Duration::from_secs(auth.login_window_seconds);
         let bad = || AppError::unauthenticated("the email or password is wrong");
         if let Some(ip) = &meta.ip {
-            self.throttle(&format!("login:ip:{ip}"), u64::from(auth.login_max_attempts_per_ip), window, "sign-in attempts from your address")
-                .await?;
+            self.throttle(
+                &format!("login:ip:{ip}"),
+                u64::from(auth.login_max_attempts_per_ip),
+                window,
+                "sign-in attempts from your address",
+            )
+            .await?;
         }
         // An unparsable email cannot match an account: same answer as a wrong one.
         let email = Email::parse(email).map_err(|_| bad())?;
@@ -95,9 +100,11 @@ impl App {
         self.inner.limiter.reset(&account_key).await?;
         let user_id = UserId(user.id);
         tx.set_user(user_id).await?;
-        let first = memberships::for_user(&tx, user_id).await?.into_iter().next().ok_or_else(|| {
-            AppError::forbidden("your account is not a member of any organization; accept an invitation to join one")
-        })?;
+        let first = memberships::for_user(&tx, user_id)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| AppError::forbidden("your account is not a member of any organization; accept an invitation to join one"))?;
         let org_id = OrgId(first.org_id);
         tx.set_tenant(org_id).await?;
         record_for_user(&tx, org_id, user_id, meta, "auth.signed_in", json!({})).await?;
@@ -208,7 +215,14 @@ impl App {
     }
 
     /// Starts a new sign-in (refresh-token family) inside the caller's transaction.
-    pub(super) async fn open_new_session(&self, tx: &Tx, user: &users::Model, org: OrgId, role: Role, now: DateTime<Utc>) -> AppResult<AuthPayload> {
+    pub(super) async fn open_new_session(
+        &self,
+        tx: &Tx,
+        user: &users::Model,
+        org: OrgId,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> AppResult<AuthPayload> {
         self.open_session(tx, user, org, role, None, now).await
     }
 

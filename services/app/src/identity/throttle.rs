@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::error::{AppError, AppResult};
 use crate::App;
+use crate::error::{AppError, AppResult};
 
 impl App {
     /// Counts one hit on `key`; RATE_LIMITED with `Retry-After` past `limit`.

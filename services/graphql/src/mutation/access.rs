@@ -28,7 +28,11 @@ pub struct AccessMutation;
 impl AccessMutation {
     /// Creates an account and an organization owned by it.
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> async_graphql::Result<AuthPayload> {
-        let input = tenfold_app::identity_inputs::SignUpInput { email: input.email, password: input.password, organization_name: input.organization_name };
+        let input = tenfold_app::identity_inputs::SignUpInput {
+            email: input.email,
+            password: input.password,
+            organization_name: input.organization_name,
+        };
         Ok(app(ctx)?.sign_up(meta(ctx)?, input).await.gql(ctx)?.into())
     }
 

@@ -15,7 +15,12 @@ pub struct User {
 
 impl From<views::UserView> for User {
     fn from(u: views::UserView) -> Self {
-        Self { id: GlobalId::new(NodeKind::User, u.id.0).to_id(), email: u.email, email_verified: u.email_verified, created_at: u.created_at }
+        Self {
+            id: GlobalId::new(NodeKind::User, u.id.0).to_id(),
+            email: u.email,
+            email_verified: u.email_verified,
+            created_at: u.created_at,
+        }
     }
 }
 
@@ -86,7 +91,13 @@ pub struct Invitation {
 
 impl From<views::InvitationView> for Invitation {
     fn from(i: views::InvitationView) -> Self {
-        Self { id: GlobalId::new(NodeKind::Invitation, i.id.0).to_id(), email: i.email, role: i.role.into(), created_at: i.created_at, expires_at: i.expires_at }
+        Self {
+            id: GlobalId::new(NodeKind::Invitation, i.id.0).to_id(),
+            email: i.email,
+            role: i.role.into(),
+            created_at: i.created_at,
+            expires_at: i.expires_at,
+        }
     }
 }
 

@@ -86,7 +86,12 @@ impl Organization {
     }
 
     #[graphql(complexity = "first.unwrap_or(20).clamp(1, crate::MAX_PAGE_SIZE) as usize * child_complexity")]
-    async fn members(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> async_graphql::Result<Connection<String, Member>> {
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Member>> {
         self.ensure_current(ctx)?;
         let cursor: Option<UserId> = self::after(after.as_ref()).gql(ctx)?;
         let page = app(ctx)?.members(principal(ctx)?, cursor, first).await.gql(ctx)?;
@@ -94,7 +99,12 @@ impl Organization {
     }
 
     #[graphql(complexity = "first.unwrap_or(20).clamp(1, crate::MAX_PAGE_SIZE) as usize * child_complexity")]
-    async fn invitations(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> async_graphql::Result<Connection<String, Invitation>> {
+    async fn invitations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Invitation>> {
         self.ensure_current(ctx)?;
         let cursor: Option<InvitationId> = self::after(after.as_ref()).gql(ctx)?;
         let page = app(ctx)?.invitations(principal(ctx)?, cursor, first).await.gql(ctx)?;
@@ -102,7 +112,12 @@ impl Organization {
     }
 
     #[graphql(complexity = "first.unwrap_or(20).clamp(1, crate::MAX_PAGE_SIZE) as usize * child_complexity")]
-    async fn api_keys(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> async_graphql::Result<Connection<String, ApiKey>> {
+    async fn api_keys(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, ApiKey>> {
         self.ensure_current(ctx)?;
         let cursor: Option<ApiKeyId> = self::after(after.as_ref()).gql(ctx)?;
         let page = app(ctx)?.api_keys(principal(ctx)?, cursor, first).await.gql(ctx)?;

@@ -40,11 +40,7 @@ pub async fn by_lookup_id(tx: &Tx, lookup_id: &str) -> Result<Option<api_keys::M
 }
 
 pub async fn get(tx: &Tx, org: OrgId, id: ApiKeyId) -> Result<Option<api_keys::Model>> {
-    Ok(ApiKeys::find()
-        .filter(api_keys::Column::OrgId.eq(org.0))
-        .filter(api_keys::Column::Id.eq(id.0))
-        .one(tx.conn())
-        .await?)
+    Ok(ApiKeys::find().filter(api_keys::Column::OrgId.eq(org.0)).filter(api_keys::Column::Id.eq(id.0)).one(tx.conn()).await?)
 }
 
 pub async fn list_active(tx: &Tx, org: OrgId, after: Option<ApiKeyId>, limit: u64) -> Result<Page<api_keys::Model>> {
@@ -57,11 +53,7 @@ pub async fn list_active(tx: &Tx, org: OrgId, after: Option<ApiKeyId>, limit: u6
 }
 
 pub async fn count_active(tx: &Tx, org: OrgId) -> Result<u64> {
-    Ok(ApiKeys::find()
-        .filter(api_keys::Column::OrgId.eq(org.0))
-        .filter(api_keys::Column::RevokedAt.is_null())
-        .count(tx.conn())
-        .await?)
+    Ok(ApiKeys::find().filter(api_keys::Column::OrgId.eq(org.0)).filter(api_keys::Column::RevokedAt.is_null()).count(tx.conn()).await?)
 }
 
 pub async fn revoke(tx: &Tx, org: OrgId, id: ApiKeyId, now: DateTime<Utc>) -> Result<bool> {

@@ -41,9 +41,5 @@ pub async fn list(tx: &Tx, org: OrgId, after: Option<AuditEventId>, limit: u64) 
 }
 
 pub async fn get(tx: &Tx, org: OrgId, id: AuditEventId) -> Result<Option<audit_events::Model>> {
-    Ok(AuditEvents::find()
-        .filter(audit_events::Column::OrgId.eq(org.0))
-        .filter(audit_events::Column::Id.eq(id.0))
-        .one(tx.conn())
-        .await?)
+    Ok(AuditEvents::find().filter(audit_events::Column::OrgId.eq(org.0)).filter(audit_events::Column::Id.eq(id.0)).one(tx.conn()).await?)
 }

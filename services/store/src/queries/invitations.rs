@@ -40,11 +40,7 @@ pub async fn by_token_hash(tx: &Tx, org: OrgId, token_hash: &str) -> Result<Opti
 }
 
 pub async fn get(tx: &Tx, org: OrgId, id: InvitationId) -> Result<Option<invitations::Model>> {
-    Ok(Invitations::find()
-        .filter(invitations::Column::OrgId.eq(org.0))
-        .filter(invitations::Column::Id.eq(id.0))
-        .one(tx.conn())
-        .await?)
+    Ok(Invitations::find().filter(invitations::Column::OrgId.eq(org.0)).filter(invitations::Column::Id.eq(id.0)).one(tx.conn()).await?)
 }
 
 /// Marks the invitation used; false when it was already used or revoked
@@ -74,7 +70,13 @@ pub async fn revoke(tx: &Tx, org: OrgId, id: InvitationId, now: DateTime<Utc>) -
 }
 
 /// Pending invitations (not accepted, not revoked, not expired).
-pub async fn list_pending(tx: &Tx, org: OrgId, now: DateTime<Utc>, after: Option<InvitationId>, limit: u64) -> Result<Page<invitations::Model>> {
+pub async fn list_pending(
+    tx: &Tx,
+    org: OrgId,
+    now: DateTime<Utc>,
+    after: Option<InvitationId>,
+    limit: u64,
+) -> Result<Page<invitations::Model>> {
     let mut q = Invitations::find()
         .filter(invitations::Column::OrgId.eq(org.0))
         .filter(invitations::Column::AcceptedAt.is_null())

@@ -7,12 +7,8 @@ use crate::entities::memberships::{self, Entity as Memberships};
 use crate::{Result, Tx};
 
 pub async fn insert(tx: &Tx, org: OrgId, user: UserId, role: Role, now: DateTime<Utc>) -> Result<memberships::Model> {
-    let row = memberships::ActiveModel {
-        org_id: Set(org.0),
-        user_id: Set(user.0),
-        role: Set(role.as_str().to_owned()),
-        created_at: Set(now),
-    };
+    let row =
+        memberships::ActiveModel { org_id: Set(org.0), user_id: Set(user.0), role: Set(role.as_str().to_owned()), created_at: Set(now) };
     Ok(row.insert(tx.conn()).await?)
 }
 
@@ -70,9 +66,7 @@ pub async fn delete(tx: &Tx, org: OrgId, user: UserId) -> Result<bool> {
 /// (SQLite allows one writer at a time, which gives the same guarantee.)
 pub async fn owners_for_update(tx: &Tx, org: OrgId) -> Result<Vec<memberships::Model>> {
     use sea_orm::ConnectionTrait;
-    let mut q = Memberships::find()
-        .filter(memberships::Column::OrgId.eq(org.0))
-        .filter(memberships::Column::Role.eq(Role::Owner.as_str()));
+    let mut q = Memberships::find().filter(memberships::Column::OrgId.eq(org.0)).filter(memberships::Column::Role.eq(Role::Owner.as_str()));
     if tx.conn().get_database_backend() == sea_orm::DbBackend::Postgres {
         q = q.lock_exclusive();
     }
