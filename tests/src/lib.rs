@@ -15,10 +15,12 @@ mod app;
 mod db;
 mod gql;
 mod smtp;
+mod ws;
 
 pub use app::{Session, TestApp};
 pub use db::TestDb;
 pub use gql::GqlResponse;
 pub use smtp::{CapturedMail, Mailbox};
+pub use ws::{GqlSocket, WsRefused};
 
 pub const PASSWORD: &str = "correct horse battery staple";

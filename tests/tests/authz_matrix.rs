@@ -28,6 +28,8 @@ struct Operation {
     document: String,
     #[serde(default)]
     allowed_errors: Vec<String>,
+    #[serde(default)]
+    transport: Option<String>,
 }
 
 fn load() -> Matrix {
@@ -147,6 +149,9 @@ fn allowed(op: &Operation, caller: &Caller) -> bool {
 }
 
 async fn run_cell(app: &TestApp, fx: &Fixture, op: &Operation, caller: &Caller) -> Result<(), String> {
+    if op.transport.as_deref() == Some("ws") {
+        return run_ws_cell(app, fx, op, caller).await;
+    }
     let fresh = format!("fresh-{}@example.com", uuid::Uuid::new_v4().simple());
     let target = make_target(app, &fx.owner_a, &op.target).await;
     let token = credential(app, fx, caller).await;
@@ -234,5 +239,46 @@ async fn assert_intact(app: &TestApp, owner: &Session, kind: &str, id: &Value) -
             check(res.errors().is_empty(), "unreadable")
         }
         _ => Ok(()),
+    }
+}
+
+/// A subscription cell: allowed callers see an event that happens after
+/// they subscribe; others get FORBIDDEN, or a closed socket when anonymous.
+async fn run_ws_cell(app: &TestApp, fx: &Fixture, op: &Operation, caller: &Caller) -> Result<(), String> {
+    use std::time::Duration;
+    let token = credential(app, fx, caller).await;
+    let mut socket = match app.ws_connect(token.as_deref(), None).await {
+        Ok(s) => s,
+        Err(refused) if matches!(caller, Caller::Anonymous) && !op.public => {
+            return if matches!(refused, tenfold_tests::WsRefused::Closed(4403 | 1002)) {
+                Ok(())
+            } else {
+                Err(format!("expected the socket closed (4403, or 1002 from async-graphql), got {refused:?}"))
+            };
+        }
+        Err(refused) => return Err(format!("connection refused: {refused:?}")),
+    };
+    socket.subscribe("1", &op.document).await;
+    if allowed(op, caller) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.api_key(&fx.owner_a, &["org:read"]).await;
+        let msg = socket.next_message(Duration::from_secs(5)).await;
+        match msg {
+            Some(m) if m["type"] == "next" && m["payload"]["errors"].is_null() => Ok(()),
+            other => Err(format!("expected a live event, got {other:?}")),
+        }
+    } else {
+        let msg = socket.next_message(Duration::from_secs(5)).await;
+        match msg {
+            Some(m) if m["type"] == "error" && m["payload"][0]["extensions"]["code"] == "FORBIDDEN" => Ok(()),
+            Some(m)
+                if m["type"] == "next"
+                    && m["payload"]["data"].is_null()
+                    && m["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN" =>
+            {
+                Ok(())
+            }
+            other => Err(format!("expected FORBIDDEN, got {other:?}")),
+        }
     }
 }

@@ -169,3 +169,48 @@ async fn unauthenticated_operations_say_how_to_authenticate() {
     assert!(res.first_message().contains("Authorization: Bearer"));
     assert_eq!(res.headers.get("cache-control").unwrap(), "no-store");
 }
+
+#[tokio::test]
+async fn foreign_origins_get_no_cors_grant() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/graphql"))
+        .header("Origin", "https://evil.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type, authorization")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    let res = app
+        .client
+        .post(app.url("/graphql"))
+        .header("Origin", "https://evil.example")
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn an_oversized_authorization_header_is_refused_quickly() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .client
+        .post(app.url("/graphql"))
+        .header("Authorization", format!("Bearer {}", "a".repeat(64 * 1024)))
+        .json(&json!({ "query": "{ me { user { id } } }" }))
+        .send()
+        .await;
+    match res {
+        Ok(res) => {
+            let status = res.status().as_u16();
+            let res = TestApp::read(res).await;
+            assert!(status == 431 || status == 400 || res.first_code() == "UNAUTHENTICATED", "status {status}: {:#}", res.body);
+        }
+        // The server may also drop the connection outright.
+        Err(e) => assert!(e.is_request() || e.is_connect() || e.is_body(), "{e}"),
+    }
+}

@@ -62,7 +62,14 @@ async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<ServerState>,
     execute(&req, &state, gql_request, request_id).await
 }
 
-async fn get(req: HttpRequest, state: web::Data<ServerState>, request_id: RequestId) -> HttpResponse {
+async fn get(req: HttpRequest, payload: web::Payload, state: web::Data<ServerState>, request_id: RequestId) -> HttpResponse {
+    let upgrade = req.headers().get(header::UPGRADE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if upgrade.eq_ignore_ascii_case("websocket") {
+        return match crate::graphql_ws::start(req, payload, state, request_id).await {
+            Ok(res) => res,
+            Err(e) => HttpResponse::from_error(e),
+        };
+    }
     let query_string = req.query_string();
     if query_string.is_empty() {
         if state.app.settings().graphql.graphiql {
@@ -74,7 +81,11 @@ async fn get(req: HttpRequest, state: web::Data<ServerState>, request_id: Reques
     let gql_request = match async_graphql::http::parse_query_string(query_string) {
         Ok(r) => r,
         Err(e) => {
-            return http_error(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, &format!("the query string is not a GraphQL request: {e}"));
+            return http_error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadUserInput,
+                &format!("the query string is not a GraphQL request: {e}"),
+            );
         }
     };
     // Mutations over GET could be triggered by a link or an <img>: refused

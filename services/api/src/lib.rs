@@ -3,6 +3,7 @@
 //! serves until SIGINT/SIGTERM, letting in-flight requests finish.
 
 mod graphql_http;
+mod graphql_ws;
 mod health;
 mod metrics_http;
 mod request;

@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use tenfold_broker::RateLimiter;
+use tenfold_broker::{EventBus, RateLimiter};
 use tenfold_config::Settings;
 use tenfold_mail::{Mailer, OutgoingMail};
 use tenfold_store::Store;
@@ -16,6 +16,7 @@ use crate::passwords::PasswordHasher;
 pub struct Backends {
     pub store: Store,
     pub limiter: Arc<dyn RateLimiter>,
+    pub bus: Arc<dyn EventBus>,
     pub mailer: Arc<dyn Mailer>,
 }
 
@@ -29,6 +30,7 @@ pub(crate) struct Inner {
     pub settings: Settings,
     pub store: Store,
     pub limiter: Arc<dyn RateLimiter>,
+    pub bus: Arc<dyn EventBus>,
     pub mailer: Arc<dyn Mailer>,
     pub tokens: AccessTokens,
     pub hasher: PasswordHasher,
@@ -45,7 +47,15 @@ impl App {
         let tokens = AccessTokens::new(&settings.auth, &secret);
         let hasher = PasswordHasher::new(settings.auth.argon2_memory_kib, settings.auth.argon2_iterations)?;
         Ok(Self {
-            inner: Arc::new(Inner { tokens, hasher, store: backends.store, limiter: backends.limiter, mailer: backends.mailer, settings }),
+            inner: Arc::new(Inner {
+                tokens,
+                hasher,
+                store: backends.store,
+                limiter: backends.limiter,
+                bus: backends.bus,
+                mailer: backends.mailer,
+                settings,
+            }),
         })
     }
 

@@ -8,6 +8,7 @@ use tenfold_store::Tx;
 use tenfold_store::entities::{api_keys, audit_events, invitations, organizations, users};
 use tenfold_store::queries::audit::{self, NewAuditEvent};
 
+use crate::App;
 use crate::error::{AppError, AppResult};
 use crate::principal::{Actor, Principal, RequestMeta};
 use crate::views::*;
@@ -64,49 +65,71 @@ pub(crate) fn audit_view(e: &audit_events::Model) -> AuditEventView {
     }
 }
 
-/// Records a security-relevant action in the organization's audit log, in
-/// the caller's transaction: the action and its record commit together.
-pub(crate) async fn record(
-    tx: &Tx,
-    org: OrgId,
-    actor: Option<&Principal>,
-    meta: &RequestMeta,
-    action: &'static str,
-    target: Option<String>,
-    details: serde_json::Value,
-) -> AppResult<()> {
-    let (actor_user, actor_api_key) = match actor.map(|p| &p.actor) {
-        Some(Actor::User { id, .. }) => (Some(*id), None),
-        Some(Actor::ApiKey { id, .. }) => (None, Some(*id)),
-        None => (None, None),
-    };
-    audit::insert(tx, org, NewAuditEvent { actor_user, actor_api_key, action, target, ip: meta.ip.clone(), details }, Utc::now()).await?;
-    Ok(())
+/// The event-bus topic of an organization's audit log.
+pub fn audit_topic(org: OrgId) -> String {
+    format!("org:{org}:audit")
 }
 
-/// Same as [`record`] for a user acting before a `Principal` exists
-/// (sign-up, sign-in).
-pub(crate) async fn record_for_user(
-    tx: &Tx,
-    org: OrgId,
-    user: UserId,
-    meta: &RequestMeta,
-    action: &'static str,
-    details: serde_json::Value,
-) -> AppResult<()> {
-    audit::insert(
-        tx,
-        org,
-        NewAuditEvent {
+impl App {
+    /// Records a security-relevant action in the organization's audit log, in
+    /// the caller's transaction: the action and its record commit together.
+    /// Live subscribers hear of it only after the commit.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn record(
+        &self,
+        tx: &Tx,
+        org: OrgId,
+        actor: Option<&Principal>,
+        meta: &RequestMeta,
+        action: &'static str,
+        target: Option<String>,
+        details: serde_json::Value,
+    ) -> AppResult<()> {
+        let (actor_user, actor_api_key) = match actor.map(|p| &p.actor) {
+            Some(Actor::User { id, .. }) => (Some(*id), None),
+            Some(Actor::ApiKey { id, .. }) => (None, Some(*id)),
+            None => (None, None),
+        };
+        let event = NewAuditEvent { actor_user, actor_api_key, action, target, ip: meta.ip.clone(), details };
+        let row = audit::insert(tx, org, event, Utc::now()).await?;
+        self.publish_after_commit(tx, audit_topic(org), row.id.to_string());
+        Ok(())
+    }
+
+    /// Same as [`App::record`] for a user acting before a `Principal` exists
+    /// (sign-up, sign-in).
+    pub(crate) async fn record_for_user(
+        &self,
+        tx: &Tx,
+        org: OrgId,
+        user: UserId,
+        meta: &RequestMeta,
+        action: &'static str,
+        details: serde_json::Value,
+    ) -> AppResult<()> {
+        let event = NewAuditEvent {
             actor_user: Some(user),
             actor_api_key: None,
             action,
             target: Some(format!("user:{user}")),
             ip: meta.ip.clone(),
             details,
-        },
-        Utc::now(),
-    )
-    .await?;
-    Ok(())
+        };
+        let row = audit::insert(tx, org, event, Utc::now()).await?;
+        self.publish_after_commit(tx, audit_topic(org), row.id.to_string());
+        Ok(())
+    }
+
+    /// Publishes on the event bus once `tx` commits; a failed publish is
+    /// logged (subscribers are a convenience, the row is the record).
+    pub(crate) fn publish_after_commit(&self, tx: &Tx, topic: String, payload: String) {
+        let bus = self.inner.bus.clone();
+        tx.after_commit(move || {
+            tokio::spawn(async move {
+                if let Err(err) = bus.publish(&topic, payload).await {
+                    tracing::warn!(error = %err, topic = %topic, "publishing an event failed");
+                }
+            });
+        });
+    }
 }

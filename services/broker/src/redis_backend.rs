@@ -8,6 +8,7 @@ use crate::{RateDecision, RateLimiter, Result};
 /// A Redis connection shared by the Redis backends. Reconnects by itself.
 #[derive(Clone)]
 pub struct RedisBroker {
+    client: redis::Client,
     conn: ConnectionManager,
     prefix: String,
 }
@@ -18,12 +19,21 @@ impl RedisBroker {
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)));
-        let conn = ConnectionManager::new_with_config(client, config).await?;
-        Ok(Self { conn, prefix: prefix.to_owned() })
+        let conn = ConnectionManager::new_with_config(client.clone(), config).await?;
+        Ok(Self { client, conn, prefix: prefix.to_owned() })
     }
 
-    fn key(&self, key: &str) -> String {
+    pub(crate) fn key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
+    }
+
+    pub(crate) fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// For connections that cannot be shared (pub/sub subscriptions).
+    pub(crate) fn client(&self) -> &redis::Client {
+        &self.client
     }
 }
 

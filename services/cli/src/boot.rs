@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tenfold_app::{App, Backends};
-use tenfold_broker::{MemoryRateLimiter, RateLimiter, RedisBroker, RedisRateLimiter};
+use tenfold_broker::{EventBus, MemoryEventBus, MemoryRateLimiter, RateLimiter, RedisBroker, RedisEventBus, RedisRateLimiter};
 use tenfold_config::{ExposeSecret, Mode, SecretString, Settings, SmtpTls};
 use tenfold_mail::{Mailer, OutboxMailer, SmtpMailer, SmtpSecurity};
 use tenfold_store::{ConnectOptions, Store};
@@ -76,13 +76,14 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn limiter(settings: &Settings) -> anyhow::Result<Arc<dyn RateLimiter>> {
+/// The broker backends: Redis when configured, in-process otherwise.
+pub async fn broker(settings: &Settings) -> anyhow::Result<(Arc<dyn RateLimiter>, Arc<dyn EventBus>)> {
     let url = settings.redis.url.expose_secret();
     if url.is_empty() {
-        return Ok(Arc::new(MemoryRateLimiter::new()));
+        return Ok((Arc::new(MemoryRateLimiter::new()), Arc::new(MemoryEventBus::new())));
     }
     let broker = RedisBroker::connect(url, &settings.redis.key_prefix).await.context("connecting to Redis")?;
-    Ok(Arc::new(RedisRateLimiter::new(broker)))
+    Ok((Arc::new(RedisRateLimiter::new(broker.clone())), Arc::new(RedisEventBus::new(broker))))
 }
 
 pub fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
@@ -103,7 +104,7 @@ pub fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
 /// Builds the application on the configured backends.
 pub async fn build_app(settings: Settings) -> anyhow::Result<App> {
     let store = connect_store(&settings, false).await?;
-    let limiter = limiter(&settings).await?;
+    let (limiter, bus) = broker(&settings).await?;
     let mailer = mailer(&settings)?;
-    App::new(settings, Backends { store, limiter, mailer }).map_err(|e| anyhow::anyhow!("{e}"))
+    App::new(settings, Backends { store, limiter, bus, mailer }).map_err(|e| anyhow::anyhow!("{e}"))
 }

@@ -108,10 +108,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             serve(settings).await
         }
         Command::Worker => {
-            info!("worker started; no job kinds are registered yet, waiting for shutdown");
-            tokio::signal::ctrl_c().await?;
-            info!("worker stopped");
-            Ok(())
+            let app = boot::build_app(settings).await?;
+            tenfold_worker::run(app, shutdown_signal()).await
         }
         Command::Migrate { action } => migrate(&settings, action).await,
         Command::Admin { command: AdminCommand::SetPlan { org, plan } } => {
@@ -123,6 +121,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Schema => Ok(()),
+    }
+}
+
+/// SIGINT or SIGTERM (what Kubernetes sends).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
     }
 }
 

@@ -223,7 +223,7 @@ impl Default for GraphqlSettings {
         Self {
             introspection: true,
             graphiql: true,
-            max_depth: 12,
+            max_depth: 16,
             max_complexity: 2_000,
             max_aliases: 30,
             max_directives: 10,

@@ -8,9 +8,10 @@ mod ids;
 mod limits;
 mod mutation;
 mod query;
+mod subscription;
 mod types;
 
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::Schema;
 use tenfold_app::App;
 use tenfold_config::GraphqlSettings;
 
@@ -23,12 +24,12 @@ pub use ids::{GlobalId, NodeKind};
 /// `first` reaches the resolver and gets a clear BAD_USER_INPUT.
 pub const MAX_PAGE_SIZE: i32 = 100;
 
-pub type TenfoldSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+pub type TenfoldSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
 /// Builds the schema with the limits from settings. Introspection and
 /// field suggestions are on only where settings say so (never in production).
 pub fn build_schema(app: Option<App>, settings: &GraphqlSettings) -> TenfoldSchema {
-    let mut builder = Schema::build(query::Query, mutation::Mutation::default(), EmptySubscription)
+    let mut builder = Schema::build(query::Query, mutation::Mutation::default(), subscription::Subscription)
         .limit_depth(settings.max_depth)
         .limit_complexity(settings.max_complexity)
         .limit_directives(settings.max_directives)
@@ -48,7 +49,7 @@ pub fn sdl() -> String {
     build_schema(None, &GraphqlSettings::default()).sdl()
 }
 
-/// Names of every root operation (`query.x`, `mutation.y`) in the schema,
+/// Names of every root operation (`query.x`, `mutation.y`, `subscription.z`) in the schema,
 /// read from the SDL so the list is exactly what clients can call.
 pub fn root_operations() -> Vec<String> {
     use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
@@ -59,6 +60,7 @@ pub fn root_operations() -> Vec<String> {
             let prefix = match t.node.name.node.as_str() {
                 "Query" => "query",
                 "Mutation" => "mutation",
+                "Subscription" => "subscription",
                 _ => continue,
             };
             if let TypeKind::Object(obj) = &t.node.kind {

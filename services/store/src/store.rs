@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{Database, DatabaseConnection, DbBackend, TransactionTrait};
+use sea_orm::{Database, DatabaseConnection, DbBackend, SqliteTransactionMode, TransactionOptions, TransactionTrait};
 use tenfold_domain::{OrgId, UserId};
 use tracing::info;
 
@@ -69,7 +69,12 @@ impl Store {
     /// (users, refresh tokens, emailed tokens). On PostgreSQL tenant rows are
     /// invisible inside it.
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(Tx::new(self.db.begin().await?))
+        // SQLite: take the write lock at BEGIN (IMMEDIATE). A deferred
+        // transaction that reads and then writes fails at once with
+        // SQLITE_BUSY when another writer committed meanwhile; an immediate
+        // one waits its turn (busy_timeout). PostgreSQL ignores the option.
+        let options = TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..Default::default() };
+        Ok(Tx::new(self.db.begin_with_options(options).await?))
     }
 
     /// A transaction scoped to `org`, acting for `user` when there is one.

@@ -1,16 +1,28 @@
+use std::sync::Mutex;
+
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement};
 use tenfold_domain::{OrgId, UserId};
 
 use crate::Result;
 
+type Hook = Box<dyn FnOnce() + Send>;
+
 /// One database transaction. Dropping it without `commit` rolls back.
 pub struct Tx {
     txn: DatabaseTransaction,
+    /// Run after a successful commit only: side effects (live events) that
+    /// must not be seen for work that was rolled back.
+    after_commit: Mutex<Vec<Hook>>,
 }
 
 impl Tx {
     pub(crate) fn new(txn: DatabaseTransaction) -> Self {
-        Self { txn }
+        Self { txn, after_commit: Mutex::new(Vec::new()) }
+    }
+
+    /// Registers `hook` to run once the transaction has committed.
+    pub fn after_commit(&self, hook: impl FnOnce() + Send + 'static) {
+        self.after_commit.lock().unwrap_or_else(|p| p.into_inner()).push(Box::new(hook));
     }
 
     pub fn conn(&self) -> &DatabaseTransaction {
@@ -18,7 +30,11 @@ impl Tx {
     }
 
     pub async fn commit(self) -> Result<()> {
+        let hooks = std::mem::take(&mut *self.after_commit.lock().unwrap_or_else(|p| p.into_inner()));
         self.txn.commit().await?;
+        for hook in hooks {
+            hook();
+        }
         Ok(())
     }
 

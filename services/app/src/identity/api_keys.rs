@@ -10,7 +10,7 @@ use crate::App;
 use crate::error::{AppError, AppResult};
 use crate::principal::{Principal, perms};
 use crate::secrets;
-use crate::tenancy::{api_key_view, org_view, record};
+use crate::tenancy::{api_key_view, org_view};
 use crate::views::ApiKeyView;
 
 const MAX_NAME_CHARS: usize = 100;
@@ -49,7 +49,7 @@ impl App {
             created_by: creator,
         };
         let row = api_keys::insert(&tx, p.org, new, Utc::now()).await?;
-        record(
+        self.record(
             &tx,
             p.org,
             Some(p),
@@ -71,7 +71,7 @@ impl App {
         if !api_keys::revoke(&tx, p.org, id, now).await? {
             return Err(AppError::bad_input("id", "this API key is already revoked"));
         }
-        record(
+        self.record(
             &tx,
             p.org,
             Some(p),

@@ -13,7 +13,6 @@ use crate::App;
 use crate::error::{AppError, AppResult};
 use crate::principal::{Principal, RequestMeta, perms};
 use crate::secrets::{self, opaque_token};
-use crate::tenancy::record_for_user;
 
 pub(crate) const VERIFY: &str = "verify_email";
 pub(crate) const RESET: &str = "reset_password";
@@ -109,7 +108,7 @@ impl App {
         for m in memberships::for_user(&tx, user).await? {
             let org = OrgId(m.org_id);
             tx.set_tenant(org).await?;
-            record_for_user(&tx, org, user, meta, "auth.password_reset", json!({})).await?;
+            self.record_for_user(&tx, org, user, meta, "auth.password_reset", json!({})).await?;
         }
         tx.commit().await?;
         Ok(true)

@@ -15,7 +15,7 @@ use crate::App;
 use crate::error::{AppError, AppResult};
 use crate::principal::{Principal, RequestMeta, perms};
 use crate::secrets;
-use crate::tenancy::{invitation_view, org_view, parse_role, record, record_for_user, user_view};
+use crate::tenancy::{invitation_view, org_view, parse_role, user_view};
 use crate::views::{AuthPayload, InvitationView, MemberView};
 
 const INVITATION_PREFIX: &str = "tfi_";
@@ -106,7 +106,7 @@ impl App {
             expires_at: now + ttl,
         };
         let row = invitations::insert(&tx, p.org, new, now).await?;
-        record(
+        self.record(
             &tx,
             p.org,
             Some(p),
@@ -148,7 +148,8 @@ impl App {
         if !invitations::revoke(&tx, p.org, id, Utc::now()).await? {
             return Err(AppError::bad_input("id", "this invitation was already accepted or revoked"));
         }
-        record(&tx, p.org, Some(p), &p.meta, "invitation.revoked", Some(format!("invitation:{id}")), json!({ "email": row.email })).await?;
+        self.record(&tx, p.org, Some(p), &p.meta, "invitation.revoked", Some(format!("invitation:{id}")), json!({ "email": row.email }))
+            .await?;
         tx.commit().await?;
         invitation_view(&row)
     }
@@ -210,7 +211,7 @@ impl App {
             Err(StoreError::Conflict(_)) => return Err(AppError::bad_input("token", "you are already a member of this organization")),
             other => other?,
         };
-        record_for_user(&tx, org, user_id, meta, "member.joined", json!({ "role": role.as_str(), "invitation": inv.id })).await?;
+        self.record_for_user(&tx, org, user_id, meta, "member.joined", json!({ "role": role.as_str(), "invitation": inv.id })).await?;
         let user = users::by_id(&tx, user_id).await?.ok_or_else(invalid)?;
         let payload = self.open_new_session(&tx, &user, org, role, now).await?;
         tx.commit().await?;
@@ -235,7 +236,8 @@ impl App {
         }
         memberships::delete(&tx, p.org, target).await?;
         refresh_tokens::revoke_for_user(&tx, target, Some(p.org), now).await?;
-        record(&tx, p.org, Some(p), &p.meta, "member.removed", Some(format!("user:{target}")), json!({ "role": role.as_str() })).await?;
+        self.record(&tx, p.org, Some(p), &p.meta, "member.removed", Some(format!("user:{target}")), json!({ "role": role.as_str() }))
+            .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -254,7 +256,7 @@ impl App {
             return Err(AppError::bad_input("role", "the last owner cannot be demoted; make another member an owner first"));
         }
         memberships::set_role(&tx, p.org, target, new_role).await?;
-        record(
+        self.record(
             &tx,
             p.org,
             Some(p),

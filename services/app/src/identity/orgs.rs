@@ -1,5 +1,7 @@
 //! The organization itself, its audit log, and the platform admin's plan change.
 
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use serde_json::json;
 use tenfold_domain::{AuditEventId, OrgId, Plan};
 use tenfold_store::queries::{Page, audit, orgs};
@@ -7,7 +9,7 @@ use tenfold_store::queries::{Page, audit, orgs};
 use crate::App;
 use crate::error::{AppError, AppResult};
 use crate::principal::{Principal, RequestMeta, perms};
-use crate::tenancy::{audit_view, org_view, record};
+use crate::tenancy::{audit_topic, audit_view, org_view};
 use crate::views::{AuditEventView, OrgView};
 
 impl App {
@@ -40,6 +42,22 @@ impl App {
         Ok(audit_view(&row))
     }
 
+    /// The organization's audit events as they happen (owners and admins).
+    /// The bus carries only event ids; each event is re-read through the
+    /// same permission and tenant checks as `auditLog`.
+    pub async fn subscribe_audit_events(&self, p: &Principal) -> AppResult<BoxStream<'static, AppResult<AuditEventView>>> {
+        p.require(perms::AUDIT_READ)?;
+        let ids = self.inner.bus.subscribe(&audit_topic(p.org)).await?;
+        let (app, p) = (self.clone(), p.clone());
+        Ok(ids
+            .filter_map(|raw| async move { uuid::Uuid::try_parse(&raw).ok() })
+            .then(move |id| {
+                let (app, p) = (app.clone(), p.clone());
+                async move { app.audit_event(&p, AuditEventId(id)).await }
+            })
+            .boxed())
+    }
+
     /// Changes an organization's plan: a platform operator's action (the
     /// `tenfold admin set-plan` command), never reachable from the API.
     pub async fn set_plan(&self, org: OrgId, plan: Plan) -> AppResult<OrgView> {
@@ -47,8 +65,16 @@ impl App {
         let before = orgs::get(&tx, org).await?.ok_or_else(|| AppError::not_found("organization"))?;
         orgs::set_plan(&tx, org, plan).await?;
         let meta = RequestMeta { ip: None, request_id: "admin-cli".into() };
-        record(&tx, org, None, &meta, "org.plan_changed", Some(format!("org:{org}")), json!({ "from": before.plan, "to": plan.as_str() }))
-            .await?;
+        self.record(
+            &tx,
+            org,
+            None,
+            &meta,
+            "org.plan_changed",
+            Some(format!("org:{org}")),
+            json!({ "from": before.plan, "to": plan.as_str() }),
+        )
+        .await?;
         let row = orgs::get(&tx, org).await?.ok_or_else(|| AppError::not_found("organization"))?;
         tx.commit().await?;
         org_view(&row)

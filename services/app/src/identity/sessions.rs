@@ -16,7 +16,7 @@ use crate::App;
 use crate::error::{AppError, AppResult};
 use crate::principal::{Principal, RequestMeta, perms};
 use crate::secrets::{self, opaque_token};
-use crate::tenancy::{org_view, parse_role, record, record_for_user, user_view};
+use crate::tenancy::{org_view, parse_role, user_view};
 use crate::views::{AuthPayload, MeView, MembershipView};
 
 const REFRESH_PREFIX: &str = "tfr_";
@@ -57,7 +57,7 @@ impl App {
         let slug = Slug::from_name(&name);
         let org = orgs::insert(&tx, org_id, &name, &slug, &secrets::random_base62(6).to_lowercase(), Plan::Free, now).await?;
         memberships::insert(&tx, org_id, user_id, Role::Owner, now).await?;
-        record_for_user(&tx, org_id, user_id, meta, "user.signed_up", json!({ "email": email.as_str() })).await?;
+        self.record_for_user(&tx, org_id, user_id, meta, "user.signed_up", json!({ "email": email.as_str() })).await?;
         let verify_token = self.create_email_token(&tx, user_id, super::email_flows::VERIFY, now).await?;
         let payload = self.open_session(&tx, &user, org_id, Role::Owner, None, now).await?;
         tx.commit().await?;
@@ -89,10 +89,17 @@ impl App {
         let tx = self.inner.store.begin().await?;
         let user = users_q::by_email(&tx, &email).await?;
         if !self.inner.hasher.verify(password, user.as_ref().map(|u| u.password_hash.as_str())) {
+            drop(tx);
             self.inner.limiter.hit(&account_key, u64::from(auth.login_max_failures_per_account), window).await?;
-            if let Some(user) = &user {
-                self.record_failed_sign_in(&tx, user, meta).await?;
-                tx.commit().await?;
+            if let Some(user) = user {
+                // Recorded off the request path, so that a wrong password for a
+                // real account takes as long as one for an unknown email.
+                let (app, meta) = (self.clone(), meta.clone());
+                tokio::spawn(async move {
+                    if let Err(err) = app.record_failed_sign_in(UserId(user.id), &meta).await {
+                        tracing::error!(error = %err, "recording a failed sign-in");
+                    }
+                });
             }
             return Err(bad());
         }
@@ -107,20 +114,21 @@ impl App {
             .ok_or_else(|| AppError::forbidden("your account is not a member of any organization; accept an invitation to join one"))?;
         let org_id = OrgId(first.org_id);
         tx.set_tenant(org_id).await?;
-        record_for_user(&tx, org_id, user_id, meta, "auth.signed_in", json!({})).await?;
+        self.record_for_user(&tx, org_id, user_id, meta, "auth.signed_in", json!({})).await?;
         let payload = self.open_session(&tx, &user, org_id, parse_role(&first.role)?, None, Utc::now()).await?;
         tx.commit().await?;
         Ok(payload)
     }
 
-    async fn record_failed_sign_in(&self, tx: &Tx, user: &users::Model, meta: &RequestMeta) -> AppResult<()> {
-        let user_id = UserId(user.id);
+    async fn record_failed_sign_in(&self, user_id: UserId, meta: &RequestMeta) -> AppResult<()> {
+        let tx = self.inner.store.begin().await?;
         tx.set_user(user_id).await?;
-        for m in memberships::for_user(tx, user_id).await? {
+        for m in memberships::for_user(&tx, user_id).await? {
             let org = OrgId(m.org_id);
             tx.set_tenant(org).await?;
-            record_for_user(tx, org, user_id, meta, "auth.sign_in_failed", json!({})).await?;
+            self.record_for_user(&tx, org, user_id, meta, "auth.sign_in_failed", json!({})).await?;
         }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -143,7 +151,7 @@ impl App {
         if !won {
             refresh_tokens::revoke_family(&tx, row.family_id, now).await?;
             tx.set_tenant(org_id).await?;
-            record_for_user(&tx, org_id, user_id, meta, "auth.refresh_token_reused", json!({ "session": row.family_id })).await?;
+            self.record_for_user(&tx, org_id, user_id, meta, "auth.refresh_token_reused", json!({ "session": row.family_id })).await?;
             let user = users_q::by_id(&tx, user_id).await?;
             tx.commit().await?;
             if let Some(user) = user {
@@ -190,7 +198,7 @@ impl App {
         let membership = memberships::get(&tx, target, user_id).await?.ok_or_else(|| AppError::not_found("organization"))?;
         let user = users_q::by_id(&tx, user_id).await?.ok_or_else(|| AppError::unauthenticated("sign in again"))?;
         refresh_tokens::revoke_family(&tx, session, now).await?;
-        record(&tx, target, Some(p), &p.meta, "auth.switched_organization", None, json!({})).await?;
+        self.record(&tx, target, Some(p), &p.meta, "auth.switched_organization", None, json!({})).await?;
         let payload = self.open_session(&tx, &user, target, parse_role(&membership.role)?, None, now).await?;
         tx.commit().await?;
         Ok(payload)

@@ -46,20 +46,18 @@ pub async fn get(tx: &Tx, org: OrgId, id: InvitationId) -> Result<Option<invitat
 /// Marks the invitation used; false when it was already used or revoked
 /// (single use even under concurrent acceptance).
 pub async fn accept(tx: &Tx, org: OrgId, id: InvitationId, now: DateTime<Utc>) -> Result<bool> {
-    let res = Invitations::update_many()
-        .col_expr(invitations::Column::AcceptedAt, Some(now).into())
-        .filter(invitations::Column::OrgId.eq(org.0))
-        .filter(invitations::Column::Id.eq(id.0))
-        .filter(invitations::Column::AcceptedAt.is_null())
-        .filter(invitations::Column::RevokedAt.is_null())
-        .exec(tx.conn())
-        .await?;
-    Ok(res.rows_affected == 1)
+    close_pending(tx, org, id, invitations::Column::AcceptedAt, now).await
 }
 
 pub async fn revoke(tx: &Tx, org: OrgId, id: InvitationId, now: DateTime<Utc>) -> Result<bool> {
+    close_pending(tx, org, id, invitations::Column::RevokedAt, now).await
+}
+
+/// Sets `column` to `now` if the invitation is still pending: a
+/// compare-and-swap, so exactly one of accept/revoke wins.
+async fn close_pending(tx: &Tx, org: OrgId, id: InvitationId, column: invitations::Column, now: DateTime<Utc>) -> Result<bool> {
     let res = Invitations::update_many()
-        .col_expr(invitations::Column::RevokedAt, Some(now).into())
+        .col_expr(column, Some(now).into())
         .filter(invitations::Column::OrgId.eq(org.0))
         .filter(invitations::Column::Id.eq(id.0))
         .filter(invitations::Column::AcceptedAt.is_null())
