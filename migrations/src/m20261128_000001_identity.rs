@@ -68,7 +68,7 @@ impl MigrationTrait for Migration {
                 .col(uuid("id"))
                 .col(string_len("email", 254))
                 .col(string_len("role", 16))
-                .col(string_len_uniq("token_hash", 64))
+                .col(string_len("token_hash", 64))
                 .col(uuid("invited_by"))
                 .col(timestamp_with_time_zone("created_at"))
                 .col(timestamp_with_time_zone("expires_at"))
@@ -77,6 +77,10 @@ impl MigrationTrait for Migration {
                 .primary_key(Index::create().col("org_id").col("id"))
                 .foreign_key(&mut fk("fk_invitations_org", ("invitations", "org_id"), ("organizations", "id")))
                 .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create().name("ux_invitations_token").table("invitations").col("org_id").col("token_hash").unique().to_owned(),
         )
         .await?;
 

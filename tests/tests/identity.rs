@@ -383,3 +383,27 @@ async fn secrets_are_stored_only_as_hashes() {
     assert!(stored.contains(&tenfold_app::secrets::sha256_hex(&key)), "the API key is stored as its SHA-256");
     assert!(stored.contains(&tenfold_app::secrets::sha256_hex(&s.refresh)), "the refresh token is stored as its SHA-256");
 }
+
+#[tokio::test]
+async fn emails_are_capped_per_organization_and_per_address() {
+    let app = TestApp::spawn_with(|s| s.auth.emails_per_hour = 2).await;
+    let owner = app.sign_up("ada@example.com", "Acme").await;
+    let invite = "mutation($e: String!) { inviteMember(input: {email: $e, role: MEMBER}) { id } }";
+    app.gql(invite, json!({ "e": "a1@example.com" }), Some(&owner.access)).await.ok();
+    app.gql(invite, json!({ "e": "a2@example.com" }), Some(&owner.access)).await.ok();
+    app.gql(invite, json!({ "e": "a3@example.com" }), Some(&owner.access)).await.expect_code("RATE_LIMITED");
+    assert!(app.mailbox.to("a3@example.com").is_empty(), "no email for the refused invitation");
+    let pending = app.gql("{ organization { invitations { edges { node { email } } } } }", json!({}), Some(&owner.access)).await.ok();
+    assert_eq!(pending.at("/organization/invitations/edges").as_array().unwrap().len(), 2, "nothing stored for the refused one");
+
+    // Reset requests: three an hour per address, whether or not it has an account.
+    let reset = "mutation($e: String!) { requestPasswordReset(email: $e) }";
+    for email in ["ada@example.com", "ghost@example.com"] {
+        for _ in 0..3 {
+            app.gql(reset, json!({ "e": email }), None).await.ok();
+        }
+        app.gql(reset, json!({ "e": email }), None).await.expect_code("RATE_LIMITED");
+    }
+    app.mailbox.wait_for("ada@example.com", "Reset").await;
+    assert_eq!(app.mailbox.to("ada@example.com").iter().filter(|m| m.subject().contains("Reset")).count(), 3);
+}

@@ -2,6 +2,7 @@
 //! `Application::build` binds (port 0 in tests) and `run_until_stopped`
 //! serves until SIGINT/SIGTERM, letting in-flight requests finish.
 
+mod access_log;
 mod graphql_http;
 mod graphql_ws;
 mod health;
@@ -48,7 +49,7 @@ impl Application {
         let server = HttpServer::new(move || {
             ActixApp::new()
                 .wrap(metrics_http::RequestMetrics)
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<access_log::AccessLogSpan>::new())
                 .app_data(web::Data::new(state.clone()))
                 .app_data(web::Data::new(metrics.clone()))
                 .app_data(web::PayloadConfig::new(max_body))

@@ -30,6 +30,7 @@ pub fn install_metrics() -> PrometheusHandle {
             let _ = metrics::set_global_recorder(recorder);
             metrics::describe_counter!("tenfold_http_requests_total", "HTTP requests by method, route pattern and status");
             metrics::describe_histogram!("tenfold_http_request_duration_seconds", metrics::Unit::Seconds, "HTTP request latency");
+            metrics::describe_counter!("tenfold_graphql_errors_total", "GraphQL errors returned, by extensions.code");
             metrics::describe_gauge!("tenfold_build_info", "Build information");
             metrics::gauge!("tenfold_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
             handle

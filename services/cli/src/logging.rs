@@ -8,7 +8,9 @@ pub fn init(format: &str, level: &str) {
     let result = if format == "pretty" {
         builder.with_span_events(FmtSpan::NONE).try_init()
     } else {
-        builder.json().flatten_event(true).with_current_span(true).try_init()
+        // A closing event per span gives an access log: each request's span
+        // (tracing-actix-web) with its request id, status and duration.
+        builder.json().flatten_event(true).with_current_span(true).with_span_events(FmtSpan::CLOSE).try_init()
     };
     // Already initialised (tests start several servers in one process).
     let _ = result;

@@ -9,7 +9,7 @@ pub struct Model {
     pub id: Uuid,
     pub email: String,
     pub role: String,
-    #[sea_orm(unique)]
+    /// Unique per organization (with `org_id`).
     pub token_hash: String,
     pub invited_by: Uuid,
     pub created_at: DateTimeUtc,
