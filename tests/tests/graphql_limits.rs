@@ -214,3 +214,20 @@ async fn an_oversized_authorization_header_is_refused_quickly() {
         Err(e) => assert!(e.is_request() || e.is_connect() || e.is_body(), "{e}"),
     }
 }
+
+#[tokio::test]
+async fn internal_errors_are_opaque_to_the_client_and_carry_a_request_id() {
+    use sea_orm::{ConnectionTrait, Database};
+    let app = TestApp::spawn().await;
+    let s = app.sign_up("ada@example.com", "Acme").await;
+    // Break the database under the running server.
+    let db = Database::connect(app.db.owner_url()).await.unwrap();
+    db.execute_unprepared("DROP TABLE audit_events").await.unwrap();
+    let res = app.gql("{ auditLog { edges { node { id } } } }", json!({}), Some(&s.access)).await.expect_code("INTERNAL");
+    let message = res.first_message();
+    let request_id = res.errors()[0]["extensions"]["requestId"].as_str().unwrap().to_owned();
+    assert!(message.contains(&request_id), "{message}");
+    for leak in ["audit_events", "SELECT", "no such table", "relation", "sqlx", "sea_orm"] {
+        assert!(!res.body.to_string().contains(leak), "{leak:?} leaked: {:#}", res.body);
+    }
+}
