@@ -1,0 +1,242 @@
+//! Interactions for recommendation: CSV or TSV with a header,
+//! `user_id,item_id[,rating][,timestamp]` (MovieLens / RecBole conventions;
+//! RecBole's `name:type` headers are accepted).
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::io::Read;
+
+use serde::Serialize;
+
+use crate::text::{LINE_TOO_LONG, LineCapReader};
+use crate::{Limits, Problems, Report};
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RecommendationStats {
+    pub users: u64,
+    pub items: u64,
+    pub interactions: u64,
+    /// interactions / (users × items)
+    pub density: f64,
+    pub has_rating: bool,
+    pub has_timestamp: bool,
+    /// Rating value → count (values rounded to one decimal).
+    pub rating_histogram: BTreeMap<String, u64>,
+    pub delimiter: String,
+}
+
+const FIX_HEADER: &str = "start the file with a header line naming the columns, e.g. user_id,item_id,rating,timestamp";
+const FIX_ROW: &str = "give every row the same columns as the header";
+const FIX_NUMBER: &str = "write ratings and timestamps as plain numbers, e.g. 4 or 4.5 and 881250949";
+const FIX_ENCODING: &str = "save the file as UTF-8";
+/// Distinct rating values kept in the histogram; beyond that they are bucketed.
+const MAX_HISTOGRAM_KEYS: usize = 64;
+
+fn column_name(raw: &str) -> String {
+    raw.trim().split(':').next().unwrap_or("").trim().trim_matches('"').to_ascii_lowercase()
+}
+
+/// A 64-bit digest of an id: distinct users and items are counted without
+/// keeping every id string (collisions are ~1e-7 at a million ids).
+fn digest(bytes: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
+/// Validates interactions. `file_name` decides the delimiter (`.tsv`, else
+/// the header's tabs, else commas).
+pub fn validate_interactions(reader: impl Read, file_name: &str, limits: &Limits) -> Report<RecommendationStats> {
+    let mut errors = Problems::default();
+    let mut warnings = Problems::default();
+    let mut stats = RecommendationStats::default();
+    let mut buffered = std::io::BufReader::new(LineCapReader::new(reader, limits.max_line_bytes));
+
+    // Peek at the header to choose the delimiter.
+    let header_probe = match std::io::BufRead::fill_buf(&mut buffered) {
+        Ok(b) => b.iter().take_while(|&&c| c != b'\n').copied().collect::<Vec<u8>>(),
+        Err(_) => Vec::new(),
+    };
+    let delimiter = if file_name.to_ascii_lowercase().ends_with(".tsv") || header_probe.contains(&b'\t') { b'\t' } else { b',' };
+    stats.delimiter = if delimiter == b'\t' { "tab".into() } else { "comma".into() };
+
+    let mut csv = csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(buffered);
+    let mut record = csv::ByteRecord::new();
+    let header: Vec<String> = match csv.read_byte_record(&mut record) {
+        Ok(true) => record.iter().map(|f| column_name(&String::from_utf8_lossy(f))).collect(),
+        Ok(false) => {
+            errors.push("line 1", "empty_file", "the file is empty", FIX_HEADER);
+            return Report { stats, errors, warnings };
+        }
+        Err(e) => {
+            errors.push("line 1", "unreadable_header", format!("the header could not be read: {e}"), FIX_HEADER);
+            return Report { stats, errors, warnings };
+        }
+    };
+    let find = |name: &str| header.iter().position(|h| h == name);
+    let (Some(user_col), Some(item_col)) = (find("user_id"), find("item_id")) else {
+        let got = header.join(", ");
+        errors.push("line 1", "missing_columns", format!("the header must name user_id and item_id; it has: {got}"), FIX_HEADER);
+        return Report { stats, errors, warnings };
+    };
+    let rating_col = find("rating");
+    let ts_col = find("timestamp");
+    stats.has_rating = rating_col.is_some();
+    stats.has_timestamp = ts_col.is_some();
+    for (i, name) in header.iter().enumerate() {
+        if ![Some(user_col), Some(item_col), rating_col, ts_col].contains(&Some(i)) {
+            warnings.push(
+                "line 1",
+                "ignored_column",
+                format!("column {} ({name:?}) is not used", i + 1),
+                "remove it, or leave it: it is ignored",
+            );
+        }
+    }
+
+    let mut users = HashSet::new();
+    let mut items = HashSet::new();
+    loop {
+        match csv.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                if matches!(e.kind(), csv::ErrorKind::Io(io) if io.to_string() == LINE_TOO_LONG) {
+                    errors.push(
+                        format!("line {}", line + 1),
+                        "line_too_long",
+                        format!("a line is longer than {} bytes", limits.max_line_bytes),
+                        FIX_ROW,
+                    );
+                } else {
+                    errors.push(format!("line {line}"), "unreadable_row", format!("the row could not be read: {e}"), FIX_ROW);
+                }
+                // The reader cannot resynchronise after an I/O error.
+                break;
+            }
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        if record.len() == 1 && record.get(0).is_some_and(|f| f.is_empty()) {
+            continue; // blank line
+        }
+        if record.len() != header.len() {
+            errors.push(
+                format!("line {line}"),
+                "wrong_field_count",
+                format!("the row has {} fields; the header has {}", record.len(), header.len()),
+                FIX_ROW,
+            );
+            continue;
+        }
+        if let Some(bad) = record.iter().position(|f| std::str::from_utf8(f).is_err()) {
+            errors.push(format!("line {line}, column {}", bad + 1), "not_utf8", "the field is not valid UTF-8", FIX_ENCODING);
+            continue;
+        }
+        let field = |i: usize| std::str::from_utf8(record.get(i).unwrap_or_default()).unwrap_or("").trim();
+        let (user, item) = (field(user_col), field(item_col));
+        if user.is_empty() || item.is_empty() {
+            let col = if user.is_empty() { user_col } else { item_col };
+            errors.push(format!("line {line}, column {}", col + 1), "empty_id", "user_id and item_id must not be empty", FIX_ROW);
+            continue;
+        }
+        if let Some(col) = rating_col {
+            match field(col).parse::<f64>() {
+                Ok(r) if r.is_finite() => {
+                    let key = format!("{}", (r * 10.0).round() / 10.0);
+                    if stats.rating_histogram.len() < MAX_HISTOGRAM_KEYS || stats.rating_histogram.contains_key(&key) {
+                        *stats.rating_histogram.entry(key).or_default() += 1;
+                    } else {
+                        *stats.rating_histogram.entry("other".into()).or_default() += 1;
+                    }
+                }
+                _ => {
+                    errors.push(
+                        format!("line {line}, column {}", col + 1),
+                        "rating_not_a_number",
+                        format!("the rating {:?} is not a number", field(col)),
+                        FIX_NUMBER,
+                    );
+                    continue;
+                }
+            }
+        }
+        if let Some(col) = ts_col
+            && !field(col).parse::<f64>().is_ok_and(f64::is_finite)
+        {
+            errors.push(
+                format!("line {line}, column {}", col + 1),
+                "timestamp_not_a_number",
+                format!("the timestamp {:?} is not a number", field(col)),
+                FIX_NUMBER,
+            );
+            continue;
+        }
+        users.insert(digest(user.as_bytes()));
+        items.insert(digest(item.as_bytes()));
+        stats.interactions += 1;
+    }
+    stats.users = users.len() as u64;
+    stats.items = items.len() as u64;
+    if stats.users > 0 && stats.items > 0 {
+        stats.density = stats.interactions as f64 / (stats.users as f64 * stats.items as f64);
+    }
+    if stats.interactions == 0 && errors.total() == 0 {
+        errors.push("line 2", "no_rows", "the file has a header but no interactions", "add one row per interaction under the header");
+    }
+    Report { stats, errors, warnings }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(input: &str, name: &str) -> Report<RecommendationStats> {
+        validate_interactions(input.as_bytes(), name, &Limits::default())
+    }
+
+    #[test]
+    fn counts_users_items_and_ratings() {
+        let r = check("user_id,item_id,rating,timestamp\n1,10,4,100\n1,11,5,101\n2,10,3.5,102\n", "x.csv");
+        assert!(r.is_valid(), "{:?}", r.errors);
+        assert_eq!((r.stats.users, r.stats.items, r.stats.interactions), (2, 2, 3));
+        assert!((r.stats.density - 0.75).abs() < 1e-9);
+        assert_eq!(r.stats.rating_histogram.get("3.5"), Some(&1));
+    }
+
+    #[test]
+    fn recbole_tsv_headers_are_understood() {
+        let r = check("user_id:token\titem_id:token\trating:float\n196\t242\t3\n", "ml.inter");
+        assert!(r.is_valid(), "{:?}", r.errors);
+        assert_eq!(r.stats.delimiter, "tab");
+    }
+
+    #[test]
+    fn ratings_that_are_not_numbers_are_named_with_their_place() {
+        let r = check("user_id,item_id,rating\n1,2,4\n1,3,great\n", "x.csv");
+        assert!(!r.is_valid());
+        let p = &r.errors.first()[0];
+        assert_eq!(p.code, "rating_not_a_number");
+        assert_eq!(p.location, "line 3, column 3");
+        assert!(p.message.contains("great"));
+    }
+
+    #[test]
+    fn missing_columns_wrong_counts_and_empty_files() {
+        assert!(check("user,item\n1,2\n", "x.csv").errors.has("missing_columns"));
+        assert!(check("user_id,item_id\n1,2,3\n", "x.csv").errors.has("wrong_field_count"));
+        assert!(check("", "x.csv").errors.has("empty_file"));
+        assert!(check("user_id,item_id\n", "x.csv").errors.has("no_rows"));
+    }
+
+    #[test]
+    fn over_long_lines_and_bad_encoding_are_refused() {
+        let limits = Limits { max_line_bytes: 64, ..Limits::default() };
+        let long = format!("user_id,item_id\n1,{}\n", "9".repeat(1000));
+        let r = validate_interactions(long.as_bytes(), "x.csv", &limits);
+        assert!(r.errors.has("line_too_long"), "{:?}", r.errors);
+        let bad = b"user_id,item_id\n1,\xFF\xFE\n";
+        assert!(validate_interactions(&bad[..], "x.csv", &Limits::default()).errors.has("not_utf8"));
+    }
+}

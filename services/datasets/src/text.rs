@@ -1,0 +1,147 @@
+//! Reading text line by line with a cap on each line, so that one 10 GB
+//! "line" cannot exhaust memory (`BufRead::read_line` has no cap).
+
+use std::io::BufRead;
+
+pub enum Line {
+    Text(String),
+    TooLong,
+    NotUtf8 { valid_up_to: usize },
+}
+
+pub struct BoundedLines<R> {
+    reader: R,
+    max: usize,
+    buf: Vec<u8>,
+    /// 1-based number of the last line returned.
+    pub number: u64,
+    pub bytes_read: u64,
+}
+
+impl<R: BufRead> BoundedLines<R> {
+    pub fn new(reader: R, max: usize) -> Self {
+        Self { reader, max, buf: Vec::new(), number: 0, bytes_read: 0 }
+    }
+
+    /// The next line without its line ending; `None` at the end.
+    pub fn next_line(&mut self) -> std::io::Result<Option<Line>> {
+        self.buf.clear();
+        let mut too_long = false;
+        let mut any = false;
+        loop {
+            let available = self.reader.fill_buf()?;
+            if available.is_empty() {
+                break;
+            }
+            any = true;
+            let (chunk, found_newline) = match available.iter().position(|&b| b == b'\n') {
+                Some(i) => (&available[..=i], true),
+                None => (available, false),
+            };
+            let len = chunk.len();
+            if !too_long {
+                if self.buf.len() + len > self.max + 2 {
+                    too_long = true;
+                    self.buf.clear();
+                } else {
+                    self.buf.extend_from_slice(chunk);
+                }
+            }
+            self.reader.consume(len);
+            self.bytes_read += len as u64;
+            if found_newline {
+                break;
+            }
+        }
+        if !any {
+            return Ok(None);
+        }
+        self.number += 1;
+        if too_long {
+            return Ok(Some(Line::TooLong));
+        }
+        while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
+            self.buf.pop();
+        }
+        if self.number == 1 && self.buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            self.buf.drain(..3);
+        }
+        if self.buf.len() > self.max {
+            return Ok(Some(Line::TooLong));
+        }
+        match String::from_utf8(std::mem::take(&mut self.buf)) {
+            Ok(s) => Ok(Some(Line::Text(s))),
+            Err(e) => Ok(Some(Line::NotUtf8 { valid_up_to: e.utf8_error().valid_up_to() })),
+        }
+    }
+}
+
+/// A reader that fails once a line grows past `max` bytes: lets a streaming
+/// parser (csv) keep its speed while no single line can exhaust memory.
+pub struct LineCapReader<R> {
+    inner: R,
+    max: usize,
+    since_newline: usize,
+    /// Set once a line went over the cap: the bytes before it were handed
+    /// out, the next read fails.
+    failed: bool,
+}
+
+/// The error kind `LineCapReader` fails with; callers turn it into a problem.
+pub const LINE_TOO_LONG: &str = "line too long";
+
+impl<R> LineCapReader<R> {
+    pub fn new(inner: R, max: usize) -> Self {
+        Self { inner, max, since_newline: 0, failed: false }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for LineCapReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.failed {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, LINE_TOO_LONG));
+        }
+        let n = self.inner.read(buf)?;
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\n' {
+                self.since_newline = 0;
+            } else {
+                self.since_newline += 1;
+                if self.since_newline > self.max {
+                    self.failed = true;
+                    if i == 0 {
+                        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, LINE_TOO_LONG));
+                    }
+                    // Hand out the complete lines before the long one first.
+                    return Ok(i);
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(input: &[u8], max: usize) -> Vec<String> {
+        let mut r = BoundedLines::new(std::io::BufReader::with_capacity(4, input), max);
+        let mut out = Vec::new();
+        while let Some(l) = r.next_line().unwrap() {
+            out.push(match l {
+                Line::Text(s) => s,
+                Line::TooLong => "<too long>".into(),
+                Line::NotUtf8 { valid_up_to } => format!("<bad utf8 at {valid_up_to}>"),
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn splits_caps_and_checks_utf8() {
+        assert_eq!(lines(b"\xEF\xBB\xBFa,b\r\nc\n\nlast", 10), ["a,b", "c", "", "last"]);
+        assert_eq!(lines(b"short\nthis line is far too long\nok\n", 8), ["short", "<too long>", "ok"]);
+        assert_eq!(lines(b"ok\nab\xFFcd\n", 10), ["ok", "<bad utf8 at 2>"]);
+    }
+}
