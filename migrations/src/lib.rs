@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_identity;
 mod m20261128_000002_row_level_security;
+mod m20261128_000003_datasets;
 pub mod rls;
 
 pub struct Migrator;
@@ -17,6 +18,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261128_000001_identity::Migration), Box::new(m20261128_000002_row_level_security::Migration)]
+        vec![
+            Box::new(m20261128_000001_identity::Migration),
+            Box::new(m20261128_000002_row_level_security::Migration),
+            Box::new(m20261128_000003_datasets::Migration),
+        ]
     }
 }

@@ -23,6 +23,17 @@ pub const TENANT_TABLES: &[(&str, &str, &str)] = &[
     ("audit_events", "org_id = tenfold_org()", "org_id = tenfold_org()"),
 ];
 
+/// Tenant tables added by the datasets migration.
+pub const DATASET_TABLES: &[(&str, &str, &str)] = &[
+    ("datasets", "org_id = tenfold_org()", "org_id = tenfold_org()"),
+    ("dataset_versions", "org_id = tenfold_org()", "org_id = tenfold_org()"),
+];
+
+/// Every tenant table of every migration, for the catalog tests.
+pub fn all_tenant_tables() -> Vec<(&'static str, &'static str, &'static str)> {
+    TENANT_TABLES.iter().chain(DATASET_TABLES).copied().collect()
+}
+
 /// Tables deliberately outside row-level security, and why. Every table
 /// must be in this list or in `TENANT_TABLES` (a test checks it).
 pub const GLOBAL_TABLES: &[(&str, &str)] = &[

@@ -46,6 +46,8 @@ impl TestApp {
         settings.database.url = SecretString::from(db.app_url().to_owned());
         settings.database.migration_url = SecretString::from(db.owner_url().to_owned());
         settings.database.max_connections = 5;
+        // Blobs and other files of this test only.
+        settings.storage.data_dir = db.files_dir();
         settings.mail.smtp_host = "127.0.0.1".into();
         settings.mail.smtp_port = smtp_port;
         settings.mail.smtp_tls = SmtpTls::None;
@@ -159,4 +161,48 @@ impl TestApp {
             .ok();
         (res.str_at("/createApiKey/apiKey/id"), res.str_at("/createApiKey/secret"))
     }
+}
+
+const UPLOAD: &str =
+    "mutation($input: UploadDatasetInput!) { uploadDataset(input: $input) { id version status fileName sizeBytes sha256 } }";
+
+impl TestApp {
+    /// Uploads a file by the GraphQL multipart request spec.
+    pub async fn upload(&self, bearer: Option<&str>, name: &str, family: &str, file_name: &str, bytes: Vec<u8>) -> GqlResponse {
+        let operations = json!({ "query": UPLOAD, "variables": { "input": { "name": name, "family": family, "file": null } } });
+        let form = reqwest::multipart::Form::new()
+            .text("operations", operations.to_string())
+            .text("map", json!({ "0": ["variables.input.file"] }).to_string())
+            .part("0", reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_owned()));
+        let mut req = self.client.post(self.url("/graphql")).header("Apollo-Require-Preflight", "true").multipart(form);
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        Self::read(req.send().await.unwrap()).await
+    }
+
+    /// Waits (up to 60 s) until a dataset version leaves PENDING; returns it.
+    pub async fn wait_validated(&self, bearer: &str, version_id: &str) -> Value {
+        let q = "query($id: ID!) { node(id: $id) { ... on DatasetVersion { id version status stats problemCount problems { location code message hint } warnings { code location message } } } }";
+        for _ in 0..1200 {
+            let res = self.gql(q, json!({ "id": version_id }), Some(bearer)).await.ok();
+            if res.at("/node/status") != &json!("PENDING") {
+                return res.at("/node").clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("dataset version {version_id} still PENDING after 60 s");
+    }
+}
+
+/// Where `scripts/fixtures` put the real datasets.
+pub fn fixtures_dir() -> std::path::PathBuf {
+    let dir = std::env::var_os("TENFOLD_FIXTURES_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
+        cache.join("tenfold/fixtures")
+    });
+    assert!(dir.join("mnist-5k.zip").exists(), "fixtures missing in {}: run scripts/fixtures", dir.display());
+    dir
 }

@@ -8,7 +8,7 @@ pub const APP_ROLE_PASSWORD: &str = "tenfold_app_test";
 
 pub enum TestDb {
     Sqlite { dir: std::path::PathBuf, url: String },
-    Postgres { admin_url: String, name: String, owner_url: String, app_url: String },
+    Postgres { admin_url: String, name: String, owner_url: String, app_url: String, dir: std::path::PathBuf },
 }
 
 /// Replaces the database name in a PostgreSQL URL.
@@ -60,7 +60,16 @@ impl TestDb {
         admin.close().await.ok();
         let owner_url = with_database(&admin_url, &name);
         let app_url = with_user(&owner_url, "tenfold_app", APP_ROLE_PASSWORD);
-        TestDb::Postgres { admin_url, name, owner_url, app_url }
+        let dir = std::env::temp_dir().join(format!("tenfold-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TestDb::Postgres { admin_url, name, owner_url, app_url, dir }
+    }
+
+    /// A folder of this test's own for files (blobs, outbox).
+    pub fn files_dir(&self) -> std::path::PathBuf {
+        match self {
+            TestDb::Sqlite { dir, .. } | TestDb::Postgres { dir, .. } => dir.join("files"),
+        }
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -90,7 +99,8 @@ impl Drop for TestDb {
             TestDb::Sqlite { dir, .. } => {
                 let _ = std::fs::remove_dir_all(dir);
             }
-            TestDb::Postgres { admin_url, name, .. } => {
+            TestDb::Postgres { admin_url, name, dir, .. } => {
+                let _ = std::fs::remove_dir_all(dir.as_path());
                 // Drop runs outside any async context we can rely on: use a
                 // thread with its own runtime. FORCE ends the app's connections.
                 let (admin_url, name) = (admin_url.clone(), name.clone());

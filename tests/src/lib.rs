@@ -17,7 +17,7 @@ mod gql;
 mod smtp;
 mod ws;
 
-pub use app::{Session, TestApp};
+pub use app::{Session, TestApp, fixtures_dir};
 pub use db::TestDb;
 pub use gql::GqlResponse;
 pub use smtp::{CapturedMail, Mailbox};

@@ -155,7 +155,12 @@ async fn run_cell(app: &TestApp, fx: &Fixture, op: &Operation, caller: &Caller) 
     let fresh = format!("fresh-{}@example.com", uuid::Uuid::new_v4().simple());
     let target = make_target(app, &fx.owner_a, &op.target).await;
     let token = credential(app, fx, caller).await;
-    let res = app.gql(&op.document, json!({ "target": target, "fresh": fresh }), token.as_deref()).await;
+    let res = if op.transport.as_deref() == Some("upload") {
+        // `document` names the family; the file is a small valid one.
+        app.upload(token.as_deref(), &fresh, &op.document, "ratings.csv", RATINGS.to_vec()).await
+    } else {
+        app.gql(&op.document, json!({ "target": target, "fresh": fresh }), token.as_deref()).await
+    };
     let codes = res.codes();
     if allowed(op, caller) {
         if let Some(bad) = codes.iter().find(|c| !op.allowed_errors.contains(c)) {
@@ -185,6 +190,8 @@ async fn run_cell(app: &TestApp, fx: &Fixture, op: &Operation, caller: &Caller) 
     Ok(())
 }
 
+const RATINGS: &[u8] = b"user_id,item_id,rating\n1,2,5\n";
+
 /// A fresh object of `kind` in `owner`'s organization; its global id.
 async fn make_target(app: &TestApp, owner: &Session, kind: &str) -> Value {
     match kind {
@@ -206,6 +213,13 @@ async fn make_target(app: &TestApp, owner: &Session, kind: &str) -> Value {
                 .await
                 .ok();
             json!(res.str_at("/inviteMember/id"))
+        }
+        "dataset" => {
+            let name = format!("d-{}", uuid::Uuid::new_v4().simple());
+            app.upload(Some(&owner.access), &name, "RECOMMENDATION", "ratings.csv", RATINGS.to_vec()).await.ok();
+            let res = app.gql("{ datasets(first: 100) { edges { node { id name } } } }", json!({}), Some(&owner.access)).await.ok();
+            let edges = res.at("/datasets/edges").as_array().cloned().unwrap_or_default();
+            json!(edges.iter().find(|e| e["node"]["name"] == json!(name)).unwrap()["node"]["id"])
         }
         other => panic!("unknown target kind {other:?} in matrix.toml"),
     }
@@ -237,6 +251,10 @@ async fn assert_intact(app: &TestApp, owner: &Session, kind: &str, id: &Value) -
         "organization" => {
             let res = app.gql("{ organization { id } }", json!({}), Some(&owner.access)).await;
             check(res.errors().is_empty(), "unreadable")
+        }
+        "dataset" => {
+            let res = app.gql("query($id: ID!) { dataset(id: $id) { id } }", json!({ "id": id }), Some(&owner.access)).await;
+            check(res.errors().is_empty(), "deleted")
         }
         _ => Ok(()),
     }

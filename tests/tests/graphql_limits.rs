@@ -123,7 +123,18 @@ async fn mutations_are_refused_over_get_and_non_json_posts() {
     let res = app.client.get(app.url("/graphql")).query(&[("query", "{ __typename }")]).send().await.unwrap();
     let res = TestApp::read(res).await.ok();
     assert_eq!(res.str_at("/__typename"), "Query");
-    for content_type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
+    // A multipart form could be posted cross-site: it needs a preflight header.
+    let res = app
+        .client
+        .post(app.url("/graphql"))
+        .header("content-type", "multipart/form-data; boundary=x")
+        .body("--x\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{}\r\n--x--\r\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    assert!(res.text().await.unwrap().contains("Apollo-Require-Preflight"));
+    for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
         let res = app
             .client
             .post(app.url("/graphql"))

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use migration::rls::{GLOBAL_TABLES, TENANT_TABLES};
+use migration::rls::{GLOBAL_TABLES, all_tenant_tables};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 use tenfold_tests::TestApp;
 
@@ -75,13 +75,16 @@ async fn every_tenant_table_has_forced_rls_with_a_policy() {
         if GLOBAL_TABLES.iter().any(|(t, _)| *t == table) {
             continue;
         }
-        assert!(TENANT_TABLES.iter().any(|(t, _, _)| *t == table), "{table} has org_id but is in neither TENANT_TABLES nor GLOBAL_TABLES");
+        assert!(
+            all_tenant_tables().iter().any(|(t, _, _)| *t == table),
+            "{table} has org_id but is in neither TENANT_TABLES nor GLOBAL_TABLES"
+        );
         assert!(r.try_get::<bool>("", "rls").unwrap(), "{table}: RLS not enabled");
         assert!(r.try_get::<bool>("", "forced").unwrap(), "{table}: RLS not forced");
         assert!(r.try_get::<i64>("", "policies").unwrap() >= 1, "{table}: no policy with USING and WITH CHECK");
     }
     // organizations is keyed by `id`, not `org_id`.
-    for (table, _, _) in TENANT_TABLES.iter().filter(|(t, _, _)| *t != "organizations") {
+    for (table, _, _) in all_tenant_tables().iter().filter(|(t, _, _)| *t != "organizations") {
         assert!(seen.contains(&(*table).to_owned()), "{table} has no org_id column?");
     }
 }
@@ -102,7 +105,7 @@ async fn every_table_is_classified_as_tenant_or_global() {
     assert!(!rows.is_empty());
     for r in rows {
         let table: String = r.try_get("", "t").unwrap();
-        let tenant = TENANT_TABLES.iter().any(|(t, _, _)| *t == table);
+        let tenant = all_tenant_tables().iter().any(|(t, _, _)| *t == table);
         let global = GLOBAL_TABLES.iter().any(|(t, _)| *t == table);
         assert!(tenant ^ global, "{table} must be in exactly one of TENANT_TABLES and GLOBAL_TABLES");
         if tenant {
@@ -135,7 +138,7 @@ async fn the_app_role_is_neither_superuser_nor_bypassrls() {
 #[ignore = "needs PostgreSQL: runs in the PostgreSQL pass of .ci/run"]
 async fn without_a_tenant_every_tenant_table_is_empty() {
     let (_app, conn, org_a, _) = seeded().await;
-    for (table, _, _) in TENANT_TABLES {
+    for (table, _, _) in all_tenant_tables() {
         assert_eq!(count(&conn, table).await, 0, "{table} leaked rows with no tenant set");
     }
     // Control: with a tenant set the same queries do see rows.
@@ -160,7 +163,7 @@ async fn a_tenant_sees_and_writes_only_its_own_rows() {
     ))
     .await
     .unwrap();
-    for (table, _, _) in TENANT_TABLES.iter().filter(|(t, _, _)| *t != "organizations") {
+    for (table, _, _) in all_tenant_tables().iter().filter(|(t, _, _)| *t != "organizations") {
         let foreign = tx
             .query_one_raw(Statement::from_string(
                 DbBackend::Postgres,

@@ -22,22 +22,32 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/graphql", web::post().to(post)).route("/graphql", web::get().to(get));
 }
 
-fn http_error(status: StatusCode, code: ErrorCode, message: &str) -> HttpResponse {
+pub(crate) fn http_error(status: StatusCode, code: ErrorCode, message: &str) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] }))
 }
 
-async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<ServerState>, request_id: RequestId) -> HttpResponse {
-    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+async fn post(req: HttpRequest, payload: web::Payload, state: web::Data<ServerState>, request_id: RequestId) -> HttpResponse {
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if mime == "multipart/form-data" {
+        return match crate::uploads::parse_multipart(&req, payload, &content_type, state.app.settings()).await {
+            Ok(gql_request) => execute(&req, &state, gql_request, request_id).await,
+            Err(response) => response,
+        };
+    }
     if mime != "application/json" && mime != "application/graphql+json" {
         return http_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::BadUserInput,
-            "send GraphQL requests as POST with `Content-Type: application/json`",
+            "send GraphQL requests as POST with `Content-Type: application/json` (or multipart/form-data for file uploads)",
         );
     }
+    let body = match crate::uploads::read_capped(&req, payload, state.app.settings().graphql.max_body_bytes).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
     let value: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return http_error(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, &format!("the body is not valid JSON: {e}")),

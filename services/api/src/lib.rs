@@ -8,6 +8,7 @@ mod graphql_ws;
 mod health;
 mod metrics_http;
 mod request;
+mod uploads;
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -40,7 +41,6 @@ impl Application {
         let schema = tenfold_graphql::build_schema(Some(app.clone()), &settings.graphql);
         let state = ServerState { app, schema };
         let metrics = install_metrics();
-        let max_body = settings.graphql.max_body_bytes;
         let workers = if settings.server.workers == 0 {
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
         } else {
@@ -52,7 +52,6 @@ impl Application {
                 .wrap(TracingLogger::<access_log::AccessLogSpan>::new())
                 .app_data(web::Data::new(state.clone()))
                 .app_data(web::Data::new(metrics.clone()))
-                .app_data(web::PayloadConfig::new(max_body))
                 .configure(graphql_http::routes)
                 .configure(health::routes)
                 .route("/metrics", web::get().to(metrics_http::render))

@@ -5,7 +5,7 @@ use secrecy::ExposeSecret;
 use tenfold_broker::{EventBus, RateLimiter};
 use tenfold_config::Settings;
 use tenfold_mail::{Mailer, OutgoingMail};
-use tenfold_store::Store;
+use tenfold_store::{BlobStore, Store};
 use tracing::error;
 
 use crate::error::{AppError, AppResult};
@@ -18,6 +18,7 @@ pub struct Backends {
     pub limiter: Arc<dyn RateLimiter>,
     pub bus: Arc<dyn EventBus>,
     pub mailer: Arc<dyn Mailer>,
+    pub blobs: BlobStore,
 }
 
 /// The application: every use case hangs off it. Cheap to clone.
@@ -32,6 +33,7 @@ pub(crate) struct Inner {
     pub limiter: Arc<dyn RateLimiter>,
     pub bus: Arc<dyn EventBus>,
     pub mailer: Arc<dyn Mailer>,
+    pub blobs: BlobStore,
     pub tokens: AccessTokens,
     pub hasher: PasswordHasher,
 }
@@ -54,6 +56,7 @@ impl App {
                 limiter: backends.limiter,
                 bus: backends.bus,
                 mailer: backends.mailer,
+                blobs: backends.blobs,
                 settings,
             }),
         })

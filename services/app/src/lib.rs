@@ -5,6 +5,7 @@
 
 mod app;
 mod authn;
+mod datasets;
 mod error;
 mod identity;
 
@@ -12,6 +13,8 @@ mod identity;
 pub mod identity_inputs {
     pub use crate::identity::SignUpInput;
 }
+
+pub use datasets::{DatasetVersionView, DatasetView, UploadInput};
 pub mod jwt;
 mod passwords;
 mod principal;

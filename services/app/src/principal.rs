@@ -49,6 +49,8 @@ pub mod perms {
     pub const API_KEYS_READ: Permission = Permission { min_role: Role::Admin, scope: None };
     pub const API_KEYS_MANAGE: Permission = Permission { min_role: Role::Admin, scope: None };
     pub const AUDIT_READ: Permission = Permission { min_role: Role::Admin, scope: Some(Scope::AuditRead) };
+    pub const DATASETS_READ: Permission = Permission { min_role: Role::Viewer, scope: Some(Scope::DatasetsRead) };
+    pub const DATASETS_WRITE: Permission = Permission { min_role: Role::Member, scope: Some(Scope::DatasetsWrite) };
     /// Operations on one's own session (`me`, `logOut`, `switchOrganization`).
     pub const SESSION: Permission = Permission { min_role: Role::Viewer, scope: None };
 }

@@ -10,7 +10,7 @@ use tenfold_app::{App, Backends};
 use tenfold_broker::{EventBus, MemoryEventBus, MemoryRateLimiter, RateLimiter, RedisBroker, RedisEventBus, RedisRateLimiter};
 use tenfold_config::{ExposeSecret, Mode, SecretString, Settings, SmtpTls};
 use tenfold_mail::{Mailer, OutboxMailer, SmtpMailer, SmtpSecurity};
-use tenfold_store::{ConnectOptions, Store};
+use tenfold_store::{BlobStore, ConnectOptions, Store};
 use tracing::info;
 
 /// Fills in embedded defaults. Production gets none: there every backend
@@ -106,5 +106,6 @@ pub async fn build_app(settings: Settings) -> anyhow::Result<App> {
     let store = connect_store(&settings, false).await?;
     let (limiter, bus) = broker(&settings).await?;
     let mailer = mailer(&settings)?;
-    App::new(settings, Backends { store, limiter, bus, mailer }).map_err(|e| anyhow::anyhow!("{e}"))
+    let blobs = BlobStore::local(&settings.storage.data_dir.join("blobs")).context("opening blob storage")?;
+    App::new(settings, Backends { store, limiter, bus, mailer, blobs }).map_err(|e| anyhow::anyhow!("{e}"))
 }

@@ -33,3 +33,80 @@ impl<S> Report<S> {
         self.errors.total() == 0
     }
 }
+
+/// The three model families and the files each accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    ImageClassification,
+    Chat,
+    Recommendation,
+}
+
+impl Family {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::ImageClassification => "IMAGE_CLASSIFICATION",
+            Family::Chat => "CHAT",
+            Family::Recommendation => "RECOMMENDATION",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Family::ImageClassification, Family::Chat, Family::Recommendation].into_iter().find(|f| f.as_str() == raw)
+    }
+
+    /// File name endings the family accepts, for messages.
+    pub fn accepted(self) -> &'static str {
+        match self {
+            Family::ImageClassification => ".zip (ImageFolder: class/file.png)",
+            Family::Chat => ".jsonl (chat messages) or .csv (text,intent[,response])",
+            Family::Recommendation => ".csv or .tsv (user_id,item_id[,rating][,timestamp])",
+        }
+    }
+}
+
+/// The outcome of validating any file, with family-specific stats as JSON.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outcome {
+    pub stats: serde_json::Value,
+    pub errors: Problems,
+    pub warnings: Problems,
+}
+
+impl Outcome {
+    pub fn is_valid(&self) -> bool {
+        self.errors.total() == 0
+    }
+
+    fn from<S: serde::Serialize>(report: Report<S>) -> Self {
+        Outcome {
+            stats: serde_json::to_value(&report.stats).unwrap_or(serde_json::Value::Null),
+            errors: report.errors,
+            warnings: report.warnings,
+        }
+    }
+}
+
+/// Validates an uploaded file of `family`, choosing the format by name.
+pub fn validate_file(family: Family, file_name: &str, file: std::fs::File, limits: &Limits) -> Outcome {
+    let lower = file_name.to_ascii_lowercase();
+    let reader = std::io::BufReader::with_capacity(256 * 1024, file);
+    match family {
+        Family::ImageClassification if lower.ends_with(".zip") => Outcome::from(validate_image_zip(reader, limits)),
+        Family::Chat if lower.ends_with(".jsonl") => Outcome::from(validate_chat_jsonl(reader, limits)),
+        Family::Chat if lower.ends_with(".csv") => Outcome::from(validate_intents_csv(reader, limits)),
+        Family::Recommendation if lower.ends_with(".csv") || lower.ends_with(".tsv") || lower.ends_with(".inter") => {
+            Outcome::from(validate_interactions(reader, file_name, limits))
+        }
+        _ => {
+            let mut errors = Problems::default();
+            errors.push(
+                format!("file {file_name:?}"),
+                "unsupported_file_type",
+                format!("a {} dataset takes {}", family.as_str(), family.accepted()),
+                "upload the file in one of the accepted formats",
+            );
+            Outcome { stats: serde_json::Value::Null, errors, warnings: Problems::default() }
+        }
+    }
+}

@@ -14,10 +14,20 @@ pub enum NodeKind {
     Invitation,
     ApiKey,
     AuditEvent,
+    Dataset,
+    DatasetVersion,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 5] = [NodeKind::User, NodeKind::Organization, NodeKind::Invitation, NodeKind::ApiKey, NodeKind::AuditEvent];
+    const ALL: [NodeKind; 7] = [
+        NodeKind::User,
+        NodeKind::Organization,
+        NodeKind::Invitation,
+        NodeKind::ApiKey,
+        NodeKind::AuditEvent,
+        NodeKind::Dataset,
+        NodeKind::DatasetVersion,
+    ];
 
     fn tag(self) -> &'static str {
         match self {
@@ -26,6 +36,8 @@ impl NodeKind {
             NodeKind::Invitation => "Invitation",
             NodeKind::ApiKey => "ApiKey",
             NodeKind::AuditEvent => "AuditEvent",
+            NodeKind::Dataset => "Dataset",
+            NodeKind::DatasetVersion => "DatasetVersion",
         }
     }
 }

@@ -52,6 +52,25 @@ impl Query {
         Ok(connection(page, cursor.is_some(), |e| e.id.0, AuditEvent::from))
     }
 
+    /// The organization's datasets, optionally of one family.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, crate::MAX_PAGE_SIZE) as usize * child_complexity")]
+    async fn datasets(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        family: Option<DatasetFamily>,
+    ) -> async_graphql::Result<Connection<String, Dataset>> {
+        let cursor = after.as_deref().map(decode_cursor).transpose().gql(ctx)?;
+        let page = app(ctx)?.datasets(principal(ctx)?, family.map(DatasetFamily::as_str), cursor, first).await.gql(ctx)?;
+        Ok(connection(page, cursor.is_some(), |d| d.id, Dataset::from))
+    }
+
+    async fn dataset(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Dataset> {
+        let id = GlobalId::decode_kind(&id, NodeKind::Dataset, "dataset").gql(ctx)?;
+        Ok(app(ctx)?.dataset(principal(ctx)?, id).await.gql(ctx)?.into())
+    }
+
     /// Any object by its global id, if it belongs to the caller's
     /// organization; otherwise NOT_FOUND, exactly as for an id that never existed.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Node> {
@@ -72,6 +91,10 @@ impl Query {
                 Node::Invitation(app.invitation(p, InvitationId(gid.id)).await.map_err(not_found_unless_forbidden).gql(ctx)?.into())
             }
             NodeKind::ApiKey => Node::ApiKey(app.api_key(p, ApiKeyId(gid.id)).await.map_err(not_found_unless_forbidden).gql(ctx)?.into()),
+            NodeKind::Dataset => Node::Dataset(app.dataset(p, gid.id).await.map_err(not_found_unless_forbidden).gql(ctx)?.into()),
+            NodeKind::DatasetVersion => {
+                Node::DatasetVersion(app.dataset_version(p, gid.id).await.map_err(not_found_unless_forbidden).gql(ctx)?.into())
+            }
             NodeKind::AuditEvent => {
                 Node::AuditEvent(app.audit_event(p, AuditEventId(gid.id)).await.map_err(not_found_unless_forbidden).gql(ctx)?.into())
             }

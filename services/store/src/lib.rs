@@ -6,12 +6,14 @@
 //! for the transaction, so row-level security refuses anything the first
 //! layer might miss.
 
+pub mod blobs;
 pub mod entities;
 mod error;
 pub mod queries;
 mod store;
 mod tx;
 
+pub use blobs::{BlobError, BlobStore, LocalBlob};
 pub use error::StoreError;
 pub use sea_orm::DbBackend;
 pub use store::{ConnectOptions, Store};

@@ -1,8 +1,9 @@
 mod access;
 mod api_keys;
+mod datasets;
 mod members;
 
 use async_graphql::MergedObject;
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(access::AccessMutation, members::MembersMutation, api_keys::ApiKeysMutation);
+pub struct Mutation(access::AccessMutation, members::MembersMutation, api_keys::ApiKeysMutation, datasets::DatasetsMutation);

@@ -2,10 +2,12 @@
 //! appear here.
 
 mod connection;
+mod datasets;
 mod identity;
 mod org;
 
 pub use connection::connection;
+pub use datasets::*;
 pub use identity::*;
 pub use org::*;
 
@@ -68,4 +70,6 @@ pub enum Node {
     Invitation(Invitation),
     ApiKey(ApiKey),
     AuditEvent(AuditEvent),
+    Dataset(Dataset),
+    DatasetVersion(DatasetVersion),
 }

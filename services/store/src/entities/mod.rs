@@ -3,6 +3,8 @@
 
 pub mod api_keys;
 pub mod audit_events;
+pub mod dataset_versions;
+pub mod datasets;
 pub mod email_tokens;
 pub mod invitations;
 pub mod memberships;

@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod datasets;
 pub mod email_tokens;
 pub mod invitations;
 pub mod memberships;

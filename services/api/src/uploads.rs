@@ -1,0 +1,81 @@
+//! Request bodies: JSON capped before parsing, and GraphQL multipart
+//! uploads (the GraphQL multipart request spec) streamed to a temporary
+//! file with a size cap and a CSRF header requirement.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use async_graphql::http::MultipartOptions;
+use futures::{SinkExt, StreamExt, TryStreamExt};
+use tenfold_app::ErrorCode;
+use tenfold_config::Settings;
+
+use crate::graphql_http::http_error;
+
+/// Headers a browser cannot send cross-site without a CORS preflight; a
+/// multipart form could otherwise be posted by any page (Apollo's rule).
+const PREFLIGHT_HEADERS: [&str; 3] = ["apollo-require-preflight", "x-apollo-operation-name", "graphql-require-preflight"];
+
+fn declared_length(req: &HttpRequest) -> Option<u64> {
+    req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
+}
+
+fn too_large(limit: u64) -> HttpResponse {
+    http_error(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::BadUserInput, &format!("the request body is larger than {limit} bytes"))
+}
+
+/// Reads a body of at most `limit` bytes: refused by its Content-Length
+/// first, then while streaming (chunked bodies have none).
+pub async fn read_capped(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, HttpResponse> {
+    if declared_length(req).is_some_and(|n| n > limit as u64) {
+        return Err(too_large(limit as u64));
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| http_error(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, &format!("the body could not be read: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large(limit as u64));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+pub async fn parse_multipart(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    content_type: &str,
+    settings: &Settings,
+) -> Result<async_graphql::Request, HttpResponse> {
+    if !PREFLIGHT_HEADERS.iter().any(|h| req.headers().contains_key(*h)) {
+        return Err(http_error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadUserInput,
+            "multipart requests must carry the header `Apollo-Require-Preflight: true` (protection against cross-site uploads)",
+        ));
+    }
+    let limit = settings.graphql.max_upload_bytes;
+    if declared_length(req).is_some_and(|n| n > limit + 1024 * 1024) {
+        return Err(too_large(limit));
+    }
+    // actix's payload is not Send; async-graphql's parser needs Send. Feed
+    // it through a channel from a local task.
+    let (mut tx, rx) = futures::channel::mpsc::channel::<std::io::Result<web::Bytes>>(16);
+    actix_web::rt::spawn(async move {
+        while let Some(chunk) = payload.next().await {
+            if tx.send(chunk.map_err(std::io::Error::other)).await.is_err() {
+                break;
+            }
+        }
+    });
+    let options = MultipartOptions::default().max_file_size(usize::try_from(limit).unwrap_or(usize::MAX)).max_num_files(1);
+    async_graphql::http::receive_body(Some(content_type), rx.into_async_read(), options).await.map_err(|e| match e {
+        async_graphql::ParseRequestError::PayloadTooLarge => too_large(limit),
+        async_graphql::ParseRequestError::UnsupportedBatch => http_error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadUserInput,
+            "batched requests are not supported; send one operation per request",
+        ),
+        other => http_error(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, &format!("the multipart request is not valid: {other}")),
+    })
+}

@@ -1,0 +1,333 @@
+//! Datasets: upload, background validation, versions, hard delete.
+//!
+//! The upload is stored under its SHA-256, a PENDING version row is
+//! committed, and validation runs in the background (in process until the
+//! jobs feature lands). An INVALID version keeps only its problem list: its
+//! file is deleted, so nothing of a refused upload stays in storage.
+
+use chrono::Utc;
+use serde_json::json;
+use tenfold_datasets::{Family, Limits, Problems};
+use tenfold_domain::OrgId;
+use tenfold_store::entities::{dataset_versions, datasets as dataset_rows};
+use tenfold_store::queries::datasets::{self, NewVersion, ValidationResult};
+use tenfold_store::queries::{Page, orgs};
+use tracing::{error, info};
+use uuid::Uuid;
+
+use crate::App;
+use crate::error::{AppError, AppResult};
+use crate::principal::{Principal, perms};
+use crate::tenancy::org_view;
+
+pub struct UploadInput<'a> {
+    pub name: &'a str,
+    pub family: &'a str,
+    pub file_name: &'a str,
+    /// The uploaded bytes, already on local disk (a multipart temp file).
+    pub file: std::fs::File,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatasetView {
+    pub id: Uuid,
+    pub org: OrgId,
+    pub name: String,
+    pub family: String,
+    pub created_at: chrono::DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatasetVersionView {
+    pub id: Uuid,
+    pub dataset_id: Uuid,
+    pub version: i32,
+    pub status: String,
+    pub file_name: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub stats: serde_json::Value,
+    pub problems: serde_json::Value,
+    pub warnings: serde_json::Value,
+    pub problem_count: i64,
+    pub created_at: chrono::DateTime<Utc>,
+    pub validated_at: Option<chrono::DateTime<Utc>>,
+}
+
+fn dataset_view(d: &dataset_rows::Model) -> DatasetView {
+    DatasetView { id: d.id, org: OrgId(d.org_id), name: d.name.clone(), family: d.family.clone(), created_at: d.created_at }
+}
+
+fn json_or_null(raw: &Option<String>) -> serde_json::Value {
+    raw.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or(serde_json::Value::Null)
+}
+
+fn version_view(v: &dataset_versions::Model) -> DatasetVersionView {
+    DatasetVersionView {
+        id: v.id,
+        dataset_id: v.dataset_id,
+        version: v.version,
+        status: v.status.clone(),
+        file_name: v.file_name.clone(),
+        size_bytes: v.size_bytes,
+        sha256: v.sha256.clone(),
+        stats: json_or_null(&v.stats),
+        problems: json_or_null(&v.problems),
+        warnings: json_or_null(&v.warnings),
+        problem_count: v.problem_count,
+        created_at: v.created_at,
+        validated_at: v.validated_at,
+    }
+}
+
+fn check_name(name: &str) -> AppResult<&str> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(AppError::bad_input("name", "give the dataset a name of 1–100 printable characters, e.g. \"support-chats\""));
+    }
+    Ok(name)
+}
+
+fn check_file_name(name: &str) -> AppResult<&str> {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("").trim();
+    if base.is_empty() || base.len() > 255 || base.chars().any(char::is_control) {
+        return Err(AppError::bad_input("file", "the file needs a name of 1–255 characters with its extension, e.g. digits.zip"));
+    }
+    Ok(base)
+}
+
+impl App {
+    /// Stores an upload as a new version of the dataset `name` (created on
+    /// first upload) and starts its validation. Quotas and names are
+    /// checked before anything is stored.
+    pub async fn upload_dataset(&self, p: &Principal, input: UploadInput<'_>) -> AppResult<DatasetVersionView> {
+        p.require(perms::DATASETS_WRITE)?;
+        let name = check_name(input.name)?;
+        let family =
+            Family::parse(input.family).ok_or_else(|| AppError::bad_input("family", "use IMAGE_CLASSIFICATION, CHAT or RECOMMENDATION"))?;
+        let file_name = check_file_name(input.file_name)?;
+        let size = input.file.metadata().map_err(AppError::internal)?.len();
+
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        let org = orgs::get(&tx, p.org).await?.ok_or_else(|| AppError::not_found("organization"))?;
+        let quotas = org_view(&org)?.quotas();
+        if size > quotas.max_upload_bytes {
+            return Err(AppError::quota(format!(
+                "the file is {size} bytes; your plan takes uploads of at most {} bytes — split the data or upgrade the plan",
+                quotas.max_upload_bytes
+            )));
+        }
+        let used = datasets::stored_bytes(&tx, p.org).await?.max(0) as u64;
+        if used + size > quotas.storage_bytes {
+            return Err(AppError::quota(format!(
+                "storing this file would use {} of your {} bytes of storage; delete datasets or upgrade the plan",
+                used + size,
+                quotas.storage_bytes
+            )));
+        }
+        if let Some(existing) = datasets::by_name(&tx, p.org, name).await?
+            && existing.family != family.as_str()
+        {
+            return Err(AppError::bad_input(
+                "family",
+                format!("the dataset {name:?} holds {} data; give the upload another name", existing.family),
+            ));
+        }
+        drop(tx);
+
+        let (sha256, size) = self.inner.blobs.put_file(p.org, input.file).await.map_err(AppError::internal)?;
+        let version = match self.record_version(p, name, family, file_name, &sha256, size).await {
+            Ok(v) => v,
+            Err(e) => {
+                self.delete_blob_if_unreferenced(p.org, &sha256).await;
+                return Err(e);
+            }
+        };
+        let (app, org, id, file_name) = (self.clone(), p.org, version.id, file_name.to_owned());
+        tokio::spawn(async move { app.validate_version(org, id, family, file_name).await });
+        Ok(version)
+    }
+
+    async fn record_version(
+        &self,
+        p: &Principal,
+        name: &str,
+        family: Family,
+        file_name: &str,
+        sha256: &str,
+        size: u64,
+    ) -> AppResult<DatasetVersionView> {
+        let now = Utc::now();
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        let dataset = match datasets::by_name(&tx, p.org, name).await? {
+            Some(d) => d,
+            None => datasets::insert(&tx, p.org, Uuid::now_v7(), name, family.as_str(), p.user_id(), now).await?,
+        };
+        let number = datasets::next_version_number(&tx, p.org, dataset.id).await?;
+        let new = NewVersion {
+            id: Uuid::now_v7(),
+            dataset_id: dataset.id,
+            version: number,
+            file_name,
+            size_bytes: size as i64,
+            sha256,
+            created_by: p.user_id(),
+        };
+        let row = datasets::insert_version(&tx, p.org, new, now).await?;
+        self.record(
+            &tx,
+            p.org,
+            Some(p),
+            &p.meta,
+            "dataset.uploaded",
+            Some(format!("dataset:{}", dataset.id)),
+            json!({ "version": number, "file": file_name, "bytes": size }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(version_view(&row))
+    }
+
+    /// Validates a PENDING version and records READY or INVALID.
+    async fn validate_version(&self, org: OrgId, id: Uuid, family: Family, file_name: String) {
+        let outcome = match self.inner.blobs.open_local(org, &self.version_sha(org, id).await.unwrap_or_default()).await {
+            Ok(blob) => {
+                let limits = Limits::default();
+                tokio::task::spawn_blocking(move || {
+                    let outcome =
+                        tenfold_datasets::validate_file(family, &file_name, blob.file.try_clone().map_err(|e| e.to_string())?, &limits);
+                    drop(blob);
+                    Ok::<_, String>(outcome)
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r)
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        let result = match outcome {
+            Ok(outcome) => ValidationResult {
+                status: if outcome.is_valid() { "READY" } else { "INVALID" },
+                stats: outcome.stats.to_string(),
+                problems: serde_json::to_string(outcome.errors.first()).unwrap_or_default(),
+                warnings: serde_json::to_string(outcome.warnings.first()).unwrap_or_default(),
+                problem_count: outcome.errors.total() as i64,
+            },
+            Err(e) => {
+                error!(version = %id, error = %e, "validation could not run");
+                let mut problems = Problems::default();
+                problems.push("file", "validation_failed", "the file could not be read for validation", "upload it again");
+                ValidationResult {
+                    status: "INVALID",
+                    stats: "null".into(),
+                    problems: serde_json::to_string(problems.first()).unwrap_or_default(),
+                    warnings: "[]".into(),
+                    problem_count: 1,
+                }
+            }
+        };
+        let status = result.status;
+        if let Err(e) = self.store_validation(org, id, result).await {
+            error!(version = %id, error = %e, "recording the validation failed");
+            return;
+        }
+        info!(version = %id, status, "dataset version validated");
+        if status == "INVALID"
+            && let Some(sha) = self.version_sha(org, id).await
+        {
+            self.delete_blob_if_unreferenced(org, &sha).await;
+        }
+    }
+
+    async fn store_validation(&self, org: OrgId, id: Uuid, result: ValidationResult) -> AppResult<()> {
+        let tx = self.inner.store.tenant(org, None).await?;
+        datasets::finish_validation(&tx, org, id, result, Utc::now()).await?;
+        let topic = format!("org:{org}:datasets");
+        self.publish_after_commit(&tx, topic, id.to_string());
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn version_sha(&self, org: OrgId, id: Uuid) -> Option<String> {
+        let tx = self.inner.store.tenant(org, None).await.ok()?;
+        datasets::version(&tx, org, id).await.ok()?.map(|v| v.sha256)
+    }
+
+    async fn delete_blob_if_unreferenced(&self, org: OrgId, sha256: &str) {
+        let referenced = match self.inner.store.tenant(org, None).await {
+            Ok(tx) => datasets::blob_references(&tx, org, sha256).await.unwrap_or(1),
+            Err(_) => 1,
+        };
+        if referenced == 0
+            && let Err(e) = self.inner.blobs.delete(org, sha256).await
+        {
+            error!(error = %e, "deleting a blob failed");
+        }
+    }
+
+    pub async fn datasets(
+        &self,
+        p: &Principal,
+        family: Option<&str>,
+        after: Option<Uuid>,
+        first: Option<i32>,
+    ) -> AppResult<Page<DatasetView>> {
+        p.require(perms::DATASETS_READ)?;
+        if let Some(f) = family
+            && Family::parse(f).is_none()
+        {
+            return Err(AppError::bad_input("family", "use IMAGE_CLASSIFICATION, CHAT or RECOMMENDATION"));
+        }
+        let limit = self.page_size(first)?;
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        let page = datasets::list(&tx, p.org, family, after, limit).await?;
+        tx.commit().await?;
+        Ok(Page { rows: page.rows.iter().map(dataset_view).collect(), has_next: page.has_next })
+    }
+
+    pub async fn dataset(&self, p: &Principal, id: Uuid) -> AppResult<DatasetView> {
+        p.require(perms::DATASETS_READ)?;
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        let row = datasets::get(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("dataset"))?;
+        tx.commit().await?;
+        Ok(dataset_view(&row))
+    }
+
+    pub async fn dataset_versions(&self, p: &Principal, dataset: Uuid) -> AppResult<Vec<DatasetVersionView>> {
+        p.require(perms::DATASETS_READ)?;
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        let rows = datasets::versions(&tx, p.org, dataset).await?;
+        tx.commit().await?;
+        Ok(rows.iter().map(version_view).collect())
+    }
+
+    pub async fn dataset_version(&self, p: &Principal, id: Uuid) -> AppResult<DatasetVersionView> {
+        p.require(perms::DATASETS_READ)?;
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        let row = datasets::version(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("dataset version"))?;
+        tx.commit().await?;
+        Ok(version_view(&row))
+    }
+
+    /// Deletes a dataset, its versions and every blob no other version of
+    /// the organization still uses.
+    pub async fn delete_dataset(&self, p: &Principal, id: Uuid) -> AppResult<bool> {
+        p.require(perms::DATASETS_WRITE)?;
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        let dataset = datasets::get(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("dataset"))?;
+        let shas: Vec<String> = datasets::versions(&tx, p.org, id).await?.into_iter().map(|v| v.sha256).collect();
+        datasets::delete(&tx, p.org, id).await?;
+        self.record(&tx, p.org, Some(p), &p.meta, "dataset.deleted", Some(format!("dataset:{id}")), json!({ "name": dataset.name }))
+            .await?;
+        tx.commit().await?;
+        for sha in shas {
+            self.delete_blob_if_unreferenced(p.org, &sha).await;
+        }
+        Ok(true)
+    }
+
+    /// Keys of the organization's blobs (tests and tenant export).
+    pub async fn blob_keys(&self, org: OrgId) -> AppResult<Vec<String>> {
+        self.inner.blobs.list(org).await.map_err(AppError::internal)
+    }
+}

@@ -1,0 +1,145 @@
+//! Blob storage for uploads and, later, model artifacts, through
+//! `object_store`: a local folder by default, S3-compatible by config.
+//! Blobs are content-addressed per organization
+//! (`orgs/<org>/sha256/<hex>`), so the tenant is part of every key and an
+//! identical re-upload is stored once.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt, WriteMultipart};
+use sha2::{Digest, Sha256};
+use tenfold_domain::OrgId;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("blob storage: {0}")]
+    Store(#[from] object_store::Error),
+    #[error("blob file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("blob task: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+#[derive(Clone, Debug)]
+pub struct BlobStore {
+    store: Arc<dyn ObjectStore>,
+    /// Where remote blobs are downloaded for synchronous readers.
+    scratch: PathBuf,
+}
+
+/// A blob readable as a local file; a downloaded copy is removed on drop.
+pub struct LocalBlob {
+    pub file: std::fs::File,
+    temp: Option<PathBuf>,
+}
+
+impl Drop for LocalBlob {
+    fn drop(&mut self) {
+        if let Some(path) = &self.temp {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+const PART_BYTES: usize = 8 * 1024 * 1024;
+
+impl BlobStore {
+    /// Blobs in a local folder (created if missing).
+    pub fn local(root: &Path) -> Result<Self, BlobError> {
+        std::fs::create_dir_all(root)?;
+        let store = LocalFileSystem::new_with_prefix(root)?;
+        let scratch = root.join(".scratch");
+        std::fs::create_dir_all(&scratch)?;
+        Ok(Self { store: Arc::new(store), scratch })
+    }
+
+    pub fn key(org: OrgId, sha256: &str) -> ObjectPath {
+        ObjectPath::from(format!("orgs/{org}/sha256/{sha256}"))
+    }
+
+    /// Hashes a local file (SHA-256, streamed) and stores it under its
+    /// hash. Returns the hex digest and the size.
+    pub async fn put_file(&self, org: OrgId, file: std::fs::File) -> Result<(String, u64), BlobError> {
+        let (sha, size, mut file) = tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64, std::fs::File)> {
+            let mut file = file;
+            file.seek(SeekFrom::Start(0))?;
+            let mut hasher = Sha256::new();
+            let mut buf = vec![0u8; 1024 * 1024];
+            let mut size = 0u64;
+            loop {
+                let n = file.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                size += n as u64;
+            }
+            file.seek(SeekFrom::Start(0))?;
+            Ok((hasher.finalize().iter().map(|b| format!("{b:02x}")).collect(), size, file))
+        })
+        .await??;
+        let key = Self::key(org, &sha);
+        if self.store.head(&key).await.is_ok() {
+            return Ok((sha, size));
+        }
+        let upload = self.store.put_multipart(&key).await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+        let mut buf = vec![0u8; 1024 * 1024];
+        loop {
+            // Reading a local file blocks only briefly per megabyte.
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            writer.wait_for_capacity(4).await?;
+            writer.write(&buf[..n]);
+        }
+        writer.finish().await?;
+        Ok((sha, size))
+    }
+
+    /// The blob as a local file, for synchronous readers (validation).
+    pub async fn open_local(&self, org: OrgId, sha256: &str) -> Result<LocalBlob, BlobError> {
+        let result = self.store.get(&Self::key(org, sha256)).await?;
+        match result.payload {
+            GetResultPayload::File(file, _) => Ok(LocalBlob { file, temp: None }),
+            GetResultPayload::Stream(mut stream) => {
+                let path = self.scratch.join(uuid::Uuid::new_v4().simple().to_string());
+                let mut out = tokio::fs::File::create(&path).await?;
+                while let Some(chunk) = stream.next().await {
+                    tokio::io::AsyncWriteExt::write_all(&mut out, &chunk?).await?;
+                }
+                drop(out);
+                let file = std::fs::File::open(&path)?;
+                Ok(LocalBlob { file, temp: Some(path) })
+            }
+        }
+    }
+
+    pub async fn exists(&self, org: OrgId, sha256: &str) -> bool {
+        self.store.head(&Self::key(org, sha256)).await.is_ok()
+    }
+
+    pub async fn delete(&self, org: OrgId, sha256: &str) -> Result<(), BlobError> {
+        match self.store.delete(&Self::key(org, sha256)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Keys under the organization's prefix (for tests and tenant export).
+    pub async fn list(&self, org: OrgId) -> Result<Vec<String>, BlobError> {
+        let prefix = ObjectPath::from(format!("orgs/{org}"));
+        let mut out = Vec::new();
+        let mut stream = self.store.list(Some(&prefix));
+        while let Some(meta) = stream.next().await {
+            out.push(meta?.location.to_string());
+        }
+        Ok(out)
+    }
+}

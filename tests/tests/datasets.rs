@@ -1,0 +1,174 @@
+//! Datasets through the API: upload by the GraphQL multipart spec, background
+//! validation of real data, hostile files refused with nothing kept,
+//! versions, deletion and tenant isolation.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Cursor, Write};
+
+use serde_json::json;
+use tenfold_tests::{Session, TestApp, fixtures_dir};
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixtures_dir().join(name)).unwrap()
+}
+
+async fn upload_ready(app: &TestApp, s: &Session, name: &str, family: &str, file: &str, bytes: Vec<u8>) -> serde_json::Value {
+    let res = app.upload(Some(&s.access), name, family, file, bytes).await.ok();
+    assert_eq!(res.str_at("/uploadDataset/status"), "PENDING");
+    let version = app.wait_validated(&s.access, &res.str_at("/uploadDataset/id")).await;
+    assert_eq!(version["status"], "READY", "{version:#}");
+    version
+}
+
+fn org_uuid(global_id: &str) -> uuid::Uuid {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(global_id).unwrap();
+    String::from_utf8(raw).unwrap().split_once(':').unwrap().1.parse().unwrap()
+}
+
+#[tokio::test]
+async fn mnist_5k_is_ready_with_ten_classes() {
+    let app = TestApp::spawn().await;
+    let s = app.sign_up("ada@example.com", "Acme").await;
+    let v = upload_ready(&app, &s, "digits", "IMAGE_CLASSIFICATION", "mnist-5k.zip", fixture("mnist-5k.zip")).await;
+    assert_eq!(v["stats"]["images"], 5000);
+    assert_eq!(v["stats"]["classes"].as_object().unwrap().len(), 10);
+    assert_eq!(v["problemCount"], 0);
+}
+
+#[tokio::test]
+async fn movielens_and_chatterbot_are_ready_with_their_counts() {
+    let app = TestApp::spawn().await;
+    let s = app.sign_up("ada@example.com", "Acme").await;
+    let v = upload_ready(&app, &s, "ml-100k", "RECOMMENDATION", "ml-100k.csv", fixture("ml-100k.csv")).await;
+    assert_eq!(
+        (v["stats"]["users"].as_u64(), v["stats"]["items"].as_u64(), v["stats"]["interactions"].as_u64()),
+        (Some(943), Some(1682), Some(100_000))
+    );
+    let v = upload_ready(&app, &s, "support", "CHAT", "chatterbot-en.jsonl", fixture("chatterbot-en.jsonl")).await;
+    let intents = v["stats"]["intents"].as_object().unwrap();
+    assert_eq!(intents.len(), 21);
+    assert!(intents.contains_key("greetings") && intents.contains_key("tech support"));
+}
+
+fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, data) in entries {
+        w.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+        w.write_all(data).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+fn png() -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    image::GrayImage::from_pixel(4, 4, image::Luma([7])).write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+#[tokio::test]
+async fn a_hostile_upload_is_invalid_with_its_problem_and_its_file_is_gone() {
+    let app = TestApp::spawn().await;
+    let s = app.sign_up("ada@example.com", "Acme").await;
+    let img = png();
+    let slip = zip_of(&[("cats/1.png", &img), ("dogs/1.png", &img[..]), ("../../etc/evil.png", &img)]);
+    let res = app.upload(Some(&s.access), "evil", "IMAGE_CLASSIFICATION", "evil.zip", slip).await.ok();
+    let v = app.wait_validated(&s.access, &res.str_at("/uploadDataset/id")).await;
+    assert_eq!(v["status"], "INVALID");
+    assert_eq!(v["problems"][0]["code"], "unsafe_path", "{v:#}");
+    assert!(v["problems"][0]["location"].as_str().unwrap().contains("evil.png"));
+    assert!(!v["problems"][0]["hint"].as_str().unwrap().is_empty());
+    // Nothing of it stays in storage.
+    let org = org_uuid(&s.org_id);
+    let mut keys = app.app.blob_keys(org.into()).await.unwrap();
+    for _ in 0..50 {
+        if keys.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        keys = app.app.blob_keys(org.into()).await.unwrap();
+    }
+    assert!(keys.is_empty(), "blobs left: {keys:?}");
+}
+
+#[tokio::test]
+async fn bad_requests_store_nothing() {
+    let app = TestApp::spawn_with(|s| s.graphql.max_upload_bytes = 10_000).await;
+    let s = app.sign_up("ada@example.com", "Acme").await;
+    let csv = b"user_id,item_id\n1,2\n".to_vec();
+    // Too large for the server's cap.
+    let res = app.upload(Some(&s.access), "big", "RECOMMENDATION", "big.csv", vec![b'x'; 20_000]).await;
+    assert_eq!(res.status, 413);
+    // Wrong family for the file type: stored, then INVALID with a clear problem.
+    let res = app.upload(Some(&s.access), "x", "IMAGE_CLASSIFICATION", "x.csv", csv.clone()).await.ok();
+    let v = app.wait_validated(&s.access, &res.str_at("/uploadDataset/id")).await;
+    assert_eq!(v["problems"][0]["code"], "unsupported_file_type");
+    // No CSRF header: refused before reading the body.
+    let operations = json!({ "query": "mutation($input: UploadDatasetInput!) { uploadDataset(input: $input) { id } }", "variables": { "input": { "name": "n", "family": "RECOMMENDATION", "file": null } } });
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", json!({ "0": ["variables.input.file"] }).to_string())
+        .part("0", reqwest::multipart::Part::bytes(csv.clone()).file_name("a.csv"));
+    let res = app.client.post(app.url("/graphql")).bearer_auth(&s.access).multipart(form).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    // A family that does not match the existing dataset's.
+    upload_ready(&app, &s, "ratings", "RECOMMENDATION", "r.csv", csv.clone()).await;
+    let res = app.upload(Some(&s.access), "ratings", "CHAT", "r.jsonl", b"{}".to_vec()).await;
+    assert_eq!(res.expect_code("BAD_USER_INPUT").errors()[0]["extensions"]["field"], "family");
+    let list = app.gql("{ datasets { edges { node { name versions { version } } } } }", json!({}), Some(&s.access)).await.ok();
+    let names: Vec<_> =
+        list.at("/datasets/edges").as_array().unwrap().iter().map(|e| e["node"]["name"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(names, ["x", "ratings"], "nothing stored for the refused uploads");
+}
+
+#[tokio::test]
+async fn re_upload_makes_a_version_and_delete_removes_everything() {
+    let app = TestApp::spawn().await;
+    let s = app.sign_up("ada@example.com", "Acme").await;
+    let v1 = upload_ready(&app, &s, "ratings", "RECOMMENDATION", "r.csv", b"user_id,item_id,rating\n1,2,5\n".to_vec()).await;
+    let v2 = upload_ready(&app, &s, "ratings", "RECOMMENDATION", "r.csv", b"user_id,item_id,rating\n1,2,5\n3,4,1\n".to_vec()).await;
+    assert_eq!((v1["version"].as_i64(), v2["version"].as_i64()), (Some(1), Some(2)));
+    let list = app
+        .gql(
+            "{ datasets(family: RECOMMENDATION) { edges { node { id versions { version status } latestVersion { version } } } } }",
+            json!({}),
+            Some(&s.access),
+        )
+        .await
+        .ok();
+    let node = &list.at("/datasets/edges")[0]["node"];
+    assert_eq!(node["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(node["latestVersion"]["version"], 2);
+    let id = node["id"].as_str().unwrap().to_owned();
+    let org = org_uuid(&s.org_id).into();
+    assert_eq!(app.app.blob_keys(org).await.unwrap().len(), 2);
+    app.gql("mutation($id: ID!) { deleteDataset(id: $id) }", json!({ "id": id }), Some(&s.access)).await.ok();
+    assert!(app.app.blob_keys(org).await.unwrap().is_empty());
+    app.gql("query($id: ID!) { dataset(id: $id) { id } }", json!({ "id": id }), Some(&s.access)).await.expect_code("NOT_FOUND");
+}
+
+#[tokio::test]
+async fn datasets_are_per_organization_and_per_role() {
+    let app = TestApp::spawn().await;
+    let a = app.sign_up("ada@example.com", "Acme").await;
+    let b = app.sign_up("bob@example.com", "Bob Co").await;
+    let v = upload_ready(&app, &a, "ratings", "RECOMMENDATION", "r.csv", b"user_id,item_id\n1,2\n".to_vec()).await;
+    let list = app.gql("{ datasets { edges { node { id } } } }", json!({}), Some(&a.access)).await.ok();
+    let dataset_id = list.at("/datasets/edges")[0]["node"]["id"].as_str().unwrap().to_owned();
+    // Bob sees nothing of it, by any path, and cannot delete it.
+    let none = app.gql("{ datasets { edges { node { id } } } }", json!({}), Some(&b.access)).await.ok();
+    assert_eq!(none.at("/datasets/edges").as_array().unwrap().len(), 0);
+    app.gql("query($id: ID!) { dataset(id: $id) { id } }", json!({ "id": dataset_id }), Some(&b.access)).await.expect_code("NOT_FOUND");
+    app.gql("query($id: ID!) { node(id: $id) { id } }", json!({ "id": v["id"] }), Some(&b.access)).await.expect_code("NOT_FOUND");
+    app.gql("mutation($id: ID!) { deleteDataset(id: $id) }", json!({ "id": dataset_id }), Some(&b.access)).await.expect_code("NOT_FOUND");
+    app.gql("query($id: ID!) { dataset(id: $id) { id } }", json!({ "id": dataset_id }), Some(&a.access)).await.ok();
+    // Roles and scopes: a viewer reads but cannot upload; a read-only key likewise.
+    let viewer = app.join(&a, "vic@example.com", "VIEWER").await;
+    app.gql("{ datasets { edges { node { id } } } }", json!({}), Some(&viewer.access)).await.ok();
+    app.upload(Some(&viewer.access), "v", "RECOMMENDATION", "r.csv", b"user_id,item_id\n1,2\n".to_vec()).await.expect_code("FORBIDDEN");
+    let (_, key) = app.api_key(&a, &["datasets:read"]).await;
+    app.gql("{ datasets { edges { node { id } } } }", json!({}), Some(&key)).await.ok();
+    app.upload(Some(&key), "k", "RECOMMENDATION", "r.csv", b"user_id,item_id\n1,2\n".to_vec()).await.expect_code("FORBIDDEN");
+    app.upload(None, "anon", "RECOMMENDATION", "r.csv", b"user_id,item_id\n1,2\n".to_vec()).await.expect_code("UNAUTHENTICATED");
+}
