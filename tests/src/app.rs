@@ -183,7 +183,7 @@ impl TestApp {
 
     /// Waits (up to 60 s) until a dataset version leaves PENDING; returns it.
     pub async fn wait_validated(&self, bearer: &str, version_id: &str) -> Value {
-        let q = "query($id: ID!) { node(id: $id) { ... on DatasetVersion { id version status stats problemCount problems { location code message hint } warnings { code location message } } } }";
+        let q = "query($id: ID!) { node(id: $id) { ... on DatasetVersion { id version status stats preview splits problemCount problems { location code message hint } warnings { code location message } } } }";
         for _ in 0..1200 {
             let res = self.gql(q, json!({ "id": version_id }), Some(bearer)).await.ok();
             if res.at("/node/status") != &json!("PENDING") {

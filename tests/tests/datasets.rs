@@ -35,6 +35,18 @@ async fn mnist_5k_is_ready_with_ten_classes() {
     assert_eq!(v["stats"]["images"], 5000);
     assert_eq!(v["stats"]["classes"].as_object().unwrap().len(), 10);
     assert_eq!(v["problemCount"], 0);
+    // A stratified, seeded split: 400/50/50 of each class.
+    assert_eq!(v["splits"]["method"], "stratified");
+    assert_eq!(
+        (v["splits"]["counts"]["train"].as_u64(), v["splits"]["counts"]["val"].as_u64(), v["splits"]["counts"]["test"].as_u64()),
+        (Some(4000), Some(500), Some(500))
+    );
+    // Thumbnails per class, re-encoded as PNG.
+    let thumbs = v["preview"]["thumbnails"].as_object().unwrap();
+    assert_eq!(thumbs.len(), 10);
+    assert!(thumbs.values().all(|t| t.as_array().unwrap().len() == 3));
+    assert!(thumbs["7"][0]["dataUrl"].as_str().unwrap().starts_with("data:image/png;base64,"));
+    assert_eq!(thumbs["7"][0]["width"], 28);
 }
 
 #[tokio::test]
@@ -50,6 +62,8 @@ async fn movielens_and_chatterbot_are_ready_with_their_counts() {
     let intents = v["stats"]["intents"].as_object().unwrap();
     assert_eq!(intents.len(), 21);
     assert!(intents.contains_key("greetings") && intents.contains_key("tech support"));
+    assert_eq!(v["preview"]["conversations"].as_array().unwrap().len(), 5);
+    assert_eq!(v["splits"]["method"], "stratified");
 }
 
 fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
@@ -79,6 +93,7 @@ async fn a_hostile_upload_is_invalid_with_its_problem_and_its_file_is_gone() {
     assert_eq!(v["problems"][0]["code"], "unsafe_path", "{v:#}");
     assert!(v["problems"][0]["location"].as_str().unwrap().contains("evil.png"));
     assert!(!v["problems"][0]["hint"].as_str().unwrap().is_empty());
+    assert!(v["preview"].is_null() && v["splits"].is_null(), "an invalid upload keeps no content: {v:#}");
     // Nothing of it stays in storage.
     let org = org_uuid(&s.org_id);
     let mut keys = app.app.blob_keys(org.into()).await.unwrap();

@@ -49,6 +49,8 @@ pub struct DatasetVersionView {
     pub stats: serde_json::Value,
     pub problems: serde_json::Value,
     pub warnings: serde_json::Value,
+    pub preview: serde_json::Value,
+    pub splits: serde_json::Value,
     pub problem_count: i64,
     pub created_at: chrono::DateTime<Utc>,
     pub validated_at: Option<chrono::DateTime<Utc>>,
@@ -74,6 +76,8 @@ fn version_view(v: &dataset_versions::Model) -> DatasetVersionView {
         stats: json_or_null(&v.stats),
         problems: json_or_null(&v.problems),
         warnings: json_or_null(&v.warnings),
+        preview: json_or_null(&v.preview),
+        splits: json_or_null(&v.splits),
         problem_count: v.problem_count,
         created_at: v.created_at,
         validated_at: v.validated_at,
@@ -211,6 +215,9 @@ impl App {
                 stats: outcome.stats.to_string(),
                 problems: serde_json::to_string(outcome.errors.first()).unwrap_or_default(),
                 warnings: serde_json::to_string(outcome.warnings.first()).unwrap_or_default(),
+                // An invalid upload keeps nothing of its content: no preview.
+                preview: if outcome.is_valid() { outcome.preview.to_string() } else { "null".into() },
+                splits: if outcome.is_valid() { outcome.splits.to_string() } else { "null".into() },
                 problem_count: outcome.errors.total() as i64,
             },
             Err(e) => {
@@ -222,6 +229,8 @@ impl App {
                     stats: "null".into(),
                     problems: serde_json::to_string(problems.first()).unwrap_or_default(),
                     warnings: "[]".into(),
+                    preview: "null".into(),
+                    splits: "null".into(),
                     problem_count: 1,
                 }
             }

@@ -8,6 +8,7 @@ use std::io::{BufRead, Read};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::splits::{DEFAULT_SEED, plan};
 use crate::text::{BoundedLines, LINE_TOO_LONG, Line, LineCapReader};
 use crate::{Limits, Problems, Report};
 
@@ -47,6 +48,7 @@ pub fn validate_chat_jsonl(reader: impl BufRead, limits: &Limits) -> Report<Chat
     let mut errors = Problems::default();
     let mut stats = ChatStats::default();
     let mut lines = BoundedLines::new(reader, limits.max_line_bytes);
+    let mut preview = Vec::new();
     loop {
         let line = match lines.next_line() {
             Ok(Some(line)) => line,
@@ -91,12 +93,16 @@ pub fn validate_chat_jsonl(reader: impl BufRead, limits: &Limits) -> Report<Chat
             errors.push(at, "json_too_deep", format!("the JSON is nested more than {} levels deep", limits.max_json_depth), FIX_JSONL);
             continue;
         }
+        let before = stats.conversations;
         check_conversation(&value, &at, limits, &mut errors, &mut stats);
+        if stats.conversations > before && preview.len() < 5 {
+            preview.push(truncated(&value));
+        }
     }
     if stats.conversations == 0 && errors.total() == 0 {
         errors.push("line 1", "no_conversations", "the file has no conversations", FIX_JSONL);
     }
-    Report { stats, errors, warnings: Problems::default() }
+    finish(stats, errors, preview)
 }
 
 fn check_conversation(value: &Value, at: &str, limits: &Limits, errors: &mut Problems, stats: &mut ChatStats) {
@@ -171,6 +177,29 @@ fn check_conversation(value: &Value, at: &str, limits: &Limits, errors: &mut Pro
     }
 }
 
+/// A conversation for the preview, each message cut to 200 characters.
+fn truncated(value: &Value) -> Value {
+    let mut v = value.clone();
+    if let Some(messages) = v.get_mut("messages").and_then(Value::as_array_mut) {
+        for m in messages {
+            if let Some(Value::String(c)) = m.get_mut("content")
+                && c.chars().count() > 200
+            {
+                *c = c.chars().take(200).collect::<String>() + "…";
+            }
+        }
+    }
+    v
+}
+
+/// Stratified by intent (conversations without one form their own group).
+fn finish(stats: ChatStats, errors: Problems, preview: Vec<Value>) -> Report<ChatStats> {
+    let untagged = stats.conversations - stats.intents.values().sum::<u64>().min(stats.conversations);
+    let groups: Vec<u64> = stats.intents.values().copied().chain((untagged > 0).then_some(untagged)).collect();
+    let splits = Some(plan(DEFAULT_SEED, "stratified", groups.into_iter()));
+    Report { stats, errors, warnings: Problems::default(), preview: serde_json::json!({ "conversations": preview }), splits }
+}
+
 /// Validates an intent table: CSV with a header `text,intent[,response]`.
 pub fn validate_intents_csv(reader: impl Read, limits: &Limits) -> Report<ChatStats> {
     let mut errors = Problems::default();
@@ -183,14 +212,15 @@ pub fn validate_intents_csv(reader: impl Read, limits: &Limits) -> Report<ChatSt
         Ok(true) => record.iter().map(|f| String::from_utf8_lossy(f).trim().to_ascii_lowercase()).collect(),
         _ => {
             errors.push("line 1", "empty_file", "the file is empty or unreadable", fix);
-            return Report { stats, errors, warnings: Problems::default() };
+            return finish(stats, errors, Vec::new());
         }
     };
     let (Some(text_col), Some(intent_col)) = (header.iter().position(|h| h == "text"), header.iter().position(|h| h == "intent")) else {
         errors.push("line 1", "missing_columns", format!("the header must name text and intent; it has: {}", header.join(", ")), fix);
-        return Report { stats, errors, warnings: Problems::default() };
+        return finish(stats, errors, Vec::new());
     };
     let response_col = header.iter().position(|h| h == "response");
+    let mut preview = Vec::new();
     loop {
         match csv.read_byte_record(&mut record) {
             Ok(true) => {}
@@ -229,6 +259,9 @@ pub fn validate_intents_csv(reader: impl Read, limits: &Limits) -> Report<ChatSt
         stats.conversations += 1;
         stats.messages += 1;
         stats.approx_tokens += approx_tokens(text);
+        if preview.len() < 5 {
+            preview.push(serde_json::json!({ "text": text, "intent": intent, "response": response_col.map(|c| fields[c].trim()) }));
+        }
         *stats.intents.entry(intent.to_owned()).or_default() += 1;
         if response_col.is_some_and(|c| !fields[c].trim().is_empty()) {
             stats.with_response += 1;
@@ -237,7 +270,7 @@ pub fn validate_intents_csv(reader: impl Read, limits: &Limits) -> Report<ChatSt
     if stats.conversations == 0 && errors.total() == 0 {
         errors.push("line 2", "no_rows", "the table has a header but no rows", fix);
     }
-    Report { stats, errors, warnings: Problems::default() }
+    finish(stats, errors, preview)
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use image::{ImageFormat, ImageReader};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::splits::{DEFAULT_SEED, Split, plan};
 use crate::{Limits, Problems, Report};
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -126,7 +127,7 @@ pub fn validate_image_zip<R: Read + Seek>(reader: R, limits: &Limits) -> Report<
         Ok(a) => a,
         Err(e) => {
             errors.push("archive", "not_a_zip", format!("the file is not a readable ZIP archive ({e})"), "upload a .zip of class folders");
-            return Report { stats, errors, warnings };
+            return Report { stats, errors, warnings, preview: serde_json::Value::Null, splits: None };
         }
     };
     if archive.len() > limits.max_zip_entries {
@@ -136,11 +137,12 @@ pub fn validate_image_zip<R: Read + Seek>(reader: R, limits: &Limits) -> Report<
             format!("the archive has {} entries; at most {} are allowed", archive.len(), limits.max_zip_entries),
             "split the dataset into several uploads",
         );
-        return Report { stats, errors, warnings };
+        return Report { stats, errors, warnings, preview: serde_json::Value::Null, splits: None };
     }
     let mut class_dirs: BTreeSet<(Option<String>, String)> = BTreeSet::new();
     let mut layout_with_splits: Option<bool> = None;
     let mut seen = Seen { digest_to_entry: HashMap::new(), duplicates: Vec::new() };
+    let mut thumbnails: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
     let mut buf = Vec::new();
 
     for index in 0..archive.len() {
@@ -240,9 +242,16 @@ pub fn validate_image_zip<R: Read + Seek>(reader: R, limits: &Limits) -> Report<
             errors.push(at, "extension_mismatch", format!("the file is named like a {declared:?} but holds a {got}"), FIX_IMAGE);
             continue;
         }
-        if let Err(msg) = check_image(&buf, actual, limits) {
-            errors.push(at, msg.0, msg.1, msg.2);
-            continue;
+        let decoded = match check_image(&buf, actual, limits) {
+            Ok(image) => image,
+            Err(msg) => {
+                errors.push(at, msg.0, msg.1, msg.2);
+                continue;
+            }
+        };
+        let shown = thumbnails.entry(class.clone()).or_default();
+        if shown.len() < THUMBNAILS_PER_CLASS {
+            shown.push(thumbnail(&decoded, &name));
         }
         let side = match ImageReader::with_format(Cursor::new(&buf), actual).into_dimensions() {
             Ok((w, h)) => w.max(h),
@@ -279,14 +288,44 @@ pub fn validate_image_zip<R: Read + Seek>(reader: R, limits: &Limits) -> Report<
         stats.duplicates += 1;
     }
     finish(&mut stats, &class_dirs, &mut errors, &mut warnings);
-    Report { stats, errors, warnings }
+    let splits = Some(if stats.splits.is_empty() {
+        plan(DEFAULT_SEED, "stratified", stats.classes.values().copied())
+    } else {
+        let mut p = plan(DEFAULT_SEED, "given", std::iter::empty());
+        for (name, classes) in &stats.splits {
+            let split = match name.as_str() {
+                "val" => Split::Val,
+                "test" => Split::Test,
+                _ => Split::Train,
+            };
+            *p.counts.entry(split).or_default() += classes.values().sum::<u64>();
+        }
+        p
+    });
+    Report { stats, errors, warnings, preview: serde_json::json!({ "thumbnails": thumbnails }), splits }
 }
 
 type Refusal = (&'static str, String, &'static str);
 
+const THUMBNAILS_PER_CLASS: usize = 3;
+const THUMBNAIL_SIDE: u32 = 48;
+
+/// A small PNG as a data URL, re-encoded from the decoded pixels (so no
+/// byte of the upload itself is ever shown to a browser).
+fn thumbnail(image: &image::DynamicImage, name: &str) -> serde_json::Value {
+    use base64::Engine;
+    let small = image.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE);
+    let mut png = Cursor::new(Vec::new());
+    let data = match small.write_to(&mut png, ImageFormat::Png) {
+        Ok(()) => format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png.into_inner())),
+        Err(_) => String::new(),
+    };
+    serde_json::json!({ "name": name, "width": image.width(), "height": image.height(), "dataUrl": data })
+}
+
 /// Checks the header's dimensions first (a 1 KB file can claim 100000×100000
 /// pixels), then decodes within allocation limits to prove the file is whole.
-fn check_image(buf: &[u8], format: ImageFormat, limits: &Limits) -> Result<(), Refusal> {
+fn check_image(buf: &[u8], format: ImageFormat, limits: &Limits) -> Result<image::DynamicImage, Refusal> {
     let (w, h) = ImageReader::with_format(Cursor::new(buf), format)
         .into_dimensions()
         .map_err(|e| ("corrupt_image", format!("the image header cannot be read ({e})"), FIX_IMAGE))?;
@@ -303,7 +342,7 @@ fn check_image(buf: &[u8], format: ImageFormat, limits: &Limits) -> Result<(), R
     image_limits.max_image_height = Some(limits.max_image_side);
     image_limits.max_alloc = Some(limits.max_image_pixels * 4 + 1024 * 1024);
     reader.limits(image_limits);
-    reader.decode().map(|_| ()).map_err(|e| ("corrupt_image", format!("the image cannot be decoded ({e})"), FIX_IMAGE))
+    reader.decode().map_err(|e| ("corrupt_image", format!("the image cannot be decoded ({e})"), FIX_IMAGE))
 }
 
 fn finish(stats: &mut ImageStats, class_dirs: &BTreeSet<(Option<String>, String)>, errors: &mut Problems, warnings: &mut Problems) {

@@ -11,6 +11,7 @@ mod image_zip;
 mod limits;
 mod problems;
 mod recsys;
+pub mod splits;
 mod text;
 
 pub use chat::{ChatStats, validate_chat_jsonl, validate_intents_csv};
@@ -26,6 +27,10 @@ pub struct Report<S> {
     pub stats: S,
     pub errors: Problems,
     pub warnings: Problems,
+    /// A look at the data: thumbnails per class, first rows or conversations.
+    pub preview: serde_json::Value,
+    /// The seeded train/val/test split stored with the version.
+    pub splits: Option<splits::SplitPlan>,
 }
 
 impl<S> Report<S> {
@@ -71,6 +76,8 @@ pub struct Outcome {
     pub stats: serde_json::Value,
     pub errors: Problems,
     pub warnings: Problems,
+    pub preview: serde_json::Value,
+    pub splits: serde_json::Value,
 }
 
 impl Outcome {
@@ -81,8 +88,10 @@ impl Outcome {
     fn from<S: serde::Serialize>(report: Report<S>) -> Self {
         Outcome {
             stats: serde_json::to_value(&report.stats).unwrap_or(serde_json::Value::Null),
+            splits: serde_json::to_value(&report.splits).unwrap_or(serde_json::Value::Null),
             errors: report.errors,
             warnings: report.warnings,
+            preview: report.preview,
         }
     }
 }
@@ -106,7 +115,13 @@ pub fn validate_file(family: Family, file_name: &str, file: std::fs::File, limit
                 format!("a {} dataset takes {}", family.as_str(), family.accepted()),
                 "upload the file in one of the accepted formats",
             );
-            Outcome { stats: serde_json::Value::Null, errors, warnings: Problems::default() }
+            Outcome {
+                stats: serde_json::Value::Null,
+                errors,
+                warnings: Problems::default(),
+                preview: serde_json::Value::Null,
+                splits: serde_json::Value::Null,
+            }
         }
     }
 }

@@ -3,12 +3,13 @@
 //! RecBole's `name:type` headers are accepted).
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::io::Read;
 
 use serde::Serialize;
 
+use crate::splits::{DEFAULT_SEED, plan};
 use crate::text::{LINE_TOO_LONG, LineCapReader};
 use crate::{Limits, Problems, Report};
 
@@ -67,18 +68,18 @@ pub fn validate_interactions(reader: impl Read, file_name: &str, limits: &Limits
         Ok(true) => record.iter().map(|f| column_name(&String::from_utf8_lossy(f))).collect(),
         Ok(false) => {
             errors.push("line 1", "empty_file", "the file is empty", FIX_HEADER);
-            return Report { stats, errors, warnings };
+            return Report { stats, errors, warnings, preview: serde_json::Value::Null, splits: None };
         }
         Err(e) => {
             errors.push("line 1", "unreadable_header", format!("the header could not be read: {e}"), FIX_HEADER);
-            return Report { stats, errors, warnings };
+            return Report { stats, errors, warnings, preview: serde_json::Value::Null, splits: None };
         }
     };
     let find = |name: &str| header.iter().position(|h| h == name);
     let (Some(user_col), Some(item_col)) = (find("user_id"), find("item_id")) else {
         let got = header.join(", ");
         errors.push("line 1", "missing_columns", format!("the header must name user_id and item_id; it has: {got}"), FIX_HEADER);
-        return Report { stats, errors, warnings };
+        return Report { stats, errors, warnings, preview: serde_json::Value::Null, splits: None };
     };
     let rating_col = find("rating");
     let ts_col = find("timestamp");
@@ -95,8 +96,10 @@ pub fn validate_interactions(reader: impl Read, file_name: &str, limits: &Limits
         }
     }
 
-    let mut users = HashSet::new();
+    // Interactions per user (by digest): for the per-user split.
+    let mut users: HashMap<u64, u64> = HashMap::new();
     let mut items = HashSet::new();
+    let mut preview = Vec::new();
     loop {
         match csv.read_byte_record(&mut record) {
             Ok(true) => {}
@@ -173,8 +176,13 @@ pub fn validate_interactions(reader: impl Read, file_name: &str, limits: &Limits
             );
             continue;
         }
-        users.insert(digest(user.as_bytes()));
+        *users.entry(digest(user.as_bytes())).or_default() += 1;
         items.insert(digest(item.as_bytes()));
+        if preview.len() < 5 {
+            preview.push(
+                header.iter().enumerate().map(|(i, h)| (h.clone(), serde_json::Value::from(field(i)))).collect::<serde_json::Map<_, _>>(),
+            );
+        }
         stats.interactions += 1;
     }
     stats.users = users.len() as u64;
@@ -185,7 +193,8 @@ pub fn validate_interactions(reader: impl Read, file_name: &str, limits: &Limits
     if stats.interactions == 0 && errors.total() == 0 {
         errors.push("line 2", "no_rows", "the file has a header but no interactions", "add one row per interaction under the header");
     }
-    Report { stats, errors, warnings }
+    let splits = Some(plan(DEFAULT_SEED, "per_user", users.values().copied()));
+    Report { stats, errors, warnings, preview: serde_json::json!({ "rows": preview }), splits }
 }
 
 #[cfg(test)]

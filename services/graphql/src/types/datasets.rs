@@ -110,6 +110,11 @@ pub struct DatasetVersion {
     pub problem_count: i64,
     /// Findings that do not block use (duplicates, skipped system files).
     pub warnings: Vec<DatasetProblem>,
+    /// A look at the data: `thumbnails` per class (re-encoded PNG data URLs),
+    /// or the first `rows` / `conversations`. None for an invalid version.
+    pub preview: Option<Json<serde_json::Value>>,
+    /// The seeded split stored with the version: seed, method, ratios, counts.
+    pub splits: Option<Json<serde_json::Value>>,
     pub created_at: DateTime<Utc>,
     pub validated_at: Option<DateTime<Utc>>,
 }
@@ -136,6 +141,8 @@ impl From<DatasetVersionView> for DatasetVersion {
             problems: problems(&v.problems),
             problem_count: v.problem_count,
             warnings: problems(&v.warnings),
+            preview: (!v.preview.is_null()).then_some(Json(v.preview)),
+            splits: (!v.splits.is_null()).then_some(Json(v.splits)),
             created_at: v.created_at,
             validated_at: v.validated_at,
         }

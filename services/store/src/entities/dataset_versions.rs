@@ -22,6 +22,10 @@ pub struct Model {
     pub problems: Option<String>,
     /// JSON: problems that do not (duplicates, ignored files).
     pub warnings: Option<String>,
+    /// JSON: thumbnails per class, first rows or conversations.
+    pub preview: Option<String>,
+    /// JSON: the seeded train/val/test split plan.
+    pub splits: Option<String>,
     pub problem_count: i64,
     pub created_by: Option<Uuid>,
     pub created_at: DateTimeUtc,

@@ -78,6 +78,8 @@ pub async fn insert_version(tx: &Tx, org: OrgId, new: NewVersion<'_>, now: DateT
         stats: Set(None),
         problems: Set(None),
         warnings: Set(None),
+        preview: Set(None),
+        splits: Set(None),
         problem_count: Set(0),
         created_by: Set(new.created_by.map(|u| u.0)),
         created_at: Set(now),
@@ -118,6 +120,8 @@ pub struct ValidationResult {
     pub stats: String,
     pub problems: String,
     pub warnings: String,
+    pub preview: String,
+    pub splits: String,
     pub problem_count: i64,
 }
 
@@ -129,6 +133,8 @@ pub async fn finish_validation(tx: &Tx, org: OrgId, id: Uuid, result: Validation
         .col_expr(dataset_versions::Column::Stats, Some(result.stats).into())
         .col_expr(dataset_versions::Column::Problems, Some(result.problems).into())
         .col_expr(dataset_versions::Column::Warnings, Some(result.warnings).into())
+        .col_expr(dataset_versions::Column::Preview, Some(result.preview).into())
+        .col_expr(dataset_versions::Column::Splits, Some(result.splits).into())
         .col_expr(dataset_versions::Column::ProblemCount, result.problem_count.into())
         .col_expr(dataset_versions::Column::ValidatedAt, Some(now).into())
         .filter(dataset_versions::Column::OrgId.eq(org.0))
