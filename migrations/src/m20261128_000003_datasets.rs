@@ -55,6 +55,7 @@ impl MigrationTrait for Migration {
                 .col(text_null("warnings"))
                 .col(text_null("preview"))
                 .col(text_null("splits"))
+                .col(text_null("redaction"))
                 .col(big_integer("problem_count").default(0))
                 .col(uuid_null("created_by"))
                 .col(timestamp_with_time_zone("created_at"))

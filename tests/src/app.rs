@@ -169,7 +169,12 @@ const UPLOAD: &str =
 impl TestApp {
     /// Uploads a file by the GraphQL multipart request spec.
     pub async fn upload(&self, bearer: Option<&str>, name: &str, family: &str, file_name: &str, bytes: Vec<u8>) -> GqlResponse {
-        let operations = json!({ "query": UPLOAD, "variables": { "input": { "name": name, "family": family, "file": null } } });
+        self.upload_with(bearer, json!({ "name": name, "family": family, "file": null }), file_name, bytes).await
+    }
+
+    /// Uploads with any `UploadDatasetInput` (its `file` must be null).
+    pub async fn upload_with(&self, bearer: Option<&str>, input: Value, file_name: &str, bytes: Vec<u8>) -> GqlResponse {
+        let operations = json!({ "query": UPLOAD, "variables": { "input": input } });
         let form = reqwest::multipart::Form::new()
             .text("operations", operations.to_string())
             .text("map", json!({ "0": ["variables.input.file"] }).to_string())
@@ -183,7 +188,7 @@ impl TestApp {
 
     /// Waits (up to 60 s) until a dataset version leaves PENDING; returns it.
     pub async fn wait_validated(&self, bearer: &str, version_id: &str) -> Value {
-        let q = "query($id: ID!) { node(id: $id) { ... on DatasetVersion { id version status stats preview splits problemCount problems { location code message hint } warnings { code location message } } } }";
+        let q = "query($id: ID!) { node(id: $id) { ... on DatasetVersion { id version status stats preview splits redaction problemCount problems { location code message hint } warnings { code location message } } } }";
         for _ in 0..1200 {
             let res = self.gql(q, json!({ "id": version_id }), Some(bearer)).await.ok();
             if res.at("/node/status") != &json!("PENDING") {

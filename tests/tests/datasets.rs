@@ -187,3 +187,37 @@ async fn datasets_are_per_organization_and_per_role() {
     app.upload(Some(&key), "k", "RECOMMENDATION", "r.csv", b"user_id,item_id\n1,2\n".to_vec()).await.expect_code("FORBIDDEN");
     app.upload(None, "anon", "RECOMMENDATION", "r.csv", b"user_id,item_id\n1,2\n".to_vec()).await.expect_code("UNAUTHENTICATED");
 }
+
+#[tokio::test]
+async fn opt_in_redaction_masks_personal_data_before_storing() {
+    let app = TestApp::spawn().await;
+    let s = app.sign_up("ada@example.com", "Acme").await;
+    let chat = concat!(
+        r#"{"messages":[{"role":"user","content":"I am carol@example.org, call me on +1 415 555 0100"},{"role":"assistant","content":"Thanks Carol."}],"intent":"contact"}"#,
+        "\n",
+        r#"{"messages":[{"role":"user","content":"Charge card 4111 1111 1111 1111"},{"role":"assistant","content":"Done."}],"intent":"billing"}"#,
+        "\n"
+    );
+    let input = json!({ "name": "support", "family": "CHAT", "file": null, "redact": true });
+    let res = app.upload_with(Some(&s.access), input, "support.jsonl", chat.as_bytes().to_vec()).await.ok();
+    let v = app.wait_validated(&s.access, &res.str_at("/uploadDataset/id")).await;
+    assert_eq!(v["status"], "READY", "{v:#}");
+    assert_eq!(v["redaction"], json!({ "emails": 1, "phones": 1, "cards": 1 }));
+    let preview = v["preview"].to_string();
+    assert!(preview.contains("[EMAIL]") && preview.contains("[PHONE]") && preview.contains("[CARD]"), "{preview}");
+    for secret in ["carol@example.org", "555 0100", "4111 1111"] {
+        assert!(!preview.contains(secret), "{secret} survived: {preview}");
+    }
+    // The stored file is the redacted one: its hash is not the original's.
+    let original = tenfold_app::secrets::sha256_hex(chat);
+    assert_ne!(v["id"], json!(null));
+    let version = app
+        .gql("query($id: ID!) { node(id: $id) { ... on DatasetVersion { sha256 } } }", json!({ "id": v["id"] }), Some(&s.access))
+        .await
+        .ok();
+    assert_ne!(version.str_at("/node/sha256"), original);
+    // Redaction is for chat data only.
+    let input = json!({ "name": "ratings", "family": "RECOMMENDATION", "file": null, "redact": true });
+    let res = app.upload_with(Some(&s.access), input, "r.csv", b"user_id,item_id\n1,2\n".to_vec()).await;
+    assert_eq!(res.expect_code("BAD_USER_INPUT").errors()[0]["extensions"]["field"], "redact");
+}

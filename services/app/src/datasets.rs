@@ -7,6 +7,7 @@
 
 use chrono::Utc;
 use serde_json::json;
+use tenfold_datasets::redact::{self, RedactionCounts};
 use tenfold_datasets::{Family, Limits, Problems};
 use tenfold_domain::OrgId;
 use tenfold_store::entities::{dataset_versions, datasets as dataset_rows};
@@ -26,6 +27,8 @@ pub struct UploadInput<'a> {
     pub file_name: &'a str,
     /// The uploaded bytes, already on local disk (a multipart temp file).
     pub file: std::fs::File,
+    /// Mask emails, phone numbers and card numbers before storing (chat only).
+    pub redact: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +54,7 @@ pub struct DatasetVersionView {
     pub warnings: serde_json::Value,
     pub preview: serde_json::Value,
     pub splits: serde_json::Value,
+    pub redaction: serde_json::Value,
     pub problem_count: i64,
     pub created_at: chrono::DateTime<Utc>,
     pub validated_at: Option<chrono::DateTime<Utc>>,
@@ -78,6 +82,7 @@ fn version_view(v: &dataset_versions::Model) -> DatasetVersionView {
         warnings: json_or_null(&v.warnings),
         preview: json_or_null(&v.preview),
         splits: json_or_null(&v.splits),
+        redaction: json_or_null(&v.redaction),
         problem_count: v.problem_count,
         created_at: v.created_at,
         validated_at: v.validated_at,
@@ -98,6 +103,34 @@ fn check_file_name(name: &str) -> AppResult<&str> {
         return Err(AppError::bad_input("file", "the file needs a name of 1–255 characters with its extension, e.g. digits.zip"));
     }
     Ok(base)
+}
+
+/// Writes a redacted copy of a chat file to an unnamed temporary file.
+async fn redacted(family: Family, file_name: &str, file: std::fs::File) -> AppResult<(std::fs::File, Option<RedactionCounts>)> {
+    if family != Family::Chat {
+        return Err(AppError::bad_input("redact", "redaction applies to CHAT datasets only; upload without it"));
+    }
+    let lower = file_name.to_ascii_lowercase();
+    let jsonl = lower.ends_with(".jsonl");
+    if !jsonl && !lower.ends_with(".csv") {
+        return Err(AppError::bad_input("redact", "redaction reads .jsonl chats and .csv intent tables"));
+    }
+    tokio::task::spawn_blocking(move || -> std::io::Result<(std::fs::File, Option<RedactionCounts>)> {
+        use std::io::{Seek, SeekFrom};
+        let mut file = file;
+        file.seek(SeekFrom::Start(0))?;
+        let mut out = tempfile::tempfile()?;
+        let input = std::io::BufReader::new(file);
+        let counts = {
+            let writer = std::io::BufWriter::new(&mut out);
+            if jsonl { redact::redact_chat_jsonl(input, writer)? } else { redact::redact_intents_csv(input, writer)? }
+        };
+        out.seek(SeekFrom::Start(0))?;
+        Ok((out, Some(counts)))
+    })
+    .await
+    .map_err(AppError::internal)?
+    .map_err(AppError::internal)
 }
 
 impl App {
@@ -139,8 +172,9 @@ impl App {
         }
         drop(tx);
 
-        let (sha256, size) = self.inner.blobs.put_file(p.org, input.file).await.map_err(AppError::internal)?;
-        let version = match self.record_version(p, name, family, file_name, &sha256, size).await {
+        let (file, redaction) = if input.redact { redacted(family, file_name, input.file).await? } else { (input.file, None) };
+        let (sha256, size) = self.inner.blobs.put_file(p.org, file).await.map_err(AppError::internal)?;
+        let version = match self.record_version(p, name, family, file_name, &sha256, size, redaction).await {
             Ok(v) => v,
             Err(e) => {
                 self.delete_blob_if_unreferenced(p.org, &sha256).await;
@@ -152,6 +186,7 @@ impl App {
         Ok(version)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn record_version(
         &self,
         p: &Principal,
@@ -160,6 +195,7 @@ impl App {
         file_name: &str,
         sha256: &str,
         size: u64,
+        redaction: Option<RedactionCounts>,
     ) -> AppResult<DatasetVersionView> {
         let now = Utc::now();
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
@@ -176,6 +212,7 @@ impl App {
             size_bytes: size as i64,
             sha256,
             created_by: p.user_id(),
+            redaction: redaction.map(|r| json!(r).to_string()),
         };
         let row = datasets::insert_version(&tx, p.org, new, now).await?;
         self.record(

@@ -11,6 +11,7 @@ mod image_zip;
 mod limits;
 mod problems;
 mod recsys;
+pub mod redact;
 pub mod splits;
 mod text;
 

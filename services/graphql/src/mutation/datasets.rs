@@ -12,6 +12,10 @@ pub struct UploadDatasetInput {
     pub family: DatasetFamily,
     /// The file, by the GraphQL multipart request spec.
     pub file: Upload,
+    /// CHAT only: mask email addresses, phone numbers and card numbers in
+    /// the messages before the file is stored (the original is never kept).
+    #[graphql(default = false)]
+    pub redact: bool,
 }
 
 #[derive(Default)]
@@ -24,7 +28,13 @@ impl DatasetsMutation {
     async fn upload_dataset(&self, ctx: &Context<'_>, input: UploadDatasetInput) -> async_graphql::Result<DatasetVersion> {
         let p = principal(ctx)?;
         let upload = input.file.value(ctx)?;
-        let input = UploadInput { name: &input.name, family: input.family.as_str(), file_name: &upload.filename, file: upload.content };
+        let input = UploadInput {
+            name: &input.name,
+            family: input.family.as_str(),
+            file_name: &upload.filename,
+            file: upload.content,
+            redact: input.redact,
+        };
         Ok(app(ctx)?.upload_dataset(p, input).await.gql(ctx)?.into())
     }
 

@@ -115,6 +115,8 @@ pub struct DatasetVersion {
     pub preview: Option<Json<serde_json::Value>>,
     /// The seeded split stored with the version: seed, method, ratios, counts.
     pub splits: Option<Json<serde_json::Value>>,
+    /// What opt-in redaction masked before storing: `{emails, phones, cards}`.
+    pub redaction: Option<Json<serde_json::Value>>,
     pub created_at: DateTime<Utc>,
     pub validated_at: Option<DateTime<Utc>>,
 }
@@ -143,6 +145,7 @@ impl From<DatasetVersionView> for DatasetVersion {
             warnings: problems(&v.warnings),
             preview: (!v.preview.is_null()).then_some(Json(v.preview)),
             splits: (!v.splits.is_null()).then_some(Json(v.splits)),
+            redaction: (!v.redaction.is_null()).then_some(Json(v.redaction)),
             created_at: v.created_at,
             validated_at: v.validated_at,
         }

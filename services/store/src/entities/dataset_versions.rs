@@ -26,6 +26,8 @@ pub struct Model {
     pub preview: Option<String>,
     /// JSON: the seeded train/val/test split plan.
     pub splits: Option<String>,
+    /// JSON: what opt-in redaction masked before storing (chat only).
+    pub redaction: Option<String>,
     pub problem_count: i64,
     pub created_by: Option<Uuid>,
     pub created_at: DateTimeUtc,

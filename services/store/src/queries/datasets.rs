@@ -63,6 +63,7 @@ pub struct NewVersion<'a> {
     pub size_bytes: i64,
     pub sha256: &'a str,
     pub created_by: Option<UserId>,
+    pub redaction: Option<String>,
 }
 
 pub async fn insert_version(tx: &Tx, org: OrgId, new: NewVersion<'_>, now: DateTime<Utc>) -> Result<dataset_versions::Model> {
@@ -80,6 +81,7 @@ pub async fn insert_version(tx: &Tx, org: OrgId, new: NewVersion<'_>, now: DateT
         warnings: Set(None),
         preview: Set(None),
         splits: Set(None),
+        redaction: Set(new.redaction),
         problem_count: Set(0),
         created_by: Set(new.created_by.map(|u| u.0)),
         created_at: Set(now),
