@@ -10,7 +10,7 @@ use tenfold_app::{App, Backends};
 use tenfold_broker::{EventBus, MemoryEventBus, MemoryRateLimiter, RateLimiter, RedisBroker, RedisEventBus, RedisRateLimiter};
 use tenfold_config::{ExposeSecret, Mode, SecretString, Settings, SmtpTls};
 use tenfold_mail::{Mailer, OutboxMailer, SmtpMailer, SmtpSecurity};
-use tenfold_store::{BlobStore, ConnectOptions, Store};
+use tenfold_store::{BlobStore, ConnectOptions, S3Options, Store};
 use tracing::info;
 
 /// Fills in embedded defaults. Production gets none: there every backend
@@ -101,11 +101,29 @@ pub fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
     Ok(Arc::new(SmtpMailer::new(&mail.smtp_host, mail.smtp_port, security, credentials, &mail.from)?))
 }
 
+/// An S3-compatible bucket when configured, else a folder in the data dir.
+pub fn blob_store(settings: &Settings) -> anyhow::Result<BlobStore> {
+    let storage = &settings.storage;
+    let scratch = storage.data_dir.join("scratch");
+    if storage.s3_bucket.is_empty() {
+        return BlobStore::local(&storage.data_dir.join("blobs")).context("opening the blob folder");
+    }
+    let options = S3Options {
+        bucket: storage.s3_bucket.clone(),
+        endpoint: storage.s3_endpoint.clone(),
+        region: storage.s3_region.clone(),
+        access_key_id: storage.s3_access_key_id.clone(),
+        secret_access_key: storage.s3_secret_access_key.expose_secret().to_owned(),
+        allow_http: storage.s3_allow_http,
+    };
+    BlobStore::s3(&options, &scratch).context("configuring S3 blob storage")
+}
+
 /// Builds the application on the configured backends.
 pub async fn build_app(settings: Settings) -> anyhow::Result<App> {
     let store = connect_store(&settings, false).await?;
     let (limiter, bus) = broker(&settings).await?;
     let mailer = mailer(&settings)?;
-    let blobs = BlobStore::local(&settings.storage.data_dir.join("blobs")).context("opening blob storage")?;
+    let blobs = blob_store(&settings)?;
     App::new(settings, Backends { store, limiter, bus, mailer, blobs }).map_err(|e| anyhow::anyhow!("{e}"))
 }

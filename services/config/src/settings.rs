@@ -90,11 +90,28 @@ pub struct RedisSettings {
 pub struct StorageSettings {
     /// Where the embedded backends keep their files (database, blobs, outbox).
     pub data_dir: PathBuf,
+    /// An S3-compatible bucket for blobs; empty: `<data_dir>/blobs`.
+    pub s3_bucket: String,
+    /// Empty: AWS; otherwise the server's URL (MinIO, Ceph, moto…).
+    pub s3_endpoint: String,
+    pub s3_region: String,
+    pub s3_access_key_id: String,
+    pub s3_secret_access_key: SecretString,
+    /// Allow plain HTTP to the endpoint (loopback test servers only).
+    pub s3_allow_http: bool,
 }
 
 impl Default for StorageSettings {
     fn default() -> Self {
-        Self { data_dir: PathBuf::from("./data") }
+        Self {
+            data_dir: PathBuf::from("./data"),
+            s3_bucket: String::new(),
+            s3_endpoint: String::new(),
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: SecretString::from(""),
+            s3_allow_http: false,
+        }
     }
 }
 

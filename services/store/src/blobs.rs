@@ -48,7 +48,50 @@ impl Drop for LocalBlob {
 
 const PART_BYTES: usize = 8 * 1024 * 1024;
 
+/// Where an S3-compatible store is and how to sign for it.
+#[derive(Clone)]
+pub struct S3Options {
+    pub bucket: String,
+    /// Empty: AWS itself; otherwise e.g. `http://127.0.0.1:9000` (MinIO, moto…).
+    pub endpoint: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Plain HTTP, for a server on loopback only.
+    pub allow_http: bool,
+}
+
+impl std::fmt::Debug for S3Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Options")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
 impl BlobStore {
+    /// Blobs in an S3-compatible bucket (path-style requests, so MinIO and
+    /// moto work as well as AWS). Remote blobs are read through `scratch`.
+    pub fn s3(options: &S3Options, scratch: &Path) -> Result<Self, BlobError> {
+        // TLS and request signing both use ring (no C toolchain needed);
+        // installing the provider twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(&options.bucket)
+            .with_region(&options.region)
+            .with_access_key_id(&options.access_key_id)
+            .with_secret_access_key(&options.secret_access_key)
+            .with_virtual_hosted_style_request(false)
+            .with_allow_http(options.allow_http);
+        if !options.endpoint.is_empty() {
+            builder = builder.with_endpoint(&options.endpoint);
+        }
+        std::fs::create_dir_all(scratch)?;
+        Ok(Self { store: Arc::new(builder.build()?), scratch: scratch.to_owned() })
+    }
+
     /// Blobs in a local folder (created if missing).
     pub fn local(root: &Path) -> Result<Self, BlobError> {
         std::fs::create_dir_all(root)?;
