@@ -9,6 +9,7 @@ mod health;
 mod metrics_http;
 mod request;
 mod uploads;
+mod uploads_rest;
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -54,6 +55,7 @@ impl Application {
                 .app_data(web::Data::new(metrics.clone()))
                 .configure(graphql_http::routes)
                 .configure(health::routes)
+                .configure(uploads_rest::routes)
                 .route("/metrics", web::get().to(metrics_http::render))
         })
         .workers(workers)

@@ -134,17 +134,9 @@ async fn redacted(family: Family, file_name: &str, file: std::fs::File) -> AppRe
 }
 
 impl App {
-    /// Stores an upload as a new version of the dataset `name` (created on
-    /// first upload) and starts its validation. Quotas and names are
-    /// checked before anything is stored.
-    pub async fn upload_dataset(&self, p: &Principal, input: UploadInput<'_>) -> AppResult<DatasetVersionView> {
-        p.require(perms::DATASETS_WRITE)?;
-        let name = check_name(input.name)?;
-        let family =
-            Family::parse(input.family).ok_or_else(|| AppError::bad_input("family", "use IMAGE_CLASSIFICATION, CHAT or RECOMMENDATION"))?;
-        let file_name = check_file_name(input.file_name)?;
-        let size = input.file.metadata().map_err(AppError::internal)?.len();
-
+    /// QUOTA_EXCEEDED unless the plan takes an upload of `size` bytes and
+    /// has room for it in storage.
+    pub(crate) async fn check_upload_quota(&self, p: &Principal, size: u64) -> AppResult<()> {
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
         let org = orgs::get(&tx, p.org).await?.ok_or_else(|| AppError::not_found("organization"))?;
         let quotas = org_view(&org)?.quotas();
@@ -162,6 +154,22 @@ impl App {
                 quotas.storage_bytes
             )));
         }
+        Ok(())
+    }
+
+    /// Stores an upload as a new version of the dataset `name` (created on
+    /// first upload) and starts its validation. Quotas and names are
+    /// checked before anything is stored.
+    pub async fn upload_dataset(&self, p: &Principal, input: UploadInput<'_>) -> AppResult<DatasetVersionView> {
+        p.require(perms::DATASETS_WRITE)?;
+        let name = check_name(input.name)?;
+        let family =
+            Family::parse(input.family).ok_or_else(|| AppError::bad_input("family", "use IMAGE_CLASSIFICATION, CHAT or RECOMMENDATION"))?;
+        let file_name = check_file_name(input.file_name)?;
+        let size = input.file.metadata().map_err(AppError::internal)?.len();
+
+        self.check_upload_quota(p, size).await?;
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
         if let Some(existing) = datasets::by_name(&tx, p.org, name).await?
             && existing.family != family.as_str()
         {

@@ -15,11 +15,13 @@ pub mod identity_inputs {
 }
 
 pub use datasets::{DatasetVersionView, DatasetView, UploadInput};
+pub use uploads::{Appended, MAX_CHUNK_BYTES, NewUpload, UploadState};
 pub mod jwt;
 mod passwords;
 mod principal;
 pub mod secrets;
 mod tenancy;
+mod uploads;
 pub mod views;
 
 pub use app::{App, Backends};
