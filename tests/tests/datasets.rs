@@ -221,3 +221,181 @@ async fn opt_in_redaction_masks_personal_data_before_storing() {
     let res = app.upload_with(Some(&s.access), input, "r.csv", b"user_id,item_id\n1,2\n".to_vec()).await;
     assert_eq!(res.expect_code("BAD_USER_INPUT").errors()[0]["extensions"]["field"], "redact");
 }
+
+fn zip_with(build: impl FnOnce(&mut zip::ZipWriter<Cursor<Vec<u8>>>)) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    build(&mut w);
+    w.finish().unwrap().into_inner()
+}
+
+fn add(w: &mut zip::ZipWriter<Cursor<Vec<u8>>>, name: &str, data: &[u8]) {
+    w.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+    w.write_all(data).unwrap();
+}
+
+fn jpeg() -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    image::RgbImage::from_pixel(8, 8, image::Rgb([1, 2, 3])).write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+/// A 1×1 PNG whose header claims 100000×100000 pixels (CRC fixed up).
+fn png_bomb() -> Vec<u8> {
+    let mut bytes = png();
+    bytes[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+    bytes[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+    let crc = crc32(&bytes[12..29]);
+    bytes[29..33].copy_from_slice(&crc.to_be_bytes());
+    bytes
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+#[tokio::test]
+async fn every_hostile_input_is_refused_with_its_own_error_and_nothing_kept() {
+    let app = TestApp::spawn().await;
+    let s = app.sign_up("ada@example.com", "Acme").await;
+    let img = png();
+    let two = |w: &mut zip::ZipWriter<Cursor<Vec<u8>>>| {
+        add(w, "cats/1.png", &img);
+        add(w, "dogs/1.png", &png_shade(9));
+    };
+    let cases: Vec<(&str, &str, Vec<u8>, &str)> = vec![
+        (
+            "IMAGE_CLASSIFICATION",
+            "slip.zip",
+            zip_with(|w| {
+                two(w);
+                add(w, "../../evil.png", &img)
+            }),
+            "unsafe_path",
+        ),
+        (
+            "IMAGE_CLASSIFICATION",
+            "backslash.zip",
+            zip_with(|w| {
+                two(w);
+                add(w, "..\\evil.png", &img)
+            }),
+            "unsafe_path",
+        ),
+        (
+            "IMAGE_CLASSIFICATION",
+            "drive.zip",
+            zip_with(|w| {
+                two(w);
+                add(w, "C:\\win\\evil.png", &img)
+            }),
+            "unsafe_path",
+        ),
+        (
+            "IMAGE_CLASSIFICATION",
+            "link.zip",
+            zip_with(|w| {
+                two(w);
+                w.add_symlink("cats/l.png", "/etc/passwd", zip::write::SimpleFileOptions::default()).unwrap()
+            }),
+            "symlink",
+        ),
+        (
+            "IMAGE_CLASSIFICATION",
+            "bomb.zip",
+            zip_with(|w| {
+                two(w);
+                add(w, "cats/bomb.png", &vec![0u8; 8 << 20])
+            }),
+            "compression_ratio",
+        ),
+        (
+            "IMAGE_CLASSIFICATION",
+            "header-bomb.zip",
+            zip_with(|w| {
+                two(w);
+                add(w, "cats/huge.png", &png_bomb())
+            }),
+            "image_too_large",
+        ),
+        (
+            "IMAGE_CLASSIFICATION",
+            "disguised.zip",
+            zip_with(|w| {
+                two(w);
+                add(w, "cats/x.png", &jpeg())
+            }),
+            "extension_mismatch",
+        ),
+        (
+            "IMAGE_CLASSIFICATION",
+            "html.zip",
+            zip_with(|w| {
+                two(w);
+                add(w, "cats/x.png", b"<html><script>alert(1)</script>")
+            }),
+            "not_an_image",
+        ),
+        (
+            "IMAGE_CLASSIFICATION",
+            "empty-class.zip",
+            zip_with(|w| {
+                two(w);
+                w.add_directory("birds/", zip::write::SimpleFileOptions::default()).unwrap()
+            }),
+            "empty_class",
+        ),
+        ("IMAGE_CLASSIFICATION", "one-class.zip", zip_with(|w| add(w, "cats/1.png", &img)), "single_class"),
+        ("IMAGE_CLASSIFICATION", "not-a-zip.zip", b"PK but not really".to_vec(), "not_a_zip"),
+        ("RECOMMENDATION", "latin1.csv", b"user_id,item_id\n1,caf\xe9\n".to_vec(), "not_utf8"),
+        ("RECOMMENDATION", "long.csv", format!("user_id,item_id\n1,{}\n", "9".repeat(1_100_000)).into_bytes(), "line_too_long"),
+        ("RECOMMENDATION", "ratings.csv", b"user_id,item_id,rating\n1,2,five\n".to_vec(), "rating_not_a_number"),
+        ("CHAT", "deep.jsonl", format!("{}{}\n", "[".repeat(5000), "]".repeat(5000)).into_bytes(), "json_too_deep"),
+        (
+            "CHAT",
+            "roles.jsonl",
+            b"{\"messages\":[{\"role\":\"hacker\",\"content\":\"x\"},{\"role\":\"assistant\",\"content\":\"y\"}]}\n".to_vec(),
+            "unknown_role",
+        ),
+    ];
+    for (i, (family, file, bytes, code)) in cases.into_iter().enumerate() {
+        let res = app.upload(Some(&s.access), &format!("hostile-{i}"), family, file, bytes).await.ok();
+        let v = app.wait_validated(&s.access, &res.str_at("/uploadDataset/id")).await;
+        assert_eq!(v["status"], "INVALID", "{file}: {v:#}");
+        let codes: Vec<&str> = v["problems"].as_array().unwrap().iter().map(|p| p["code"].as_str().unwrap()).collect();
+        assert!(codes.contains(&code), "{file}: expected {code}, got {codes:?}");
+        assert!(v["preview"].is_null(), "{file}: no content kept");
+    }
+    // Duplicates are reported, not refused.
+    let dup = zip_with(|w| {
+        two(w);
+        add(w, "dogs/copy.png", &img)
+    });
+    let res = app.upload(Some(&s.access), "dups", "IMAGE_CLASSIFICATION", "dups.zip", dup).await.ok();
+    let v = app.wait_validated(&s.access, &res.str_at("/uploadDataset/id")).await;
+    assert_eq!(v["status"], "READY");
+    assert_eq!(v["warnings"][0]["code"], "duplicate_image");
+    // Of all those uploads, only the valid one's file remains.
+    let org = org_uuid(&s.org_id).into();
+    let mut keys = app.app.blob_keys(org).await.unwrap();
+    for _ in 0..100 {
+        if keys.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        keys = app.app.blob_keys(org).await.unwrap();
+    }
+    assert_eq!(keys.len(), 1, "{keys:?}");
+}
+
+fn png_shade(shade: u8) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    image::GrayImage::from_pixel(4, 4, image::Luma([shade])).write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}

@@ -200,6 +200,69 @@ fn finish(stats: ChatStats, errors: Problems, preview: Vec<Value>) -> Report<Cha
     Report { stats, errors, warnings: Problems::default(), preview: serde_json::json!({ "conversations": preview }), splits }
 }
 
+/// Validates an intent table in JSONL: `{"text", "intent", "response"?}` per line.
+pub fn validate_intents_jsonl(reader: impl BufRead, limits: &Limits) -> Report<ChatStats> {
+    let fix = "write one object per line: {\"text\": \"…\", \"intent\": \"…\", \"response\": \"…\"}";
+    let mut errors = Problems::default();
+    let mut stats = ChatStats::default();
+    let mut preview = Vec::new();
+    let mut lines = BoundedLines::new(reader, limits.max_line_bytes);
+    loop {
+        let line = match lines.next_line() {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
+            Err(e) => {
+                errors.push(format!("line {}", lines.number + 1), "unreadable", format!("the file could not be read: {e}"), fix);
+                break;
+            }
+        };
+        let at = format!("line {}", lines.number);
+        let text = match line {
+            Line::Text(t) if t.trim().is_empty() => continue,
+            Line::Text(t) => t,
+            Line::TooLong => {
+                errors.push(at, "line_too_long", format!("the line is longer than {} bytes", limits.max_line_bytes), fix);
+                continue;
+            }
+            Line::NotUtf8 { valid_up_to } => {
+                errors.push(format!("{at}, column {}", valid_up_to + 1), "not_utf8", "the line is not valid UTF-8", FIX_ENCODING);
+                continue;
+            }
+        };
+        let value: Value = match serde_json::from_str(&text) {
+            Ok(v) if depth(&v) <= limits.max_json_depth => v,
+            Ok(_) => {
+                errors.push(at, "json_too_deep", format!("the JSON is nested more than {} levels deep", limits.max_json_depth), fix);
+                continue;
+            }
+            Err(e) => {
+                let code = if e.to_string().contains("recursion limit") { "json_too_deep" } else { "invalid_json" };
+                errors.push(at, code, format!("the line is not valid JSON: {e}"), fix);
+                continue;
+            }
+        };
+        let field = |k: &str| value.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+        let (Some(text), Some(intent)) = (field("text"), field("intent")) else {
+            errors.push(at, "empty_field", "\"text\" and \"intent\" must be non-empty strings", fix);
+            continue;
+        };
+        stats.conversations += 1;
+        stats.messages += 1;
+        stats.approx_tokens += approx_tokens(text);
+        *stats.intents.entry(intent.to_owned()).or_default() += 1;
+        if field("response").is_some() {
+            stats.with_response += 1;
+        }
+        if preview.len() < 5 {
+            preview.push(value.clone());
+        }
+    }
+    if stats.conversations == 0 && errors.total() == 0 {
+        errors.push("line 1", "no_rows", "the file has no rows", fix);
+    }
+    finish(stats, errors, preview)
+}
+
 /// Validates an intent table: CSV with a header `text,intent[,response]`.
 pub fn validate_intents_csv(reader: impl Read, limits: &Limits) -> Report<ChatStats> {
     let mut errors = Problems::default();
@@ -309,6 +372,16 @@ mod tests {
         assert!(jsonl("{\"messages\":[{\"role\":\"user\",\"content\":\"only a question\"}]}").errors.has("no_assistant_message"));
         let bad = b"{\"messages\":[]}\n\xFF\xFF\n";
         assert!(validate_chat_jsonl(&bad[..], &Limits::default()).errors.has("not_utf8"));
+    }
+
+    #[test]
+    fn intent_tables_in_jsonl() {
+        let r = validate_intents_jsonl(
+            "{\"text\":\"Where is my parcel?\",\"intent\":\"order_status\"}\n{\"text\":\"\",\"intent\":\"x\"}\n".as_bytes(),
+            &Limits::default(),
+        );
+        assert_eq!(r.stats.intents.get("order_status"), Some(&1));
+        assert!(r.errors.has("empty_field"));
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod redact;
 pub mod splits;
 mod text;
 
-pub use chat::{ChatStats, validate_chat_jsonl, validate_intents_csv};
+pub use chat::{ChatStats, validate_chat_jsonl, validate_intents_csv, validate_intents_jsonl};
 pub use image_zip::{ImageStats, validate_image_zip};
 pub use limits::Limits;
 pub use problems::{Problem, Problems};
@@ -65,7 +65,7 @@ impl Family {
     pub fn accepted(self) -> &'static str {
         match self {
             Family::ImageClassification => ".zip (ImageFolder: class/file.png)",
-            Family::Chat => ".jsonl (chat messages) or .csv (text,intent[,response])",
+            Family::Chat => ".jsonl (chat messages, or text/intent/response objects) or .csv (text,intent[,response])",
             Family::Recommendation => ".csv or .tsv (user_id,item_id[,rating][,timestamp])",
         }
     }
@@ -97,13 +97,28 @@ impl Outcome {
     }
 }
 
+/// Whether the first line (within the buffer) mentions `needle`.
+fn first_line_has(reader: &mut impl std::io::BufRead, needle: &str) -> bool {
+    let Ok(buf) = reader.fill_buf() else { return false };
+    let line = buf.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    String::from_utf8_lossy(line).contains(needle)
+}
+
 /// Validates an uploaded file of `family`, choosing the format by name.
 pub fn validate_file(family: Family, file_name: &str, file: std::fs::File, limits: &Limits) -> Outcome {
     let lower = file_name.to_ascii_lowercase();
     let reader = std::io::BufReader::with_capacity(256 * 1024, file);
     match family {
         Family::ImageClassification if lower.ends_with(".zip") => Outcome::from(validate_image_zip(reader, limits)),
-        Family::Chat if lower.ends_with(".jsonl") => Outcome::from(validate_chat_jsonl(reader, limits)),
+        Family::Chat if lower.ends_with(".jsonl") => {
+            // Chat conversations have "messages"; intent tables "text" and "intent".
+            let mut reader = reader;
+            if first_line_has(&mut reader, "\"messages\"") || !first_line_has(&mut reader, "\"intent\"") {
+                Outcome::from(validate_chat_jsonl(reader, limits))
+            } else {
+                Outcome::from(validate_intents_jsonl(reader, limits))
+            }
+        }
         Family::Chat if lower.ends_with(".csv") => Outcome::from(validate_intents_csv(reader, limits)),
         Family::Recommendation if lower.ends_with(".csv") || lower.ends_with(".tsv") || lower.ends_with(".inter") => {
             Outcome::from(validate_interactions(reader, file_name, limits))

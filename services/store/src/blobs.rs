@@ -157,6 +157,9 @@ impl BlobStore {
                 while let Some(chunk) = stream.next().await {
                     tokio::io::AsyncWriteExt::write_all(&mut out, &chunk?).await?;
                 }
+                // tokio's File finishes writes in the background: without this
+                // flush a reader opening the path may see a truncated file.
+                tokio::io::AsyncWriteExt::flush(&mut out).await?;
                 drop(out);
                 let file = std::fs::File::open(&path)?;
                 Ok(LocalBlob { file, temp: Some(path) })
