@@ -101,6 +101,7 @@ pub fn redact_chat_jsonl(input: impl BufRead, mut output: impl Write) -> std::io
         }
         output.write_all(b"\n")?;
     }
+    output.flush()?;
     Ok(counts)
 }
 
