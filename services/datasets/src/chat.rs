@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::splits::{DEFAULT_SEED, plan};
-use crate::text::{BoundedLines, LINE_TOO_LONG, Line, LineCapReader};
+use crate::text::{BoundedLines, Line, LineCapReader, RecordStep, next_record};
 use crate::{Limits, Problems, Report};
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -285,31 +285,11 @@ pub fn validate_intents_csv(reader: impl Read, limits: &Limits) -> Report<ChatSt
     let response_col = header.iter().position(|h| h == "response");
     let mut preview = Vec::new();
     loop {
-        match csv.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                let too_long = matches!(e.kind(), csv::ErrorKind::Io(io) if io.to_string() == LINE_TOO_LONG);
-                let (code, msg) = if too_long {
-                    ("line_too_long", format!("a line is longer than {} bytes", limits.max_line_bytes))
-                } else {
-                    ("unreadable_row", format!("the row could not be read: {e}"))
-                };
-                errors.push(format!("line {}", line + 1), code, msg, fix);
-                break;
-            }
-        }
-        let line = record.position().map_or(0, |p| p.line());
-        if record.len() != header.len() {
-            errors.push(
-                format!("line {line}"),
-                "wrong_field_count",
-                format!("the row has {} fields; the header has {}", record.len(), header.len()),
-                fix,
-            );
-            continue;
-        }
+        let line = match next_record(&mut csv, &mut record, header.len(), limits.max_line_bytes, &mut errors, fix) {
+            RecordStep::Row(line) => line,
+            RecordStep::Skip => continue,
+            RecordStep::End => break,
+        };
         let Ok(fields) = record.iter().map(std::str::from_utf8).collect::<Result<Vec<_>, _>>() else {
             errors.push(format!("line {line}"), "not_utf8", "the row is not valid UTF-8", FIX_ENCODING);
             continue;

@@ -10,7 +10,7 @@ use std::io::Read;
 use serde::Serialize;
 
 use crate::splits::{DEFAULT_SEED, plan};
-use crate::text::{LINE_TOO_LONG, LineCapReader};
+use crate::text::{LineCapReader, RecordStep, next_record};
 use crate::{Limits, Problems, Report};
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -101,38 +101,11 @@ pub fn validate_interactions(reader: impl Read, file_name: &str, limits: &Limits
     let mut items = HashSet::new();
     let mut preview = Vec::new();
     loop {
-        match csv.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                if matches!(e.kind(), csv::ErrorKind::Io(io) if io.to_string() == LINE_TOO_LONG) {
-                    errors.push(
-                        format!("line {}", line + 1),
-                        "line_too_long",
-                        format!("a line is longer than {} bytes", limits.max_line_bytes),
-                        FIX_ROW,
-                    );
-                } else {
-                    errors.push(format!("line {line}"), "unreadable_row", format!("the row could not be read: {e}"), FIX_ROW);
-                }
-                // The reader cannot resynchronise after an I/O error.
-                break;
-            }
-        }
-        let line = record.position().map_or(0, |p| p.line());
-        if record.len() == 1 && record.get(0).is_some_and(|f| f.is_empty()) {
-            continue; // blank line
-        }
-        if record.len() != header.len() {
-            errors.push(
-                format!("line {line}"),
-                "wrong_field_count",
-                format!("the row has {} fields; the header has {}", record.len(), header.len()),
-                FIX_ROW,
-            );
-            continue;
-        }
+        let line = match next_record(&mut csv, &mut record, header.len(), limits.max_line_bytes, &mut errors, FIX_ROW) {
+            RecordStep::Row(line) => line,
+            RecordStep::Skip => continue,
+            RecordStep::End => break,
+        };
         if let Some(bad) = record.iter().position(|f| std::str::from_utf8(f).is_err()) {
             errors.push(format!("line {line}, column {}", bad + 1), "not_utf8", "the field is not valid UTF-8", FIX_ENCODING);
             continue;

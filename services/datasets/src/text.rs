@@ -121,6 +121,56 @@ impl<R: std::io::Read> std::io::Read for LineCapReader<R> {
     }
 }
 
+/// One step through a CSV table whose header has `columns` fields.
+pub enum RecordStep {
+    /// A well-formed row at this line (fields may still be invalid UTF-8).
+    Row(u64),
+    /// A row that was reported (wrong field count) or a blank line.
+    Skip,
+    /// The end, or an error after which the reader cannot go on (reported).
+    End,
+}
+
+/// Reads the next record, reporting what makes it unusable. Shared by the
+/// CSV formats so they speak of problems alike.
+pub fn next_record<R: std::io::Read>(
+    csv: &mut csv::Reader<R>,
+    record: &mut csv::ByteRecord,
+    columns: usize,
+    max_line_bytes: usize,
+    errors: &mut crate::Problems,
+    fix: &'static str,
+) -> RecordStep {
+    match csv.read_byte_record(record) {
+        Ok(true) => {}
+        Ok(false) => return RecordStep::End,
+        Err(e) => {
+            let line = e.position().map_or(0, |p| p.line());
+            if matches!(e.kind(), csv::ErrorKind::Io(io) if io.to_string() == LINE_TOO_LONG) {
+                errors.push(format!("line {}", line + 1), "line_too_long", format!("a line is longer than {max_line_bytes} bytes"), fix);
+            } else {
+                errors.push(format!("line {line}"), "unreadable_row", format!("the row could not be read: {e}"), fix);
+            }
+            // The reader cannot resynchronise after an I/O error.
+            return RecordStep::End;
+        }
+    }
+    let line = record.position().map_or(0, |p| p.line());
+    if record.len() == 1 && record.get(0).is_some_and(<[u8]>::is_empty) {
+        return RecordStep::Skip;
+    }
+    if record.len() != columns {
+        errors.push(
+            format!("line {line}"),
+            "wrong_field_count",
+            format!("the row has {} fields; the header has {columns}", record.len()),
+            fix,
+        );
+        return RecordStep::Skip;
+    }
+    RecordStep::Row(line)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
