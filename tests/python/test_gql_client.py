@@ -68,21 +68,41 @@ async def test_subscription_over_graphql_transport_ws(base_url, fresh_email):
         url=ws_url, init_payload={"authorization": f"Bearer {token}"}, subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL]
     )
     async with Client(transport=transport) as ws_session:
-        events = []
+        targets = []
 
         async def listen():
             async for event in ws_session.subscribe(AUDIT):
-                events.append(event["auditEvents"]["action"])
-                if len(events) == 2:
-                    return
+                targets.append(event["auditEvents"]["target"])
 
         listener = asyncio.create_task(listen())
-        await asyncio.sleep(0.3)
         async with http_client(base_url, token) as session:
-            await session.execute(with_vars(CREATE_KEY, {"n": "one"}))
-            await session.execute(with_vars(CREATE_KEY, {"n": "two"}))
-        await asyncio.wait_for(listener, timeout=10)
-    assert events == ["api_key.created", "api_key.created"]
+            # The protocol has no "subscribed" ack: probe until an event arrives.
+            for i in range(100):
+                await session.execute(with_vars(CREATE_KEY, {"n": f"probe-{i}"}))
+                await asyncio.sleep(0.1)
+                if targets:
+                    break
+            assert targets, "the subscription never delivered an event"
+            ids = []
+            for name in ("one", "two"):
+                key = await session.execute(with_vars(CREATE_KEY, {"n": name}))
+                ids.append(key["createApiKey"]["apiKey"]["id"])
+        wanted = [f"api_key:{raw_id(i)}" for i in ids]
+        for _ in range(100):
+            if all(w in targets for w in wanted):
+                break
+            await asyncio.sleep(0.1)
+        listener.cancel()
+    positions = [targets.index(w) for w in wanted]
+    assert positions == sorted(positions), "events arrive in order"
+
+
+def raw_id(global_id: str) -> str:
+    """The UUID inside a global id (base64url of "Type:uuid")."""
+    import base64
+
+    padded = global_id + "=" * (-len(global_id) % 4)
+    return base64.urlsafe_b64decode(padded).decode().split(":", 1)[1]
 
 
 @pytest.mark.asyncio

@@ -278,13 +278,16 @@ async fn run_ws_cell(app: &TestApp, fx: &Fixture, op: &Operation, caller: &Calle
     };
     socket.subscribe("1", &op.document).await;
     if allowed(op, caller) {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        app.api_key(&fx.owner_a, &["org:read"]).await;
-        let msg = socket.next_message(Duration::from_secs(5)).await;
-        match msg {
-            Some(m) if m["type"] == "next" && m["payload"]["errors"].is_null() => Ok(()),
-            other => Err(format!("expected a live event, got {other:?}")),
+        // The subscription starts asynchronously: trigger events until one arrives.
+        for _ in 0..50 {
+            app.api_key(&fx.owner_a, &["org:read"]).await;
+            match socket.next_message(Duration::from_millis(300)).await {
+                Some(m) if m["type"] == "next" && m["payload"]["errors"].is_null() => return Ok(()),
+                Some(other) => return Err(format!("expected a live event, got {other}")),
+                None => continue,
+            }
         }
+        Err("no live event arrived".into())
     } else {
         let msg = socket.next_message(Duration::from_secs(5)).await;
         match msg {

@@ -10,6 +10,20 @@ use tenfold_tests::{TestApp, WsRefused};
 
 const AUDIT: &str = "subscription { auditEvents { action target } }";
 
+/// Subscriptions start asynchronously (the protocol has no "subscribed"
+/// ack): publish probe events until one arrives, then drain, so that what
+/// the test does next is surely seen.
+async fn prime(app: &TestApp, access: &str, socket: &mut tenfold_tests::GqlSocket) {
+    for i in 0..100 {
+        create_key(app, access, &format!("probe-{i}")).await;
+        if socket.next_message(Duration::from_millis(200)).await.is_some() {
+            while socket.next_message(Duration::from_millis(300)).await.is_some() {}
+            return;
+        }
+    }
+    panic!("the subscription never delivered a probe event");
+}
+
 async fn create_key(app: &TestApp, access: &str, name: &str) -> String {
     let res = app
         .gql(
@@ -28,8 +42,7 @@ async fn events_arrive_live_and_in_order() {
     let owner = app.sign_up("ada@example.com", "Acme").await;
     let mut socket = app.ws_connect(Some(&owner.access), None).await.unwrap();
     socket.subscribe("1", AUDIT).await;
-    // Give the subscription a moment to be registered on the bus.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    prime(&app, &owner.access, &mut socket).await;
     let key = create_key(&app, &owner.access, "first").await;
     app.gql("mutation($id: ID!) { revokeApiKey(id: $id) { id } }", json!({ "id": key }), Some(&owner.access)).await.ok();
     let first = socket.next_message(Duration::from_secs(5)).await.expect("an event");
@@ -47,7 +60,7 @@ async fn another_organization_s_events_never_arrive() {
     let b = app.sign_up("bob@example.com", "Bob Co").await;
     let mut socket_b = app.ws_connect(Some(&b.access), None).await.unwrap();
     socket_b.subscribe("b", AUDIT).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    prime(&app, &b.access, &mut socket_b).await;
     create_key(&app, &a.access, "a's key").await;
     create_key(&app, &b.access, "b's key").await;
     let got = socket_b.next_message(Duration::from_secs(5)).await.expect("B's own event");
