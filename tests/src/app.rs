@@ -26,6 +26,14 @@ pub struct Session {
     pub org_id: String,
 }
 
+impl Session {
+    /// The organization's raw id, decoded from its global id the way the
+    /// server decodes it (for operator commands and blob listings).
+    pub fn org(&self) -> tenfold_domain::OrgId {
+        tenfold_domain::OrgId(tenfold_graphql::GlobalId::decode(&self.org_id, "organization").unwrap().id)
+    }
+}
+
 impl TestApp {
     pub async fn spawn() -> Self {
         Self::spawn_with(|_| {}).await

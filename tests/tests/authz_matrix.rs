@@ -101,7 +101,7 @@ async fn run_operation(op: Operation) -> Result<(), Failed> {
     let owner_b = app.sign_up("owner-b@example.com", "Tenant B").await;
     // Room for the members and keys the cells create.
     for owner in [&owner_a, &owner_b] {
-        app.app.set_plan(org_uuid(&owner.org_id).into(), tenfold_domain::Plan::Enterprise).await.unwrap();
+        app.app.set_plan(owner.org(), tenfold_domain::Plan::Enterprise).await.unwrap();
     }
     let every_scope: Vec<&str> = tenfold_domain::Scope::ALL.iter().map(|s| s.as_str()).collect();
     let (_, key_a) = app.api_key(&owner_a, &every_scope).await;
@@ -122,12 +122,6 @@ async fn run_operation(op: Operation) -> Result<(), Failed> {
         }
     }
     if failures.is_empty() { Ok(()) } else { Err(failures.join("\n").into()) }
-}
-
-fn org_uuid(global_id: &str) -> uuid::Uuid {
-    use base64::Engine;
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(global_id).unwrap();
-    String::from_utf8(raw).unwrap().split_once(':').unwrap().1.parse().unwrap()
 }
 
 async fn credential(app: &TestApp, fx: &Fixture, caller: &Caller) -> Option<String> {

@@ -21,12 +21,6 @@ async fn upload_ready(app: &TestApp, s: &Session, name: &str, family: &str, file
     version
 }
 
-fn org_uuid(global_id: &str) -> uuid::Uuid {
-    use base64::Engine;
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(global_id).unwrap();
-    String::from_utf8(raw).unwrap().split_once(':').unwrap().1.parse().unwrap()
-}
-
 #[tokio::test]
 async fn mnist_5k_is_ready_with_ten_classes() {
     let app = TestApp::spawn().await;
@@ -95,14 +89,14 @@ async fn a_hostile_upload_is_invalid_with_its_problem_and_its_file_is_gone() {
     assert!(!v["problems"][0]["hint"].as_str().unwrap().is_empty());
     assert!(v["preview"].is_null() && v["splits"].is_null(), "an invalid upload keeps no content: {v:#}");
     // Nothing of it stays in storage.
-    let org = org_uuid(&s.org_id);
-    let mut keys = app.app.blob_keys(org.into()).await.unwrap();
+    let org = s.org();
+    let mut keys = app.app.blob_keys(org).await.unwrap();
     for _ in 0..50 {
         if keys.is_empty() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        keys = app.app.blob_keys(org.into()).await.unwrap();
+        keys = app.app.blob_keys(org).await.unwrap();
     }
     assert!(keys.is_empty(), "blobs left: {keys:?}");
 }
@@ -156,7 +150,7 @@ async fn re_upload_makes_a_version_and_delete_removes_everything() {
     assert_eq!(node["versions"].as_array().unwrap().len(), 2);
     assert_eq!(node["latestVersion"]["version"], 2);
     let id = node["id"].as_str().unwrap().to_owned();
-    let org = org_uuid(&s.org_id).into();
+    let org = s.org();
     assert_eq!(app.app.blob_keys(org).await.unwrap().len(), 2);
     app.gql("mutation($id: ID!) { deleteDataset(id: $id) }", json!({ "id": id }), Some(&s.access)).await.ok();
     assert!(app.app.blob_keys(org).await.unwrap().is_empty());
@@ -382,7 +376,7 @@ async fn every_hostile_input_is_refused_with_its_own_error_and_nothing_kept() {
     assert_eq!(v["status"], "READY");
     assert_eq!(v["warnings"][0]["code"], "duplicate_image");
     // Of all those uploads, only the valid one's file remains.
-    let org = org_uuid(&s.org_id).into();
+    let org = s.org();
     let mut keys = app.app.blob_keys(org).await.unwrap();
     for _ in 0..100 {
         if keys.len() == 1 {

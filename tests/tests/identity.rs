@@ -246,20 +246,17 @@ async fn switch_organization_moves_the_session_and_refuses_strangers() {
     let app = TestApp::spawn().await;
     let ada = app.sign_up("ada@example.com", "Acme").await;
     let bob = app.sign_up("bob@example.com", "Bob Co").await;
-    let bob_in_acme = app.join(&ada, "carl@example.com", "MEMBER").await;
-    let _ = bob_in_acme;
+    app.join(&ada, "carl@example.com", "MEMBER").await;
     let switch = "mutation($id: ID!) { switchOrganization(id: $id) { accessToken organization { id } role } }";
     app.gql(switch, json!({ "id": bob.org_id }), Some(&ada.access)).await.expect_code("NOT_FOUND");
     // Bob joins Acme too, then switches between his two organizations.
-    let inv = app
-        .gql(
-            "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { id } }",
-            json!({ "i": { "email": "bob@example.com", "role": "VIEWER" } }),
-            Some(&ada.access),
-        )
-        .await
-        .ok();
-    let _ = inv;
+    app.gql(
+        "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { id } }",
+        json!({ "i": { "email": "bob@example.com", "role": "VIEWER" } }),
+        Some(&ada.access),
+    )
+    .await
+    .ok();
     let token = app.mailbox.wait_for("bob@example.com", "invited you").await.token("tfi_").unwrap();
     app.gql("mutation($t: String!) { acceptInvitation(token: $t) { role } }", json!({ "t": token }), Some(&bob.access)).await.ok();
     let switched = app.gql(switch, json!({ "id": ada.org_id }), Some(&bob.access)).await.ok();
@@ -335,15 +332,9 @@ async fn organization_shows_plan_and_quotas_and_the_admin_command_changes_them()
     let before = app.gql(q, json!({}), Some(&owner.access)).await.ok();
     assert_eq!(before.str_at("/organization/plan"), "FREE");
     assert_eq!(before.at("/organization/quotas/concurrentJobs"), &json!(1));
-    let me = app.gql("{ me { memberships { organization { id } } } }", json!({}), Some(&owner.access)).await.ok();
-    let _ = me;
+    app.gql("{ me { memberships { organization { id } } } }", json!({}), Some(&owner.access)).await.ok();
     // The operator command works on the raw organization id.
-    let org_uuid = {
-        use base64::Engine;
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&owner.org_id).unwrap();
-        String::from_utf8(raw).unwrap().split_once(':').unwrap().1.to_owned()
-    };
-    app.app.set_plan(org_uuid.parse().unwrap(), tenfold_domain::Plan::Pro).await.unwrap();
+    app.app.set_plan(owner.org(), tenfold_domain::Plan::Pro).await.unwrap();
     let after = app.gql(q, json!({}), Some(&owner.access)).await.ok();
     assert_eq!(after.str_at("/organization/plan"), "PRO");
     assert_eq!(after.at("/organization/quotas/concurrentJobs"), &json!(4));

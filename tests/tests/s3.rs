@@ -41,12 +41,6 @@ async fn moto() -> Moto {
     panic!("moto_server did not start on port {port}");
 }
 
-fn org_uuid(global_id: &str) -> uuid::Uuid {
-    use base64::Engine;
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(global_id).unwrap();
-    String::from_utf8(raw).unwrap().split_once(':').unwrap().1.parse().unwrap()
-}
-
 #[tokio::test]
 async fn datasets_live_in_the_bucket_and_leave_it_on_delete() {
     let server = moto().await;
@@ -63,7 +57,7 @@ async fn datasets_live_in_the_bucket_and_leave_it_on_delete() {
     })
     .await;
     let s = app.sign_up("ada@example.com", "Acme").await;
-    let org = org_uuid(&s.org_id).into();
+    let org = s.org();
 
     let bytes = std::fs::read(fixtures_dir().join("mnist-5k.zip")).unwrap();
     let res = app.upload(Some(&s.access), "digits", "IMAGE_CLASSIFICATION", "mnist-5k.zip", bytes).await.ok();
