@@ -8,7 +8,7 @@
 use chrono::Utc;
 use serde_json::json;
 use tenfold_datasets::redact::{self, RedactionCounts};
-use tenfold_datasets::{Family, Limits, Problems};
+use tenfold_datasets::{Family, Limits, Outcome, Problems};
 use tenfold_domain::OrgId;
 use tenfold_store::entities::{dataset_versions, datasets as dataset_rows};
 use tenfold_store::queries::datasets::{self, NewVersion, ValidationResult};
@@ -89,7 +89,7 @@ fn version_view(v: &dataset_versions::Model) -> DatasetVersionView {
     }
 }
 
-fn check_name(name: &str) -> AppResult<&str> {
+pub(crate) fn check_name(name: &str) -> AppResult<&str> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(AppError::bad_input("name", "give the dataset a name of 1–100 printable characters, e.g. \"support-chats\""));
@@ -97,10 +97,15 @@ fn check_name(name: &str) -> AppResult<&str> {
     Ok(name)
 }
 
-fn check_file_name(name: &str) -> AppResult<&str> {
+pub(crate) fn parse_family(raw: &str) -> AppResult<Family> {
+    Family::parse(raw).ok_or_else(|| AppError::bad_input("family", "use IMAGE_CLASSIFICATION, CHAT or RECOMMENDATION"))
+}
+
+/// The file's base name; `field` names the input it came in.
+pub(crate) fn check_file_name<'a>(name: &'a str, field: &'static str) -> AppResult<&'a str> {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("").trim();
     if base.is_empty() || base.len() > 255 || base.chars().any(char::is_control) {
-        return Err(AppError::bad_input("file", "the file needs a name of 1–255 characters with its extension, e.g. digits.zip"));
+        return Err(AppError::bad_input(field, "the file needs a name of 1–255 characters with its extension, e.g. digits.zip"));
     }
     Ok(base)
 }
@@ -163,9 +168,8 @@ impl App {
     pub async fn upload_dataset(&self, p: &Principal, input: UploadInput<'_>) -> AppResult<DatasetVersionView> {
         p.require(perms::DATASETS_WRITE)?;
         let name = check_name(input.name)?;
-        let family =
-            Family::parse(input.family).ok_or_else(|| AppError::bad_input("family", "use IMAGE_CLASSIFICATION, CHAT or RECOMMENDATION"))?;
-        let file_name = check_file_name(input.file_name)?;
+        let family = parse_family(input.family)?;
+        let file_name = check_file_name(input.file_name, "file")?;
         let size = input.file.metadata().map_err(AppError::internal)?.len();
 
         self.check_upload_quota(p, size).await?;
@@ -190,7 +194,7 @@ impl App {
             }
         };
         let (app, org, id, file_name) = (self.clone(), p.org, version.id, file_name.to_owned());
-        tokio::spawn(async move { app.validate_version(org, id, family, file_name).await });
+        tokio::spawn(async move { app.validate_version(org, id, sha256, family, file_name).await });
         Ok(version)
     }
 
@@ -238,15 +242,14 @@ impl App {
     }
 
     /// Validates a PENDING version and records READY or INVALID.
-    async fn validate_version(&self, org: OrgId, id: Uuid, family: Family, file_name: String) {
-        let outcome = match self.inner.blobs.open_local(org, &self.version_sha(org, id).await.unwrap_or_default()).await {
+    async fn validate_version(&self, org: OrgId, id: Uuid, sha256: String, family: Family, file_name: String) {
+        let outcome = match self.inner.blobs.open_local(org, &sha256).await {
             Ok(blob) => {
                 let limits = Limits::default();
                 tokio::task::spawn_blocking(move || {
-                    let outcome =
-                        tenfold_datasets::validate_file(family, &file_name, blob.file.try_clone().map_err(|e| e.to_string())?, &limits);
-                    drop(blob);
-                    Ok::<_, String>(outcome)
+                    // `LocalBlob` removes a downloaded copy on drop, so its file is cloned, not moved.
+                    let file = blob.file.try_clone().map_err(|e| e.to_string())?;
+                    Ok::<_, String>(tenfold_datasets::validate_file(family, &file_name, file, &limits))
                 })
                 .await
                 .map_err(|e| e.to_string())
@@ -254,42 +257,30 @@ impl App {
             }
             Err(e) => Err(e.to_string()),
         };
-        let result = match outcome {
-            Ok(outcome) => ValidationResult {
-                status: if outcome.is_valid() { "READY" } else { "INVALID" },
-                stats: outcome.stats.to_string(),
-                problems: serde_json::to_string(outcome.errors.first()).unwrap_or_default(),
-                warnings: serde_json::to_string(outcome.warnings.first()).unwrap_or_default(),
-                // An invalid upload keeps nothing of its content: no preview.
-                preview: if outcome.is_valid() { outcome.preview.to_string() } else { "null".into() },
-                splits: if outcome.is_valid() { outcome.splits.to_string() } else { "null".into() },
-                problem_count: outcome.errors.total() as i64,
-            },
-            Err(e) => {
-                error!(version = %id, error = %e, "validation could not run");
-                let mut problems = Problems::default();
-                problems.push("file", "validation_failed", "the file could not be read for validation", "upload it again");
-                ValidationResult {
-                    status: "INVALID",
-                    stats: "null".into(),
-                    problems: serde_json::to_string(problems.first()).unwrap_or_default(),
-                    warnings: "[]".into(),
-                    preview: "null".into(),
-                    splits: "null".into(),
-                    problem_count: 1,
-                }
-            }
+        let outcome = outcome.unwrap_or_else(|e| {
+            error!(version = %id, error = %e, "validation could not run");
+            let mut problems = Problems::default();
+            problems.push("file", "validation_failed", "the file could not be read for validation", "upload it again");
+            Outcome::refused(problems)
+        });
+        let valid = outcome.is_valid();
+        let result = ValidationResult {
+            status: if valid { "READY" } else { "INVALID" },
+            stats: outcome.stats.to_string(),
+            problems: serde_json::to_string(outcome.errors.first()).unwrap_or_default(),
+            warnings: serde_json::to_string(outcome.warnings.first()).unwrap_or_default(),
+            // An invalid upload keeps nothing of its content: no preview.
+            preview: if valid { outcome.preview.to_string() } else { "null".into() },
+            splits: if valid { outcome.splits.to_string() } else { "null".into() },
+            problem_count: outcome.errors.total() as i64,
         };
-        let status = result.status;
         if let Err(e) = self.store_validation(org, id, result).await {
             error!(version = %id, error = %e, "recording the validation failed");
             return;
         }
-        info!(version = %id, status, "dataset version validated");
-        if status == "INVALID"
-            && let Some(sha) = self.version_sha(org, id).await
-        {
-            self.delete_blob_if_unreferenced(org, &sha).await;
+        info!(version = %id, valid, "dataset version validated");
+        if !valid {
+            self.delete_blob_if_unreferenced(org, &sha256).await;
         }
     }
 
@@ -300,11 +291,6 @@ impl App {
         self.publish_after_commit(&tx, topic, id.to_string());
         tx.commit().await?;
         Ok(())
-    }
-
-    async fn version_sha(&self, org: OrgId, id: Uuid) -> Option<String> {
-        let tx = self.inner.store.tenant(org, None).await.ok()?;
-        datasets::version(&tx, org, id).await.ok()?.map(|v| v.sha256)
     }
 
     async fn delete_blob_if_unreferenced(&self, org: OrgId, sha256: &str) {
@@ -327,10 +313,8 @@ impl App {
         first: Option<i32>,
     ) -> AppResult<Page<DatasetView>> {
         p.require(perms::DATASETS_READ)?;
-        if let Some(f) = family
-            && Family::parse(f).is_none()
-        {
-            return Err(AppError::bad_input("family", "use IMAGE_CLASSIFICATION, CHAT or RECOMMENDATION"));
+        if let Some(f) = family {
+            parse_family(f)?;
         }
         let limit = self.page_size(first)?;
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;

@@ -90,10 +90,7 @@ impl App {
             Some(Actor::ApiKey { id, .. }) => (None, Some(*id)),
             None => (None, None),
         };
-        let event = NewAuditEvent { actor_user, actor_api_key, action, target, ip: meta.ip.clone(), details };
-        let row = audit::insert(tx, org, event, Utc::now()).await?;
-        self.publish_after_commit(tx, audit_topic(org), row.id.to_string());
-        Ok(())
+        self.insert_audit(tx, org, NewAuditEvent { actor_user, actor_api_key, action, target, ip: meta.ip.clone(), details }).await
     }
 
     /// Same as [`App::record`] for a user acting before a `Principal` exists
@@ -115,6 +112,11 @@ impl App {
             ip: meta.ip.clone(),
             details,
         };
+        self.insert_audit(tx, org, event).await
+    }
+
+    /// Writes the row, and announces it to live subscribers after the commit.
+    async fn insert_audit(&self, tx: &Tx, org: OrgId, event: NewAuditEvent) -> AppResult<()> {
         let row = audit::insert(tx, org, event, Utc::now()).await?;
         self.publish_after_commit(tx, audit_topic(org), row.id.to_string());
         Ok(())

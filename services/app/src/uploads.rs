@@ -4,17 +4,15 @@
 //! stage in the data dir; when complete and the checksum matches, they
 //! become a dataset version exactly like a GraphQL upload.
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use tenfold_datasets::Family;
 use uuid::Uuid;
 
 use crate::App;
-use crate::datasets::{DatasetVersionView, UploadInput};
+use crate::datasets::{DatasetVersionView, UploadInput, check_file_name, check_name, parse_family};
 use crate::error::{AppError, AppResult};
 use crate::principal::{Principal, perms};
 
@@ -67,15 +65,9 @@ impl App {
 
     pub async fn create_upload(&self, p: &Principal, upload: NewUpload) -> AppResult<UploadState> {
         p.require(perms::DATASETS_WRITE)?;
-        if Family::parse(&upload.family).is_none() {
-            return Err(AppError::bad_input("family", "use IMAGE_CLASSIFICATION, CHAT or RECOMMENDATION"));
-        }
-        if upload.name.trim().is_empty() || upload.name.chars().count() > 100 {
-            return Err(AppError::bad_input("name", "give the dataset a name of 1–100 characters"));
-        }
-        if upload.file_name.trim().is_empty() || upload.file_name.len() > 255 {
-            return Err(AppError::bad_input("fileName", "give the file's name with its extension, e.g. ratings.csv"));
-        }
+        parse_family(&upload.family)?;
+        check_name(&upload.name)?;
+        check_file_name(&upload.file_name, "fileName")?;
         if upload.sha256.len() != 64 || !upload.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(AppError::bad_input("sha256", "give the file's SHA-256 as 64 hex digits (sha256sum FILE)"));
         }
@@ -136,23 +128,13 @@ impl App {
         if offset < session.upload.size {
             return Ok(Appended::Partial(UploadState { id, offset, size: session.upload.size, expires_at: session.expires_at }));
         }
-        let actual = tokio::task::spawn_blocking(move || -> std::io::Result<(String, std::fs::File)> {
-            file.seek(SeekFrom::Start(0))?;
-            let mut hasher = Sha256::new();
-            let mut buf = vec![0u8; 1024 * 1024];
-            loop {
-                let n = file.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-            }
-            Ok((hasher.finalize().iter().map(|b| format!("{b:02x}")).collect(), file))
+        let (sha, file) = tokio::task::spawn_blocking(move || -> std::io::Result<(String, std::fs::File)> {
+            let (sha, _) = tenfold_store::sha256_of(&mut file)?;
+            Ok((sha, file))
         })
         .await
         .map_err(AppError::internal)?
         .map_err(AppError::internal)?;
-        let (sha, file) = actual;
         let _ = std::fs::remove_file(&meta);
         let _ = std::fs::remove_file(&part);
         if sha != session.upload.sha256 {

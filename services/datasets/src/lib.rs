@@ -86,6 +86,17 @@ impl Outcome {
         self.errors.total() == 0
     }
 
+    /// An outcome that refuses the file for `errors`, with no content kept.
+    pub fn refused(errors: Problems) -> Self {
+        Outcome {
+            stats: serde_json::Value::Null,
+            errors,
+            warnings: Problems::default(),
+            preview: serde_json::Value::Null,
+            splits: serde_json::Value::Null,
+        }
+    }
+
     fn from<S: serde::Serialize>(report: Report<S>) -> Self {
         Outcome {
             stats: serde_json::to_value(&report.stats).unwrap_or(serde_json::Value::Null),
@@ -131,13 +142,7 @@ pub fn validate_file(family: Family, file_name: &str, file: std::fs::File, limit
                 format!("a {} dataset takes {}", family.as_str(), family.accepted()),
                 "upload the file in one of the accepted formats",
             );
-            Outcome {
-                stats: serde_json::Value::Null,
-                errors,
-                warnings: Problems::default(),
-                preview: serde_json::Value::Null,
-                splits: serde_json::Value::Null,
-            }
+            Outcome::refused(errors)
         }
     }
 }

@@ -61,6 +61,25 @@ pub struct S3Options {
     pub allow_http: bool,
 }
 
+/// The hex SHA-256 and size of a whole file, read in 1 MiB steps from the
+/// start; the file is left positioned at its start again.
+pub fn sha256_of(file: &mut std::fs::File) -> std::io::Result<(String, u64)> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1024 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    file.seek(SeekFrom::Start(0))?;
+    Ok((hasher.finalize().iter().map(|b| format!("{b:02x}")).collect(), size))
+}
+
 impl std::fmt::Debug for S3Options {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("S3Options")
@@ -110,20 +129,8 @@ impl BlobStore {
     pub async fn put_file(&self, org: OrgId, file: std::fs::File) -> Result<(String, u64), BlobError> {
         let (sha, size, mut file) = tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64, std::fs::File)> {
             let mut file = file;
-            file.seek(SeekFrom::Start(0))?;
-            let mut hasher = Sha256::new();
-            let mut buf = vec![0u8; 1024 * 1024];
-            let mut size = 0u64;
-            loop {
-                let n = file.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-                size += n as u64;
-            }
-            file.seek(SeekFrom::Start(0))?;
-            Ok((hasher.finalize().iter().map(|b| format!("{b:02x}")).collect(), size, file))
+            let (sha, size) = sha256_of(&mut file)?;
+            Ok((sha, size, file))
         })
         .await??;
         let key = Self::key(org, &sha);

@@ -13,7 +13,7 @@ pub mod queries;
 mod store;
 mod tx;
 
-pub use blobs::{BlobError, BlobStore, LocalBlob, S3Options};
+pub use blobs::{BlobError, BlobStore, LocalBlob, S3Options, sha256_of};
 pub use error::StoreError;
 pub use sea_orm::DbBackend;
 pub use store::{ConnectOptions, Store};
