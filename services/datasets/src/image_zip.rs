@@ -102,6 +102,25 @@ fn declared_format(name: &str) -> Option<ImageFormat> {
     }
 }
 
+/// Where an image of an archive that passed `validate_image_zip` belongs:
+/// its split folder (if any) and class. `None` for folders, system files
+/// the validator ignores, and anything that is not a .png/.jpg/.jpeg, so
+/// the ML engine reads exactly the images the validator counted.
+pub fn image_entry(name: &str) -> Option<(Option<Split>, &str)> {
+    let base = name.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    if name.ends_with('/') || name.split('/').any(|p| IGNORED.contains(&p)) || base.starts_with("._") {
+        return None;
+    }
+    declared_format(name)?;
+    let (split, class) = place(name)?;
+    let split = split.map(|s| match s.to_ascii_lowercase().as_str() {
+        "val" => Split::Val,
+        "test" => Split::Test,
+        _ => Split::Train,
+    });
+    Some((split, class))
+}
+
 /// Where an image sits: its split (if any) and class.
 fn place(name: &str) -> Option<(Option<&str>, &str)> {
     let parts: Vec<&str> = name.split('/').collect();

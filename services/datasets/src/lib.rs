@@ -16,7 +16,7 @@ pub mod splits;
 mod text;
 
 pub use chat::{ChatStats, validate_chat_jsonl, validate_intents_csv, validate_intents_jsonl};
-pub use image_zip::{ImageStats, validate_image_zip};
+pub use image_zip::{ImageStats, image_entry, validate_image_zip};
 pub use limits::Limits;
 pub use problems::{Problem, Problems};
 pub use recsys::{RecommendationStats, validate_interactions};

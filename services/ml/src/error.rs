@@ -1,0 +1,76 @@
+//! The engine's one error table. Every variant says what is wrong and what
+//! to do about it, in words a user of the CLI or the API can act on; the
+//! worker maps them onto job failures as they are.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MlError {
+    /// A hyperparameter or option out of range; `name` is the flag/field.
+    #[error("{name}: {message}")]
+    InvalidArgument { name: &'static str, message: String },
+
+    #[error("unknown architecture '{given}' for the {family} family; choose one of: {known}")]
+    UnknownArchitecture { family: &'static str, given: String, known: String },
+
+    /// The training data cannot be used; the first problems are listed.
+    #[error("{path} is not a usable {family} dataset: {summary}")]
+    InvalidDataset { path: PathBuf, family: &'static str, summary: String },
+
+    /// A model directory that cannot be loaded (missing, corrupt or
+    /// inconsistent files).
+    #[error("{path} is not a usable model: {reason}")]
+    InvalidModel { path: PathBuf, reason: String },
+
+    /// A model that loads fine but does not fit the request (other family,
+    /// other classes, other input shape).
+    #[error("{0}")]
+    Incompatible(String),
+
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+
+    #[error("the device '{0}' is not available: {1}")]
+    Device(String, String),
+
+    #[error("training was cancelled")]
+    Cancelled,
+
+    /// A tensor operation failed: a bug or resource exhaustion, not bad input.
+    #[error("tensor computation failed: {0}")]
+    Tensor(#[from] candle_core::Error),
+}
+
+impl MlError {
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { path, source }
+    }
+
+    pub fn arg(name: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidArgument { name, message: message.into() }
+    }
+
+    /// A stable machine-readable code, for job failures and exit reasons.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidArgument { .. } => "invalid_argument",
+            Self::UnknownArchitecture { .. } => "unknown_architecture",
+            Self::InvalidDataset { .. } => "invalid_dataset",
+            Self::InvalidModel { .. } => "invalid_model",
+            Self::Incompatible(_) => "incompatible_model",
+            Self::Io { .. } => "io",
+            Self::Device(..) => "device_unavailable",
+            Self::Cancelled => "cancelled",
+            Self::Tensor(_) => "internal",
+        }
+    }
+
+    /// Whether the same request can never succeed (bad input), as opposed
+    /// to a failure worth retrying: the job queue fails these once.
+    pub fn is_permanent(&self) -> bool {
+        !matches!(self, Self::Io { .. } | Self::Device(..) | Self::Tensor(_))
+    }
+}
+
+pub type Result<T, E = MlError> = std::result::Result<T, E>;

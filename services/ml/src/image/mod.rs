@@ -1,0 +1,13 @@
+//! The image-classification family: data, architectures, training (from
+//! scratch, fine-tuning, distillation), evaluation and prediction.
+
+pub mod arch;
+pub mod data;
+mod evaluate;
+mod loaded;
+mod task;
+mod train;
+
+pub use evaluate::{Evaluation, Latency, Prediction, evaluate, predict};
+pub use loaded::LoadedModel;
+pub use train::{Comparison, Distillation, Report, Teacher, TrainRequest, train};

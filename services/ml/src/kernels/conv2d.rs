@@ -1,0 +1,236 @@
+//! conv2d by im2col + GEMM, forward and backward.
+
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, bail};
+use rayon::prelude::*;
+
+use super::gemm::{Mat, matmul};
+use super::{chunk_len, f32_slice};
+
+/// The geometry of one convolution (no dilation, no groups).
+#[derive(Debug, Clone, Copy)]
+struct Geom {
+    batch: usize,
+    c_in: usize,
+    h: usize,
+    w: usize,
+    c_out: usize,
+    kh: usize,
+    kw: usize,
+    stride: usize,
+    pad: usize,
+    oh: usize,
+    ow: usize,
+}
+
+impl Geom {
+    fn new(x: &[usize], k: &[usize], stride: usize, pad: usize) -> Result<Self> {
+        let (&[batch, c_in, h, w], &[c_out, kc, kh, kw]) = (x, k) else {
+            bail!("conv2d: expected input (b, c, h, w) and kernel (o, c, kh, kw), got {x:?} and {k:?}");
+        };
+        if kc != c_in {
+            bail!("conv2d: the input has {c_in} channels, the kernel expects {kc}");
+        }
+        if h + 2 * pad < kh || w + 2 * pad < kw || stride == 0 {
+            bail!("conv2d: a {kh}×{kw} kernel does not fit a padded {h}×{w} input");
+        }
+        let (oh, ow) = ((h + 2 * pad - kh) / stride + 1, (w + 2 * pad - kw) / stride + 1);
+        Ok(Self { batch, c_in, h, w, c_out, kh, kw, stride, pad, oh, ow })
+    }
+    /// Rows of the im2col matrix: one per (input channel, ky, kx).
+    fn k(&self) -> usize {
+        self.c_in * self.kh * self.kw
+    }
+    /// Columns: one per output position.
+    fn l(&self) -> usize {
+        self.oh * self.ow
+    }
+    fn image(&self) -> usize {
+        self.c_in * self.h * self.w
+    }
+}
+
+/// Unfolds one image (c, h, w) into `col` (K × L).
+fn im2col(g: &Geom, x: &[f32], col: &mut [f32]) {
+    let l = g.l();
+    for ci in 0..g.c_in {
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                let row = &mut col[((ci * g.kh + ky) * g.kw + kx) * l..][..l];
+                for oy in 0..g.oh {
+                    let out = &mut row[oy * g.ow..][..g.ow];
+                    let iy = (oy * g.stride + ky) as isize - g.pad as isize;
+                    if iy < 0 || iy >= g.h as isize {
+                        out.fill(0.0);
+                        continue;
+                    }
+                    let src = &x[(ci * g.h + iy as usize) * g.w..][..g.w];
+                    for (ox, o) in out.iter_mut().enumerate() {
+                        let ix = (ox * g.stride + kx) as isize - g.pad as isize;
+                        *o = if ix < 0 || ix >= g.w as isize { 0.0 } else { src[ix as usize] };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Folds `col` (K × L) back onto one image, adding overlapping entries.
+fn col2im(g: &Geom, col: &[f32], x: &mut [f32]) {
+    x.fill(0.0);
+    let l = g.l();
+    for ci in 0..g.c_in {
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                let row = &col[((ci * g.kh + ky) * g.kw + kx) * l..][..l];
+                for oy in 0..g.oh {
+                    let iy = (oy * g.stride + ky) as isize - g.pad as isize;
+                    if iy < 0 || iy >= g.h as isize {
+                        continue;
+                    }
+                    let dst = &mut x[(ci * g.h + iy as usize) * g.w..][..g.w];
+                    for (ox, v) in row[oy * g.ow..][..g.ow].iter().enumerate() {
+                        let ix = (ox * g.stride + kx) as isize - g.pad as isize;
+                        if ix >= 0 && (ix as usize) < g.w {
+                            dst[ix as usize] += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// GEMM threads for a batch of `n` images processed `chunk` at a time: when
+/// the batch alone cannot fill the pool (batch 1 inference), the GEMM does.
+fn inner_threads(n: usize) -> usize {
+    let threads = candle_core::utils::get_num_threads().max(1);
+    if n >= threads { 1 } else { threads }
+}
+
+struct Forward {
+    stride: usize,
+    pad: usize,
+}
+
+impl CustomOp2 for Forward {
+    fn name(&self) -> &'static str {
+        "tenfold-conv2d"
+    }
+
+    fn cpu_fwd(&self, xs: &CpuStorage, xl: &Layout, ks: &CpuStorage, kl: &Layout) -> Result<(CpuStorage, Shape)> {
+        let g = Geom::new(xl.dims(), kl.dims(), self.stride, self.pad)?;
+        let (x, k) = (f32_slice(xs, xl, "conv2d")?, f32_slice(ks, kl, "conv2d")?);
+        let (kk, l) = (g.k(), g.l());
+        let mut out = vec![0f32; g.batch * g.c_out * l];
+        let threads = inner_threads(g.batch);
+        out.par_chunks_mut(g.c_out * l).zip(x.par_chunks(g.image())).try_for_each_init(
+            || vec![0f32; kk * l],
+            |col, (o, xb)| {
+                im2col(&g, xb, col);
+                matmul(o, false, Mat::rows(k, g.c_out, kk), Mat::rows(col, kk, l), threads)
+            },
+        )?;
+        Ok((CpuStorage::F32(out), Shape::from((g.batch, g.c_out, g.oh, g.ow))))
+    }
+
+    fn bwd(&self, x: &Tensor, kernel: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let grad_kernel = if kernel.track_op() {
+            Some(x.apply_op2_no_bwd(&grad, &KernelGrad { stride: self.stride, pad: self.pad, kh: kernel.dim(2)?, kw: kernel.dim(3)? })?)
+        } else {
+            None
+        };
+        // The input's gradient only when something upstream needs it: for
+        // the first layer the input is data and this is pure waste.
+        let grad_x = if x.track_op() {
+            Some(kernel.apply_op2_no_bwd(&grad, &InputGrad { stride: self.stride, pad: self.pad, h: x.dim(2)?, w: x.dim(3)? })?)
+        } else {
+            None
+        };
+        Ok((grad_x, grad_kernel))
+    }
+}
+
+/// dL/dkernel = Σ_b grad_b (O × L) · col_bᵀ (L × K).
+struct KernelGrad {
+    stride: usize,
+    pad: usize,
+    kh: usize,
+    kw: usize,
+}
+
+impl CustomOp2 for KernelGrad {
+    fn name(&self) -> &'static str {
+        "tenfold-conv2d-kernel-grad"
+    }
+
+    fn cpu_fwd(&self, xs: &CpuStorage, xl: &Layout, gs: &CpuStorage, gl: &Layout) -> Result<(CpuStorage, Shape)> {
+        let &[_, c_in, ..] = xl.dims() else { bail!("conv2d grad: input must be 4-d") };
+        let &[_, c_out, ..] = gl.dims() else { bail!("conv2d grad: gradient must be 4-d") };
+        let g = Geom::new(xl.dims(), &[c_out, c_in, self.kh, self.kw], self.stride, self.pad)?;
+        let (x, grad) = (f32_slice(xs, xl, "conv2d grad")?, f32_slice(gs, gl, "conv2d grad")?);
+        let (kk, l) = (g.k(), g.l());
+        let chunk = chunk_len(g.batch);
+        let partials = x
+            .par_chunks(g.image() * chunk)
+            .zip(grad.par_chunks(g.c_out * l * chunk))
+            .map(|(xc, gc)| -> Result<Vec<f32>> {
+                let mut acc = vec![0f32; g.c_out * kk];
+                let mut col = vec![0f32; kk * l];
+                for (xb, gb) in xc.chunks(g.image()).zip(gc.chunks(g.c_out * l)) {
+                    im2col(&g, xb, &mut col);
+                    matmul(&mut acc, true, Mat::rows(gb, g.c_out, l), Mat::rows(&col, kk, l).t(), 1)?;
+                }
+                Ok(acc)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // Summed in chunk order: the same bits every run.
+        let mut total = vec![0f32; g.c_out * kk];
+        for p in partials {
+            total.iter_mut().zip(p).for_each(|(t, v)| *t += v);
+        }
+        Ok((CpuStorage::F32(total), Shape::from((g.c_out, g.c_in, g.kh, g.kw))))
+    }
+}
+
+/// dL/dx_b = col2im(kernelᵀ (K × O) · grad_b (O × L)).
+struct InputGrad {
+    stride: usize,
+    pad: usize,
+    h: usize,
+    w: usize,
+}
+
+impl CustomOp2 for InputGrad {
+    fn name(&self) -> &'static str {
+        "tenfold-conv2d-input-grad"
+    }
+
+    fn cpu_fwd(&self, ks: &CpuStorage, kl: &Layout, gs: &CpuStorage, gl: &Layout) -> Result<(CpuStorage, Shape)> {
+        let &[c_out, c_in, ..] = kl.dims() else { bail!("conv2d grad: kernel must be 4-d") };
+        let &[batch, ..] = gl.dims() else { bail!("conv2d grad: gradient must be 4-d") };
+        let g = Geom::new(&[batch, c_in, self.h, self.w], kl.dims(), self.stride, self.pad)?;
+        let (k, grad) = (f32_slice(ks, kl, "conv2d grad")?, f32_slice(gs, gl, "conv2d grad")?);
+        let (kk, l) = (g.k(), g.l());
+        let threads = inner_threads(batch);
+        let mut dx = vec![0f32; batch * g.image()];
+        dx.par_chunks_mut(g.image()).zip(grad.par_chunks(c_out * l)).try_for_each_init(
+            || vec![0f32; kk * l],
+            |col, (dxb, gb)| {
+                matmul(col, false, Mat::rows(k, c_out, kk).t(), Mat::rows(gb, c_out, l), threads)?;
+                col2im(&g, col, dxb);
+                Ok::<_, candle_core::Error>(())
+            },
+        )?;
+        Ok((CpuStorage::F32(dx), Shape::from((batch, c_in, self.h, self.w))))
+    }
+}
+
+/// 2-d convolution of `x` (b, c, h, w) with `kernel` (o, c, kh, kw).
+pub fn conv2d(x: &Tensor, kernel: &Tensor, stride: usize, pad: usize) -> Result<Tensor> {
+    if x.device().is_cpu() {
+        x.contiguous()?.apply_op2(&kernel.contiguous()?, Forward { stride, pad })
+    } else {
+        x.conv2d(kernel, pad, stride, 1, 1)
+    }
+}

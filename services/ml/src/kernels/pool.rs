@@ -1,0 +1,91 @@
+//! Max pooling with a k×k window and stride k, with a one-pass backward.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, bail};
+use rayon::prelude::*;
+
+use super::f32_slice;
+
+struct MaxPool {
+    k: usize,
+}
+
+fn dims(layout: &Layout, k: usize) -> Result<(usize, usize, usize, usize, usize)> {
+    let &[b, c, h, w] = layout.dims() else { bail!("max_pool2d: expected (b, c, h, w), got {:?}", layout.dims()) };
+    if k == 0 || h < k || w < k {
+        bail!("max_pool2d: a {k}×{k} window does not fit {h}×{w}");
+    }
+    Ok((b * c, h, w, h / k, w / k))
+}
+
+/// The flat index (within a plane) of the first maximum of each window:
+/// the same element PyTorch routes the gradient to.
+fn argmax(plane: &[f32], w: usize, k: usize, oy: usize, ox: usize) -> usize {
+    let mut best = (oy * k) * w + ox * k;
+    for y in oy * k..oy * k + k {
+        for x in ox * k..ox * k + k {
+            let i = y * w + x;
+            if plane[i] > plane[best] {
+                best = i;
+            }
+        }
+    }
+    best
+}
+
+impl CustomOp1 for MaxPool {
+    fn name(&self) -> &'static str {
+        "tenfold-max-pool2d"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (planes, h, w, oh, ow) = dims(l, self.k)?;
+        let x = f32_slice(s, l, "max_pool2d")?;
+        let mut out = vec![0f32; planes * oh * ow];
+        out.par_chunks_mut(oh * ow).zip(x.par_chunks(h * w)).for_each(|(o, plane)| {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    o[oy * ow + ox] = plane[argmax(plane, w, self.k, oy, ox)];
+                }
+            }
+        });
+        let d = l.dims();
+        Ok((CpuStorage::F32(out), Shape::from((d[0], d[1], oh, ow))))
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(x.apply_op2_no_bwd(&grad.contiguous()?, &MaxPoolGrad { k: self.k })?))
+    }
+}
+
+/// Routes each window's gradient to its maximum; everything else gets 0.
+struct MaxPoolGrad {
+    k: usize,
+}
+
+impl CustomOp2 for MaxPoolGrad {
+    fn name(&self) -> &'static str {
+        "tenfold-max-pool2d-grad"
+    }
+
+    fn cpu_fwd(&self, xs: &CpuStorage, xl: &Layout, gs: &CpuStorage, gl: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (planes, h, w, oh, ow) = dims(xl, self.k)?;
+        let (x, grad) = (f32_slice(xs, xl, "max_pool2d grad")?, f32_slice(gs, gl, "max_pool2d grad")?);
+        if grad.len() != planes * oh * ow {
+            bail!("max_pool2d grad: the gradient has {} values, expected {}", grad.len(), planes * oh * ow);
+        }
+        let mut dx = vec![0f32; planes * h * w];
+        dx.par_chunks_mut(h * w).zip(x.par_chunks(h * w)).zip(grad.par_chunks(oh * ow)).for_each(|((d, plane), g)| {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    d[argmax(plane, w, self.k, oy, ox)] += g[oy * ow + ox];
+                }
+            }
+        });
+        Ok((CpuStorage::F32(dx), xl.shape().clone()))
+    }
+}
+
+/// k×k max pooling with stride k (what both image architectures use).
+pub fn max_pool2d(x: &Tensor, k: usize) -> Result<Tensor> {
+    if x.device().is_cpu() { x.contiguous()?.apply_op1(MaxPool { k }) } else { x.max_pool2d(k) }
+}

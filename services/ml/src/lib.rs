@@ -1,0 +1,25 @@
+//! Tenfold's ML engine: everything a training, fine-tuning, distillation or
+//! evaluation job does, as plain synchronous Rust on candle. No database,
+//! HTTP or async runtime here: the worker, the CLI and tests drive it alike.
+//!
+//! - [`train::fit`] is the generic loop (any [`Model`], any [`train::Task`]).
+//! - [`optim`] holds AdamW and SGD with momentum, fused on the CPU.
+//! - [`kernels`] are the CPU custom ops (im2col+GEMM conv2d, pooling,
+//!   bias+ReLU) that make CPU training practical.
+//! - [`image`] is the first family; chat and recommendation plug in the same way.
+
+pub mod artifact;
+pub mod device;
+mod error;
+pub mod image;
+pub mod kernels;
+pub mod metrics;
+mod model;
+pub mod nn;
+pub mod optim;
+pub mod params;
+pub mod schedule;
+pub mod train;
+
+pub use error::{MlError, Result};
+pub use model::Model;
