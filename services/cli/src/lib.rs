@@ -3,3 +3,4 @@
 
 pub mod boot;
 pub mod logging;
+pub mod ml;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use migration::{Migrator, MigratorTrait};
-use tenfold_cli::{boot, logging};
+use tenfold_cli::{boot, logging, ml};
 use tenfold_config::{Mode, Settings};
 use tenfold_domain::{OrgId, Plan};
 use tracing::info;
@@ -45,6 +45,13 @@ enum Command {
     },
     /// Prints the GraphQL schema (SDL).
     Schema,
+    /// Trains a model from a dataset file (from scratch, `--base` to
+    /// fine-tune, `--teacher` to distil) and writes it with its report.
+    Train(ml::TrainArgs),
+    /// Evaluates a model directory on a dataset file; prints the report.
+    Eval(ml::EvalArgs),
+    /// Prints the most probable classes of each image.
+    Predict(ml::PredictArgs),
     /// Platform operator commands.
     Admin {
         #[command(subcommand)]
@@ -71,8 +78,24 @@ enum AdminCommand {
     },
 }
 
+// glibc's malloc maps and unmaps a fresh multi-megabyte buffer for each
+// tensor op; mimalloc keeps them (measured: docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // The ML commands need no settings, database or runtime.
+    let ml_result = match &cli.command {
+        Command::Train(args) => Some(ml::train(args)),
+        Command::Eval(args) => Some(ml::eval(args)),
+        Command::Predict(args) => Some(ml::predict(args)),
+        _ => None,
+    };
+    if let Some(result) = ml_result {
+        let code = result.err().map_or(0, |e| ml::report_error(&e));
+        std::process::exit(code);
+    }
     if let Command::Schema = cli.command {
         // No settings, no I/O: the SDL is a property of the code.
         let sdl = tenfold_graphql::sdl();
@@ -120,7 +143,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             info!(org = %view.id, plan = %view.plan, "plan changed");
             Ok(())
         }
-        Command::Schema => Ok(()),
+        Command::Schema | Command::Train(_) | Command::Eval(_) | Command::Predict(_) => Ok(()),
     }
 }
 

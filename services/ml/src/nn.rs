@@ -14,7 +14,7 @@ pub struct Linear {
 impl Linear {
     pub fn new(p: &mut Params, name: &str, inputs: usize, outputs: usize, part: Part) -> crate::Result<Self> {
         Ok(Self {
-            weight: p.he_uniform(&format!("{name}.weight"), &[outputs, inputs], inputs, part)?,
+            weight: p.glorot_uniform(&format!("{name}.weight"), &[outputs, inputs], inputs, outputs, part)?,
             bias: p.constant(&format!("{name}.bias"), &[outputs], 0.0, Role::Weight, part)?,
         })
     }
@@ -48,8 +48,8 @@ pub struct ConvSpec {
 
 impl Conv2d {
     pub fn new(p: &mut Params, name: &str, s: ConvSpec, part: Part) -> crate::Result<Self> {
-        let fan_in = s.inputs * s.kernel * s.kernel;
-        let weight = p.he_uniform(&format!("{name}.weight"), &[s.outputs, s.inputs, s.kernel, s.kernel], fan_in, part)?;
+        let (fan_in, fan_out) = (s.inputs * s.kernel * s.kernel, s.outputs * s.kernel * s.kernel);
+        let weight = p.glorot_uniform(&format!("{name}.weight"), &[s.outputs, s.inputs, s.kernel, s.kernel], fan_in, fan_out, part)?;
         let bias = if s.bias { Some(p.constant(&format!("{name}.bias"), &[s.outputs], 0.0, Role::Weight, part)?) } else { None };
         Ok(Self { weight, bias, stride: s.stride, pad: s.pad })
     }

@@ -62,9 +62,9 @@ impl Params {
         Ok(tensor)
     }
 
-    /// He-uniform weights (suited to ReLU networks): U(±sqrt(6 / fan_in)).
-    pub fn he_uniform(&mut self, name: &str, shape: &[usize], fan_in: usize, part: Part) -> Result<Tensor> {
-        let bound = (6.0 / fan_in as f64).sqrt() as f32;
+    /// Glorot-uniform weights, Keras' default: U(±sqrt(6 / (fan_in + fan_out))).
+    pub fn glorot_uniform(&mut self, name: &str, shape: &[usize], fan_in: usize, fan_out: usize, part: Part) -> Result<Tensor> {
+        let bound = (6.0 / (fan_in + fan_out) as f64).sqrt() as f32;
         let n: usize = shape.iter().product();
         let values = (0..n).map(|_| self.rng.random_range(-bound..=bound)).collect();
         self.insert(name, values, shape, Role::Weight, part)

@@ -1,0 +1,144 @@
+//! `tenfold train | eval | predict` as a user runs them, on real MNIST
+//! digits (from `scripts/fixtures`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tenfold() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tenfold"))
+}
+
+fn mnist() -> PathBuf {
+    let dir = std::env::var_os("TENFOLD_FIXTURES_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        let cache = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
+        cache.join("tenfold/fixtures")
+    });
+    let path = dir.join("mnist-5k.zip");
+    assert!(path.exists(), "fixtures missing in {}: run scripts/fixtures", dir.display());
+    path
+}
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tenfold-ml-cli-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn text(out: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Copies one image of `class` out of the ZIP.
+fn extract(zip: &Path, class: &str, to: &Path) -> PathBuf {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
+    let name = archive.file_names().find(|n| n.starts_with(&format!("{class}/")) && n.ends_with(".png")).unwrap().to_owned();
+    let mut bytes = Vec::new();
+    archive.by_name(&name).unwrap().read_to_end(&mut bytes).unwrap();
+    let path = to.join(format!("digit-{class}.png"));
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// The Keras reference (measured before this project): 0.95 test accuracy
+/// after 10 epochs, batch 64, Adam 1e-3, on an 80/20 split of these digits.
+#[test]
+fn cnn_small_on_mnist_matches_keras_then_evaluates_and_predicts() {
+    let dir = temp_dir();
+    let model = dir.join("model");
+    let out = tenfold()
+        .args(["train", "--family", "image", "--arch", "cnn-small", "--epochs", "10", "--batch-size", "64", "--lr", "0.001"])
+        .args(["--split", "80/0/20", "--data"])
+        .arg(mnist())
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // Not a terminal: plain progress lines, one per epoch.
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("epoch ") && l.contains("train_loss")).count(), 10, "{stderr}");
+    assert!(stdout.contains("test accuracy"), "{stdout}");
+
+    let report = json(&model.join("report.json"));
+    let accuracy = report["evaluation"]["metrics"]["accuracy"].as_f64().unwrap();
+    assert!(accuracy >= 0.95, "cnn-small reached {accuracy} (Keras: 0.95)");
+    assert_eq!(report["dataset"]["split"]["train"], 4000);
+    assert_eq!(report["dataset"]["split"]["test"], 1000);
+    assert_eq!(report["evaluation"]["metrics"]["confusion_matrix"].as_array().unwrap().len(), 10);
+    for key in ["top_k", "per_class", "macro_f1", "weighted_f1", "ece"] {
+        assert!(!report["evaluation"]["metrics"][key].is_null(), "report.json lacks {key}");
+    }
+    for key in ["batch_1_ms", "batch_64_ms"] {
+        assert!(report["evaluation"]["latency_ms_per_image"][key].as_f64().unwrap() > 0.0);
+    }
+    let card = json(&model.join("model.json"));
+    assert_eq!(card["family"], "image");
+    assert_eq!(card["architecture"], "cnn-small");
+    assert_eq!(card["classes"].as_array().unwrap().len(), 10);
+    assert_eq!(card["preprocessing"]["channels"], 1);
+    assert_eq!(card["dataset"]["sha256"].as_str().unwrap().len(), 64);
+
+    // eval on the training file scores the held-out split only, the same way.
+    let out = tenfold().args(["eval", "--model"]).arg(&model).arg("--data").arg(mnist()).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let eval: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(eval["split"], "test");
+    assert_eq!(eval["metrics"]["accuracy"].as_f64().unwrap(), accuracy);
+
+    // predict: the top classes of real digits, best first.
+    let images: Vec<PathBuf> = ["3", "7"].iter().map(|c| extract(&mnist(), c, &dir)).collect();
+    let out = tenfold().args(["predict", "--json", "--top", "3", "--model"]).arg(&model).args(&images).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let predictions: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    for (p, digit) in predictions.as_array().unwrap().iter().zip(["3", "7"]) {
+        let top = p["top"].as_array().unwrap();
+        assert_eq!(top.len(), 3);
+        let probs: Vec<f64> = top.iter().map(|t| t[1].as_f64().unwrap()).collect();
+        assert!(probs.windows(2).all(|w| w[0] >= w[1]) && probs.iter().sum::<f64>() <= 1.0 + 1e-6);
+        assert_eq!(top[0][0], digit, "{p}");
+    }
+    let out = tenfold().args(["predict", "--model"]).arg(&model).arg(model.join("model.json")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("not a PNG or JPEG image"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bad_arguments_exit_2_with_the_fix_and_write_nothing() {
+    let dir = temp_dir();
+    let not_a_dataset = dir.join("notes.zip");
+    std::fs::write(&not_a_dataset, b"just text").unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--arch", "cnn-small", "--lr", "abc"], "--lr: 'abc' is not a number; give e.g. 0.001"),
+        (&["--arch", "cnn-small", "--lr", "-0.5"], "--lr: -0.5 is not a positive number"),
+        (&["--arch", "cnn-small", "--lr", "0"], "--lr: 0 is not a positive number"),
+        (&["--arch", "vgg-19"], "unknown architecture 'vgg-19' for the image family; choose one of: cnn-small, resnet-s, cnn-tiny"),
+        (&["--arch", "cnn-small", "--split", "90/20/0"], "adding up to 100"),
+        (&["--arch", "cnn-small", "--teacher", "/nonexistent", "--alpha", "2"], "alpha: 2 must be between 0 and 1"),
+        (&["--arch", "cnn-small", "--teacher", "/nonexistent"], "/nonexistent is not a usable model: it is not a directory"),
+    ];
+    let out_dir = dir.join("out");
+    for (args, needle) in cases {
+        let out = tenfold().args(["train", "--family", "image", "--data"]).arg(mnist()).arg("--out").arg(&out_dir).args(*args).output().unwrap();
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: expected '{needle}' in {stderr}");
+        assert!(!out_dir.join("model.json").exists());
+    }
+    let out = tenfold().args(["train", "--family", "image", "--arch", "cnn-small", "--data"]).arg(&not_a_dataset).arg("--out").arg(&out_dir).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("is not a usable image dataset: archive: the file is not a readable ZIP archive"), "{}", text(&out).1);
+    let out = tenfold().args(["train", "--family", "chat", "--data"]).arg(mnist()).arg("--out").arg(&out_dir).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("only the image family"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
