@@ -40,7 +40,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
     /// Learning rate (a positive number).
-    #[arg(long, default_value = "0.001")]
+    #[arg(long, default_value = "0.001", allow_hyphen_values = true)]
     lr: String,
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -53,7 +53,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     warmup_steps: usize,
     /// Clip the global gradient norm to this value.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     clip_grad_norm: Option<String>,
     /// Stop after this many epochs without validation improvement.
     #[arg(long)]
@@ -77,10 +77,10 @@ pub struct TrainArgs {
     #[arg(long)]
     teacher: Option<PathBuf>,
     /// Distillation: weight of the label loss (the rest is the teacher's).
-    #[arg(long, default_value = "0.5")]
+    #[arg(long, default_value = "0.5", allow_hyphen_values = true)]
     alpha: String,
     /// Distillation: softmax temperature.
-    #[arg(long, default_value = "4")]
+    #[arg(long, default_value = "4", allow_hyphen_values = true)]
     temperature: String,
     /// cpu, or cuda:N in a build with `--features cuda`.
     #[arg(long, default_value = "cpu")]

@@ -38,7 +38,7 @@ fn json(path: &Path) -> serde_json::Value {
 /// Copies one image of `class` out of the ZIP.
 fn extract(zip: &Path, class: &str, to: &Path) -> PathBuf {
     let mut archive = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
-    let name = archive.file_names().find(|n| n.starts_with(&format!("{class}/")) && n.ends_with(".png")).unwrap().to_owned();
+    let name = archive.file_names().map(|n| n.unwrap().into_owned()).find(|n| n.starts_with(&format!("{class}/")) && n.ends_with(".png")).unwrap();
     let mut bytes = Vec::new();
     archive.by_name(&name).unwrap().read_to_end(&mut bytes).unwrap();
     let path = to.join(format!("digit-{class}.png"));
