@@ -47,7 +47,7 @@ enum Command {
     Schema,
     /// Trains a model from a dataset file (from scratch, `--base` to
     /// fine-tune, `--teacher` to distil) and writes it with its report.
-    Train(ml::TrainArgs),
+    Train(Box<ml::TrainArgs>),
     /// Evaluates a model directory on a dataset file; prints the report.
     Eval(ml::EvalArgs),
     /// Prints the most probable classes of each image.

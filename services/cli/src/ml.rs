@@ -131,7 +131,10 @@ fn request(a: &TrainArgs) -> Result<TrainRequest, MlError> {
     match a.family {
         Family::Image => {}
         Family::Chat | Family::Recommendation => {
-            return Err(MlError::arg("--family", "only the image family can be trained in this release; chat and recommendation come next"));
+            return Err(MlError::arg(
+                "--family",
+                "only the image family can be trained in this release; chat and recommendation come next",
+            ));
         }
     }
     let lr = number("--lr", &a.lr, "0.001")?;
@@ -186,7 +189,8 @@ impl Progress {
             Event::Step(s) if terminal => {
                 let bar = self.bar.get_or_insert_with(|| {
                     let bar = ProgressBar::new((s.steps_per_epoch * s.epochs) as u64);
-                    let style = ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}").unwrap_or_else(|_| ProgressStyle::default_bar());
+                    let style =
+                        ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}").unwrap_or_else(|_| ProgressStyle::default_bar());
                     bar.set_style(style);
                     bar
                 });
@@ -250,14 +254,21 @@ pub fn train(args: &TrainArgs) -> Result<(), MlError> {
     let req = request(args)?;
     let mut progress = Progress::new();
     let mut on_event = |e: Event<'_>| progress.on_event(e);
-    let result = tenfold_ml::image::train(&req, Control { on_event: &mut on_event, cancel: None, checkpoint_dir: None, resume: args.resume });
+    let result =
+        tenfold_ml::image::train(&req, Control { on_event: &mut on_event, cancel: None, checkpoint_dir: None, resume: args.resume });
     progress.finish();
     let report = result?;
     let mut summary = format!("model written to {}\n", req.out.display());
     if let Some(e) = &report.evaluation {
         summary.push_str(&format!(
             "{} accuracy {:.4} on {} images (macro F1 {:.4}, ECE {:.4}); {:.3} ms/image at batch 1, {:.3} at batch 64\n",
-            e.split, e.metrics.accuracy, e.metrics.examples, e.metrics.macro_f1, e.metrics.ece, e.latency_ms_per_image.batch_1_ms, e.latency_ms_per_image.batch_64_ms
+            e.split,
+            e.metrics.accuracy,
+            e.metrics.examples,
+            e.metrics.macro_f1,
+            e.metrics.ece,
+            e.latency_ms_per_image.batch_1_ms,
+            e.latency_ms_per_image.batch_64_ms
         ));
     }
     if let Some(d) = &report.distillation {

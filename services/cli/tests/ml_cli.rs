@@ -13,7 +13,9 @@ fn tenfold() -> Command {
 
 fn mnist() -> PathBuf {
     let dir = std::env::var_os("TENFOLD_FIXTURES_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        let cache = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
         cache.join("tenfold/fixtures")
     });
     let path = dir.join("mnist-5k.zip");
@@ -38,7 +40,8 @@ fn json(path: &Path) -> serde_json::Value {
 /// Copies one image of `class` out of the ZIP.
 fn extract(zip: &Path, class: &str, to: &Path) -> PathBuf {
     let mut archive = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
-    let name = archive.file_names().map(|n| n.unwrap().into_owned()).find(|n| n.starts_with(&format!("{class}/")) && n.ends_with(".png")).unwrap();
+    let name =
+        archive.file_names().map(|n| n.unwrap().into_owned()).find(|n| n.starts_with(&format!("{class}/")) && n.ends_with(".png")).unwrap();
     let mut bytes = Vec::new();
     archive.by_name(&name).unwrap().read_to_end(&mut bytes).unwrap();
     let path = to.join(format!("digit-{class}.png"));
@@ -128,17 +131,73 @@ fn bad_arguments_exit_2_with_the_fix_and_write_nothing() {
     ];
     let out_dir = dir.join("out");
     for (args, needle) in cases {
-        let out = tenfold().args(["train", "--family", "image", "--data"]).arg(mnist()).arg("--out").arg(&out_dir).args(*args).output().unwrap();
+        let out =
+            tenfold().args(["train", "--family", "image", "--data"]).arg(mnist()).arg("--out").arg(&out_dir).args(*args).output().unwrap();
         let (_, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(needle), "{args:?}: expected '{needle}' in {stderr}");
         assert!(!out_dir.join("model.json").exists());
     }
-    let out = tenfold().args(["train", "--family", "image", "--arch", "cnn-small", "--data"]).arg(&not_a_dataset).arg("--out").arg(&out_dir).output().unwrap();
+    let out = tenfold()
+        .args(["train", "--family", "image", "--arch", "cnn-small", "--data"])
+        .arg(&not_a_dataset)
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("is not a usable image dataset: archive: the file is not a readable ZIP archive"), "{}", text(&out).1);
     let out = tenfold().args(["train", "--family", "chat", "--data"]).arg(mnist()).arg("--out").arg(&out_dir).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("only the image family"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The acceptance runs, ~8 minutes on 2 cores: ignored in the quick
+/// pass, run by `.ci/run`'s second pass (`--run-ignored all`). `resnet-s`
+/// with augmentation must reach 97%; a `cnn-tiny` student distilled from it
+/// must have ≤ 1/10 of its parameters, keep ≥ 97% of its accuracy and be
+/// ≥ 3× faster per image, and the report must say whether it beat the same
+/// student trained without the teacher.
+#[test]
+#[ignore = "slow: run with --run-ignored all (CI's second pass)"]
+fn must_show_resnet_s_and_distillation_on_mnist() {
+    let dir = temp_dir();
+    let teacher = dir.join("resnet");
+    let out = tenfold()
+        .args(["train", "--family", "image", "--arch", "resnet-s", "--epochs", "12", "--schedule", "cosine", "--lr", "0.002"])
+        .args(["--augment", "crop", "--data"])
+        .arg(mnist())
+        .arg("--out")
+        .arg(&teacher)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    let report = json(&teacher.join("report.json"));
+    let teacher_acc = report["evaluation"]["metrics"]["accuracy"].as_f64().unwrap();
+    assert!(teacher_acc >= 0.97, "resnet-s reached {teacher_acc}");
+    assert_eq!(report["augment"]["crop"], true);
+
+    let student = dir.join("student");
+    let out = tenfold()
+        .args(["train", "--family", "image", "--arch", "cnn-tiny", "--teacher"])
+        .arg(&teacher)
+        .args(["--alpha", "0.5", "--temperature", "4", "--epochs", "12", "--lr", "0.003", "--schedule", "cosine", "--data"])
+        .arg(mnist())
+        .arg("--out")
+        .arg(&student)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("distillation: the student keeps"), "{stdout}");
+    let d = json(&student.join("report.json"))["distillation"].clone();
+    assert_eq!(d["teacher"]["accuracy"].as_f64().unwrap(), teacher_acc, "the teacher is scored on the same test split");
+    assert!(d["parameter_ratio"].as_f64().unwrap() <= 0.1, "{d}");
+    assert!(d["accuracy_retained"].as_f64().unwrap() >= 0.97, "{d}");
+    assert!(d["speedup_batch_1"].as_f64().unwrap() >= 3.0, "{d}");
+    let (s, b) = (d["student"]["accuracy"].as_f64().unwrap(), d["baseline"]["accuracy"].as_f64().unwrap());
+    assert_eq!(d["beats_baseline"].as_bool().unwrap(), s > b, "{d}");
+    assert!(d["verdict"].as_str().unwrap().contains(if s > b { "distillation beat" } else { "not beat" }) || s == b, "{d}");
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -70,7 +70,8 @@ fn same_seed_same_run_and_resume_continues_bit_for_bit() {
     run(&request(&data, &out, "resnet-s", config(2, 0.01, 5))).unwrap();
     let mut quiet = |_: Event<'_>| {};
     let req = request(&data, &out, "resnet-s", config(3, 0.01, 5));
-    let resumed = tenfold_ml::image::train(&req, Control { on_event: &mut quiet, cancel: None, checkpoint_dir: None, resume: true }).unwrap();
+    let resumed =
+        tenfold_ml::image::train(&req, Control { on_event: &mut quiet, cancel: None, checkpoint_dir: None, resume: true }).unwrap();
     assert_eq!(resumed.training.resumed_from_epoch, Some(2));
     assert_eq!(losses(&resumed), losses(&r1));
     assert_eq!(weights("resumed"), weights("one"));
@@ -92,8 +93,9 @@ fn cancellation_stops_within_a_step_and_keeps_the_last_checkpoint() {
         _ => {}
     };
     let req = request(&data, &out, "cnn-small", config(5, 0.001, 1));
-    let err = tenfold_ml::image::train(&req, Control { on_event: &mut on_event, cancel: Some(&cancel), checkpoint_dir: None, resume: false })
-        .unwrap_err();
+    let err =
+        tenfold_ml::image::train(&req, Control { on_event: &mut on_event, cancel: Some(&cancel), checkpoint_dir: None, resume: false })
+            .unwrap_err();
     assert!(matches!(err, MlError::Cancelled), "{err}");
     assert_eq!(steps_after_epoch_one, 1, "the flag is honoured before the next step");
     let latest = std::fs::read_to_string(out.join("checkpoints/latest")).unwrap();
@@ -154,7 +156,10 @@ fn bad_inputs_are_refused_with_what_to_fix_and_nothing_written() {
     std::fs::write(&garbage, b"definitely not a zip").unwrap();
     expect(&request(&garbage, &out, "cnn-small", config(1, 0.001, 1)), "not a readable ZIP");
 
-    expect(&request(&data, &out, "vgg-19", config(1, 0.001, 1)), "unknown architecture 'vgg-19' for the image family; choose one of: cnn-small");
+    expect(
+        &request(&data, &out, "vgg-19", config(1, 0.001, 1)),
+        "unknown architecture 'vgg-19' for the image family; choose one of: cnn-small",
+    );
     for lr in [0.0, -0.1, f64::NAN] {
         expect(&request(&data, &out, "cnn-small", config(1, lr, 1)), "not a positive number");
     }
