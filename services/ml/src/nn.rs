@@ -20,12 +20,12 @@ impl Linear {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
+        kernels::dense(x, &self.weight, &self.bias, false)
     }
 
-    /// relu(x·Wᵀ + b) with the bias and ReLU fused on the CPU.
+    /// relu(x·Wᵀ + b), one fused op on the CPU.
     pub fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
-        kernels::bias_relu(&x.matmul(&self.weight.t()?)?, &self.bias)
+        kernels::dense(x, &self.weight, &self.bias, true)
     }
 }
 
@@ -55,18 +55,24 @@ impl Conv2d {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = kernels::conv2d(x, &self.weight, self.stride, self.pad)?;
         match &self.bias {
-            Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
-            None => Ok(y),
+            Some(b) => kernels::conv2d_bias(x, &self.weight, b, self.stride, self.pad, false),
+            None => kernels::conv2d(x, &self.weight, self.stride, self.pad),
         }
     }
 
     pub fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
-        let y = kernels::conv2d(x, &self.weight, self.stride, self.pad)?;
         match &self.bias {
-            Some(b) => kernels::bias_relu(&y, b),
-            None => y.relu(),
+            Some(b) => kernels::conv2d_bias(x, &self.weight, b, self.stride, self.pad, true),
+            None => kernels::conv2d(x, &self.weight, self.stride, self.pad)?.relu(),
+        }
+    }
+
+    /// max_pool(relu(conv(x) + b), k), one fused op on the CPU.
+    pub fn forward_relu_pool(&self, x: &Tensor, k: usize) -> Result<Tensor> {
+        match &self.bias {
+            Some(b) => kernels::conv2d_relu_pool(x, &self.weight, b, self.stride, self.pad, k),
+            None => kernels::max_pool2d(&self.forward_relu(x)?, k),
         }
     }
 }
@@ -99,6 +105,15 @@ impl BatchNorm2d {
 
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let c = self.gamma.dim(0)?;
+        if train && x.device().is_cpu() {
+            let (y, mean, var) = kernels::batch_norm_train(x, &self.gamma, &self.beta, BN_EPS)?;
+            let n = (x.elem_count() / c) as f64;
+            let device = x.device();
+            let mean = Tensor::from_vec(mean, c, device)?;
+            let unbiased = (Tensor::from_vec(var, c, device)? * (n / (n - 1.0).max(1.0)))?;
+            self.update_running(&mean, &unbiased)?;
+            return Ok(y);
+        }
         let (mean, var) = if train {
             // Per channel over (b, h, w): move channels first, flatten the rest.
             let flat = x.transpose(0, 1)?.flatten_from(1)?;
@@ -106,8 +121,7 @@ impl BatchNorm2d {
             let mean = flat.mean(D::Minus1)?;
             let var = flat.broadcast_sub(&mean.unsqueeze(1)?)?.sqr()?.mean(D::Minus1)?;
             let unbiased = (var.detach() * (n / (n - 1.0).max(1.0)))?;
-            self.running_mean.set(&((self.running_mean.as_tensor() * (1.0 - BN_MOMENTUM))? + (mean.detach() * BN_MOMENTUM)?)?)?;
-            self.running_var.set(&((self.running_var.as_tensor() * (1.0 - BN_MOMENTUM))? + (unbiased * BN_MOMENTUM)?)?)?;
+            self.update_running(&mean.detach(), &unbiased)?;
             (mean, var)
         } else {
             (self.running_mean.as_tensor().clone(), self.running_var.as_tensor().clone())
@@ -115,5 +129,10 @@ impl BatchNorm2d {
         let scale = (self.gamma.clone() / (var + BN_EPS)?.sqrt()?)?;
         let shift = (&self.beta - (&mean * &scale)?)?;
         x.broadcast_mul(&scale.reshape((1, c, 1, 1))?)?.broadcast_add(&shift.reshape((1, c, 1, 1))?)
+    }
+
+    fn update_running(&self, mean: &Tensor, unbiased_var: &Tensor) -> Result<()> {
+        self.running_mean.set(&((self.running_mean.as_tensor() * (1.0 - BN_MOMENTUM))? + (mean * BN_MOMENTUM)?)?)?;
+        self.running_var.set(&((self.running_var.as_tensor() * (1.0 - BN_MOMENTUM))? + (unbiased_var * BN_MOMENTUM)?)?)
     }
 }

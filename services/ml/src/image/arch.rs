@@ -6,7 +6,6 @@ use candle_core::{Result, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::Model;
-use crate::kernels::max_pool2d;
 use crate::nn::{BatchNorm2d, Conv2d, ConvSpec, Linear};
 use crate::params::{Params, Part};
 use crate::{MlError, Result as MlResult};
@@ -69,7 +68,7 @@ impl CnnSmall {
 
 impl Model for CnnSmall {
     fn forward(&self, xs: &Tensor, _train: bool) -> Result<Tensor> {
-        let x = max_pool2d(&self.conv.forward_relu(xs)?, 2)?.flatten_from(1)?;
+        let x = self.conv.forward_relu_pool(xs, 2)?.flatten_from(1)?;
         self.head.forward(&self.fc.forward_relu(&x)?)
     }
 }
@@ -106,8 +105,8 @@ impl CnnTiny {
 
 impl Model for CnnTiny {
     fn forward(&self, xs: &Tensor, _train: bool) -> Result<Tensor> {
-        let x = max_pool2d(&self.conv1.forward_relu(xs)?, 2)?;
-        let x = max_pool2d(&self.conv2.forward_relu(&x)?, 2)?;
+        let x = self.conv1.forward_relu_pool(xs, 2)?;
+        let x = self.conv2.forward_relu_pool(&x, 2)?;
         self.head.forward(&x.flatten_from(1)?)
     }
 }

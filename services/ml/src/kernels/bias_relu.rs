@@ -43,7 +43,7 @@ impl CustomOp2 for BiasRelu {
 }
 
 /// grad · [out > 0].
-struct ReluGrad;
+pub(super) struct ReluGrad;
 
 impl CustomOp2 for ReluGrad {
     fn name(&self) -> &'static str {

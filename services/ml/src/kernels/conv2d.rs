@@ -1,6 +1,8 @@
 //! conv2d by im2col + GEMM, forward and backward.
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, bail};
+use std::sync::Mutex;
+
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;
 
 use super::gemm::{Mat, matmul};
@@ -107,6 +109,53 @@ fn inner_threads(n: usize) -> usize {
     if n >= threads { 1 } else { threads }
 }
 
+/// Σ over batch and positions per channel of a (b, c, h, w) gradient:
+/// contiguous inner sums first (candle's multi-axis sum walks strides).
+fn channel_sums(grad: &Tensor) -> Result<Tensor> {
+    let (b, c) = (grad.dim(0)?, grad.dim(1)?);
+    grad.reshape((b, c, ()))?.sum(2)?.sum(0)
+}
+
+/// Output of one convolution: per image, im2col then one GEMM; then the
+/// bias and ReLU, if any, while the image's output is still in cache.
+fn forward(g: &Geom, x: &[f32], k: &[f32], bias: Option<&[f32]>, relu: bool) -> Result<Vec<f32>> {
+    let (kk, l) = (g.k(), g.l());
+    let mut out = vec![0f32; g.batch * g.c_out * l];
+    let threads = inner_threads(g.batch);
+    out.par_chunks_mut(g.c_out * l).zip(x.par_chunks(g.image())).try_for_each_init(
+        || vec![0f32; kk * l],
+        |col, (o, xb)| {
+            im2col(g, xb, col);
+            matmul(o, false, Mat::rows(k, g.c_out, kk), Mat::rows(col, kk, l), threads)?;
+            if let Some(bias) = bias {
+                for (plane, b) in o.chunks_mut(l).zip(bias) {
+                    plane.iter_mut().for_each(|v| *v += b);
+                }
+            }
+            if relu {
+                o.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+            Ok::<_, candle_core::Error>(())
+        },
+    )?;
+    Ok(out)
+}
+
+/// Kernel and input gradients from the gradient of the convolution's
+/// (pre-bias) output.
+fn backward(stride: usize, pad: usize, x: &Tensor, kernel: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    let grad_kernel = if kernel.track_op() {
+        Some(x.apply_op2_no_bwd(grad, &KernelGrad { stride, pad, kh: kernel.dim(2)?, kw: kernel.dim(3)? })?)
+    } else {
+        None
+    };
+    // The input's gradient only when something upstream needs it: for
+    // the first layer the input is data and this is pure waste.
+    let grad_x =
+        if x.track_op() { Some(kernel.apply_op2_no_bwd(grad, &InputGrad { stride, pad, h: x.dim(2)?, w: x.dim(3)? })?) } else { None };
+    Ok((grad_x, grad_kernel))
+}
+
 struct Forward {
     stride: usize,
     pad: usize,
@@ -119,35 +168,60 @@ impl CustomOp2 for Forward {
 
     fn cpu_fwd(&self, xs: &CpuStorage, xl: &Layout, ks: &CpuStorage, kl: &Layout) -> Result<(CpuStorage, Shape)> {
         let g = Geom::new(xl.dims(), kl.dims(), self.stride, self.pad)?;
-        let (x, k) = (f32_slice(xs, xl, "conv2d")?, f32_slice(ks, kl, "conv2d")?);
-        let (kk, l) = (g.k(), g.l());
-        let mut out = vec![0f32; g.batch * g.c_out * l];
-        let threads = inner_threads(g.batch);
-        out.par_chunks_mut(g.c_out * l).zip(x.par_chunks(g.image())).try_for_each_init(
-            || vec![0f32; kk * l],
-            |col, (o, xb)| {
-                im2col(&g, xb, col);
-                matmul(o, false, Mat::rows(k, g.c_out, kk), Mat::rows(col, kk, l), threads)
-            },
-        )?;
+        let out = forward(&g, f32_slice(xs, xl, "conv2d")?, f32_slice(ks, kl, "conv2d")?, None, false)?;
         Ok((CpuStorage::F32(out), Shape::from((g.batch, g.c_out, g.oh, g.ow))))
     }
 
     fn bwd(&self, x: &Tensor, kernel: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        backward(self.stride, self.pad, x, kernel, &grad.contiguous()?)
+    }
+}
+
+/// conv2d + bias (+ ReLU) as one graph node: the pre-activation output,
+/// the largest tensor of a small CNN, is never materialised as a node, so
+/// the backward pass neither allocates nor accumulates its gradient.
+struct BiasForward {
+    stride: usize,
+    pad: usize,
+    relu: bool,
+}
+
+impl CustomOp3 for BiasForward {
+    fn name(&self) -> &'static str {
+        "tenfold-conv2d-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ks: &CpuStorage,
+        kl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = Geom::new(xl.dims(), kl.dims(), self.stride, self.pad)?;
+        let bias = f32_slice(bs, bl, "conv2d bias")?;
+        if bias.len() != g.c_out {
+            bail!("conv2d: {} bias values for {} output channels", bias.len(), g.c_out);
+        }
+        let out = forward(&g, f32_slice(xs, xl, "conv2d")?, f32_slice(ks, kl, "conv2d")?, Some(bias), self.relu)?;
+        Ok((CpuStorage::F32(out), Shape::from((g.batch, g.c_out, g.oh, g.ow))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        kernel: &Tensor,
+        bias: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
-        let grad_kernel = if kernel.track_op() {
-            Some(x.apply_op2_no_bwd(&grad, &KernelGrad { stride: self.stride, pad: self.pad, kh: kernel.dim(2)?, kw: kernel.dim(3)? })?)
-        } else {
-            None
-        };
-        // The input's gradient only when something upstream needs it: for
-        // the first layer the input is data and this is pure waste.
-        let grad_x = if x.track_op() {
-            Some(kernel.apply_op2_no_bwd(&grad, &InputGrad { stride: self.stride, pad: self.pad, h: x.dim(2)?, w: x.dim(3)? })?)
-        } else {
-            None
-        };
-        Ok((grad_x, grad_kernel))
+        let grad = if self.relu { res.apply_op2_no_bwd(&grad, &super::bias_relu::ReluGrad)? } else { grad };
+        let grad_bias = if bias.track_op() { Some(channel_sums(&grad)?) } else { None };
+        let (grad_x, grad_kernel) = backward(self.stride, self.pad, x, kernel, &grad)?;
+        Ok((grad_x, grad_kernel, grad_bias))
     }
 }
 
@@ -226,11 +300,102 @@ impl CustomOp2 for InputGrad {
     }
 }
 
+/// conv2d + bias + ReLU + k×k max-pool as one node (the pattern of both
+/// small CNNs). The activations before pooling stay inside the op for its
+/// backward instead of becoming two graph nodes whose gradients candle
+/// would allocate and accumulate.
+struct BiasReluPool {
+    stride: usize,
+    pad: usize,
+    k: usize,
+    /// The forward's activations before pooling, and their height and width.
+    saved: Mutex<Option<(Vec<f32>, usize, usize)>>,
+}
+
+impl CustomOp3 for BiasReluPool {
+    fn name(&self) -> &'static str {
+        "tenfold-conv2d-relu-pool"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ks: &CpuStorage,
+        kl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = Geom::new(xl.dims(), kl.dims(), self.stride, self.pad)?;
+        let bias = f32_slice(bs, bl, "conv2d bias")?;
+        if bias.len() != g.c_out || g.oh < self.k || g.ow < self.k || self.k == 0 {
+            bail!(
+                "conv2d+pool: {} bias values for {} channels, {}×{} output for a {}×{} window",
+                bias.len(),
+                g.c_out,
+                g.oh,
+                g.ow,
+                self.k,
+                self.k
+            );
+        }
+        let act = forward(&g, f32_slice(xs, xl, "conv2d")?, f32_slice(ks, kl, "conv2d")?, Some(bias), true)?;
+        let out = super::pool::pool(&act, g.batch * g.c_out, g.oh, g.ow, self.k);
+        match self.saved.lock() {
+            Ok(mut saved) => *saved = Some((act, g.oh, g.ow)),
+            Err(_) => bail!("conv2d+pool: saved activations poisoned"),
+        }
+        Ok((CpuStorage::F32(out), Shape::from((g.batch, g.c_out, g.oh / self.k, g.ow / self.k))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        kernel: &Tensor,
+        bias: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        // Taken, not copied: a graph is walked backward once.
+        let Some((act, oh, ow)) = self.saved.lock().ok().and_then(|mut s| s.take()) else {
+            bail!("conv2d+pool: backward needs the forward's activations (was it run twice?)");
+        };
+        let act = Tensor::from_vec(act, (res.dim(0)?, res.dim(1)?, oh, ow), x.device())?;
+        // Route each window's gradient to its maximum; ReLU then passes it
+        // only where the activation was positive.
+        let grad = act.apply_op2_no_bwd(&grad.contiguous()?, &super::pool::MaxPoolGrad { k: self.k })?;
+        let grad = act.apply_op2_no_bwd(&grad, &super::bias_relu::ReluGrad)?;
+        let grad_bias = if bias.track_op() { Some(channel_sums(&grad)?) } else { None };
+        let (grad_x, grad_kernel) = backward(self.stride, self.pad, x, kernel, &grad)?;
+        Ok((grad_x, grad_kernel, grad_bias))
+    }
+}
+
+/// max_pool2d(relu(conv2d(x) + bias), k).
+pub fn conv2d_relu_pool(x: &Tensor, kernel: &Tensor, bias: &Tensor, stride: usize, pad: usize, k: usize) -> Result<Tensor> {
+    if x.device().is_cpu() {
+        let op = BiasReluPool { stride, pad, k, saved: Mutex::new(None) };
+        x.contiguous()?.apply_op3(&kernel.contiguous()?, &bias.contiguous()?, op)
+    } else {
+        conv2d_bias(x, kernel, bias, stride, pad, true)?.max_pool2d(k)
+    }
+}
+
 /// 2-d convolution of `x` (b, c, h, w) with `kernel` (o, c, kh, kw).
 pub fn conv2d(x: &Tensor, kernel: &Tensor, stride: usize, pad: usize) -> Result<Tensor> {
     if x.device().is_cpu() {
         x.contiguous()?.apply_op2(&kernel.contiguous()?, Forward { stride, pad })
     } else {
         x.conv2d(kernel, pad, stride, 1, 1)
+    }
+}
+
+/// conv2d, then `bias` (o) per output channel, then ReLU when `relu`.
+pub fn conv2d_bias(x: &Tensor, kernel: &Tensor, bias: &Tensor, stride: usize, pad: usize, relu: bool) -> Result<Tensor> {
+    if x.device().is_cpu() {
+        x.contiguous()?.apply_op3(&kernel.contiguous()?, &bias.contiguous()?, BiasForward { stride, pad, relu })
+    } else {
+        let y = x.conv2d(kernel, pad, stride, 1, 1)?.broadcast_add(&bias.reshape((1, (), 1, 1))?)?;
+        if relu { y.relu() } else { Ok(y) }
     }
 }

@@ -8,15 +8,19 @@
 //! Each is checked against candle's reference op and by finite differences
 //! (`tests.rs`). On other devices the layers use candle's own ops.
 
+mod batch_norm;
 mod bias_relu;
 mod conv2d;
 pub mod gemm;
+mod linear;
 mod pool;
 #[cfg(test)]
 mod tests;
 
+pub use batch_norm::batch_norm_train;
 pub use bias_relu::bias_relu;
-pub use conv2d::conv2d;
+pub use conv2d::{conv2d, conv2d_bias, conv2d_relu_pool};
+pub use linear::dense;
 pub use pool::max_pool2d;
 
 use candle_core::{CpuStorage, Layout, Result, bail};

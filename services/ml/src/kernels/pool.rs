@@ -19,7 +19,16 @@ fn dims(layout: &Layout, k: usize) -> Result<(usize, usize, usize, usize, usize)
 
 /// The flat index (within a plane) of the first maximum of each window:
 /// the same element PyTorch routes the gradient to.
+#[inline]
 fn argmax(plane: &[f32], w: usize, k: usize, oy: usize, ox: usize) -> usize {
+    if k == 2 {
+        // The common case, unrolled: ties go to the top row, then the left.
+        let top = 2 * (oy * w + ox);
+        let bottom = top + w;
+        let (t, tv) = if plane[top + 1] > plane[top] { (top + 1, plane[top + 1]) } else { (top, plane[top]) };
+        let (b, bv) = if plane[bottom + 1] > plane[bottom] { (bottom + 1, plane[bottom + 1]) } else { (bottom, plane[bottom]) };
+        return if bv > tv { b } else { t };
+    }
     let mut best = (oy * k) * w + ox * k;
     for y in oy * k..oy * k + k {
         for x in ox * k..ox * k + k {
@@ -32,6 +41,20 @@ fn argmax(plane: &[f32], w: usize, k: usize, oy: usize, ox: usize) -> usize {
     best
 }
 
+/// k×k max pooling of `planes` planes of h×w values.
+pub(super) fn pool(x: &[f32], planes: usize, h: usize, w: usize, k: usize) -> Vec<f32> {
+    let (oh, ow) = (h / k, w / k);
+    let mut out = vec![0f32; planes * oh * ow];
+    out.par_chunks_mut(oh * ow).zip(x.par_chunks(h * w)).for_each(|(o, plane)| {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                o[oy * ow + ox] = plane[argmax(plane, w, k, oy, ox)];
+            }
+        }
+    });
+    out
+}
+
 impl CustomOp1 for MaxPool {
     fn name(&self) -> &'static str {
         "tenfold-max-pool2d"
@@ -39,15 +62,7 @@ impl CustomOp1 for MaxPool {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (planes, h, w, oh, ow) = dims(l, self.k)?;
-        let x = f32_slice(s, l, "max_pool2d")?;
-        let mut out = vec![0f32; planes * oh * ow];
-        out.par_chunks_mut(oh * ow).zip(x.par_chunks(h * w)).for_each(|(o, plane)| {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    o[oy * ow + ox] = plane[argmax(plane, w, self.k, oy, ox)];
-                }
-            }
-        });
+        let out = pool(f32_slice(s, l, "max_pool2d")?, planes, h, w, self.k);
         let d = l.dims();
         Ok((CpuStorage::F32(out), Shape::from((d[0], d[1], oh, ow))))
     }
@@ -58,8 +73,8 @@ impl CustomOp1 for MaxPool {
 }
 
 /// Routes each window's gradient to its maximum; everything else gets 0.
-struct MaxPoolGrad {
-    k: usize,
+pub(super) struct MaxPoolGrad {
+    pub(super) k: usize,
 }
 
 impl CustomOp2 for MaxPoolGrad {

@@ -46,6 +46,63 @@ fn conv2d_matches_candle_values_and_gradients() {
 }
 
 #[test]
+fn fused_conv_bias_relu_matches_the_three_ops() {
+    for relu in [false, true] {
+        let x = Var::from_tensor(&random(&[2, 3, 6, 6], 20)).unwrap();
+        let k = Var::from_tensor(&random(&[4, 3, 3, 3], 21)).unwrap();
+        let b = Var::from_tensor(&random(&[4], 22)).unwrap();
+        let ours = conv2d_bias(&x, &k, &b, 1, 1, relu).unwrap();
+        let pre = x.conv2d(&k, 1, 1, 1, 1).unwrap().broadcast_add(&b.reshape((1, 4, 1, 1)).unwrap()).unwrap();
+        let theirs = if relu { pre.relu().unwrap() } else { pre };
+        close(&ours, &theirs, 1e-5);
+        let g1 = project(&ours, 23).backward().unwrap();
+        let g2 = project(&theirs, 23).backward().unwrap();
+        for v in [&x, &k, &b] {
+            close(g1.get(v).unwrap(), g2.get(v).unwrap(), 1e-4);
+        }
+    }
+    let k = random(&[2, 2, 3, 3], 24);
+    let b = Tensor::new(&[0.05f32, -0.05], &Device::Cpu).unwrap();
+    finite_difference_check(&spread(&[1, 2, 4, 4], 25), |x| project(&conv2d_bias(x, &k, &b, 1, 0, false).unwrap(), 26));
+}
+
+#[test]
+fn fused_conv_relu_pool_matches_the_separate_ops() {
+    let x = Var::from_tensor(&random(&[2, 2, 7, 8], 40)).unwrap();
+    let k = Var::from_tensor(&random(&[3, 2, 3, 3], 41)).unwrap();
+    let b = Var::from_tensor(&random(&[3], 42)).unwrap();
+    let ours = conv2d_relu_pool(&x, &k, &b, 1, 1, 2).unwrap();
+    let theirs = max_pool2d(&conv2d_bias(&x, &k, &b, 1, 1, true).unwrap(), 2).unwrap();
+    close(&ours, &theirs, 0.0);
+    let g1 = project(&ours, 43).backward().unwrap();
+    let g2 = project(&theirs, 43).backward().unwrap();
+    for v in [&x, &k, &b] {
+        close(g1.get(v).unwrap(), g2.get(v).unwrap(), 1e-5);
+    }
+}
+
+#[test]
+fn fused_dense_matches_matmul_bias_relu() {
+    for relu in [false, true] {
+        let x = Var::from_tensor(&random(&[5, 7], 50)).unwrap();
+        let w = Var::from_tensor(&random(&[3, 7], 51)).unwrap();
+        let b = Var::from_tensor(&random(&[3], 52)).unwrap();
+        let ours = dense(&x, &w, &b, relu).unwrap();
+        let pre = x.matmul(&w.t().unwrap()).unwrap().broadcast_add(&b).unwrap();
+        let theirs = if relu { pre.relu().unwrap() } else { pre };
+        close(&ours, &theirs, 1e-5);
+        let g1 = project(&ours, 53).backward().unwrap();
+        let g2 = project(&theirs, 53).backward().unwrap();
+        for v in [&x, &w, &b] {
+            close(g1.get(v).unwrap(), g2.get(v).unwrap(), 1e-5);
+        }
+    }
+    let w = random(&[3, 4], 54);
+    let b = random(&[3], 55);
+    finite_difference_check(&random(&[2, 4], 56), |x| project(&dense(x, &w, &b, false).unwrap(), 57));
+}
+
+#[test]
 fn conv2d_skips_the_input_gradient_of_data() {
     let x = random(&[2, 1, 5, 5], 1);
     let k = Var::from_tensor(&random(&[3, 1, 3, 3], 2)).unwrap();
@@ -130,4 +187,35 @@ fn finite_differences_agree_for_pool_and_bias_relu() {
     finite_difference_check(&spread(&[1, 2, 4, 6], 14), |x| project(&max_pool2d(x, 2).unwrap(), 15));
     let b = Tensor::new(&[0.0125f32, -0.0125, 0.0375], &Device::Cpu).unwrap();
     finite_difference_check(&spread(&[2, 3, 2, 2], 16), |x| project(&bias_relu(x, &b).unwrap(), 17));
+}
+
+/// The composed formula batch norm used before (and still uses off the CPU).
+fn batch_norm_reference(x: &Tensor, gamma: &Tensor, beta: &Tensor) -> Tensor {
+    let c = gamma.dim(0).unwrap();
+    let flat = x.transpose(0, 1).unwrap().flatten_from(1).unwrap();
+    let mean = flat.mean(1).unwrap();
+    let var = flat.broadcast_sub(&mean.unsqueeze(1).unwrap()).unwrap().sqr().unwrap().mean(1).unwrap();
+    let scale = (gamma / (var + 1e-5).unwrap().sqrt().unwrap()).unwrap();
+    let shift = (beta - (&mean * &scale).unwrap()).unwrap();
+    x.broadcast_mul(&scale.reshape((1, c, 1, 1)).unwrap()).unwrap().broadcast_add(&shift.reshape((1, c, 1, 1)).unwrap()).unwrap()
+}
+
+#[test]
+fn fused_batch_norm_matches_the_composed_formula() {
+    let x = Var::from_tensor(&(random(&[4, 3, 5, 5], 30) * 3.0).unwrap()).unwrap();
+    let g = Var::from_tensor(&random(&[3], 31)).unwrap();
+    let b = Var::from_tensor(&random(&[3], 32)).unwrap();
+    let (ours, mean, var) = batch_norm_train(&x, &g, &b, 1e-5).unwrap();
+    let theirs = batch_norm_reference(&x, &g, &b);
+    close(&ours, &theirs, 1e-4);
+    let flat = x.transpose(0, 1).unwrap().flatten_from(1).unwrap();
+    close(&Tensor::new(mean.as_slice(), &Device::Cpu).unwrap(), &flat.mean(1).unwrap(), 1e-5);
+    assert_eq!(var.len(), 3);
+    let g1 = project(&ours, 33).backward().unwrap();
+    let g2 = project(&theirs, 33).backward().unwrap();
+    for v in [&x, &g, &b] {
+        close(g1.get(v).unwrap(), g2.get(v).unwrap(), 1e-3);
+    }
+    let (gt, bt) = (random(&[2], 34), random(&[2], 35));
+    finite_difference_check(&random(&[3, 2, 2, 2], 36), |x| project(&batch_norm_train(x, &gt, &bt, 1e-5).unwrap().0, 37));
 }
