@@ -363,8 +363,7 @@ impl CustomOp3 for BiasReluPool {
         let act = Tensor::from_vec(act, (res.dim(0)?, res.dim(1)?, oh, ow), x.device())?;
         // Route each window's gradient to its maximum; ReLU then passes it
         // only where the activation was positive.
-        let grad = act.apply_op2_no_bwd(&grad.contiguous()?, &super::pool::MaxPoolGrad { k: self.k })?;
-        let grad = act.apply_op2_no_bwd(&grad, &super::bias_relu::ReluGrad)?;
+        let grad = act.apply_op2_no_bwd(&grad.contiguous()?, &super::pool::MaxPoolGrad { k: self.k, relu: true })?;
         let grad_bias = if bias.track_op() { Some(channel_sums(&grad)?) } else { None };
         let (grad_x, grad_kernel) = backward(self.stride, self.pad, x, kernel, &grad)?;
         Ok((grad_x, grad_kernel, grad_bias))

@@ -47,8 +47,17 @@ pub(super) fn pool(x: &[f32], planes: usize, h: usize, w: usize, k: usize) -> Ve
     let mut out = vec![0f32; planes * oh * ow];
     out.par_chunks_mut(oh * ow).zip(x.par_chunks(h * w)).for_each(|(o, plane)| {
         for oy in 0..oh {
-            for ox in 0..ow {
-                o[oy * ow + ox] = plane[argmax(plane, w, k, oy, ox)];
+            let row = &mut o[oy * ow..][..ow];
+            if k == 2 {
+                // Row pairs as slices: no index arithmetic per element.
+                let (top, bottom) = (&plane[2 * oy * w..][..2 * ow], &plane[(2 * oy + 1) * w..][..2 * ow]);
+                for ((v, t), b) in row.iter_mut().zip(top.chunks_exact(2)).zip(bottom.chunks_exact(2)) {
+                    *v = t[0].max(t[1]).max(b[0].max(b[1]));
+                }
+            } else {
+                for (ox, v) in row.iter_mut().enumerate() {
+                    *v = plane[argmax(plane, w, k, oy, ox)];
+                }
             }
         }
     });
@@ -68,13 +77,16 @@ impl CustomOp1 for MaxPool {
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(x.apply_op2_no_bwd(&grad.contiguous()?, &MaxPoolGrad { k: self.k })?))
+        Ok(Some(x.apply_op2_no_bwd(&grad.contiguous()?, &MaxPoolGrad { k: self.k, relu: false })?))
     }
 }
 
 /// Routes each window's gradient to its maximum; everything else gets 0.
+/// With `relu` (the input is a ReLU's output) a maximum of 0 gets nothing
+/// either: the ReLU's own backward, folded into the same pass.
 pub(super) struct MaxPoolGrad {
     pub(super) k: usize,
+    pub(super) relu: bool,
 }
 
 impl CustomOp2 for MaxPoolGrad {
@@ -92,7 +104,10 @@ impl CustomOp2 for MaxPoolGrad {
         dx.par_chunks_mut(h * w).zip(x.par_chunks(h * w)).zip(grad.par_chunks(oh * ow)).for_each(|((d, plane), g)| {
             for oy in 0..oh {
                 for ox in 0..ow {
-                    d[argmax(plane, w, self.k, oy, ox)] += g[oy * ow + ox];
+                    let best = argmax(plane, w, self.k, oy, ox);
+                    if !self.relu || plane[best] > 0.0 {
+                        d[best] += g[oy * ow + ox];
+                    }
                 }
             }
         });
