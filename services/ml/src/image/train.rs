@@ -295,14 +295,12 @@ pub fn train(req: &TrainRequest, ctl: Control<'_>) -> Result<Report> {
         (Some(t), Some(teacher), Some(student_eval)) => {
             // The same student, seed and data without the teacher: the
             // comparison that says whether distillation helped.
-            let baseline_dir = req.out.join("baseline");
             let mut quiet = |_: crate::train::Event<'_>| {};
             let baseline = train_one(req, &p, None, Control { on_event: &mut quiet, cancel, checkpoint_dir: None, resume: false })?;
             let base_acc = classify(baseline.model.as_ref(), &p.data, &p.prep, &held, &req.device)?.accuracy;
             let base_latency = latency(baseline.model.as_ref(), shape, &req.device)?;
             let teacher_acc = classify(teacher.model.as_ref(), &p.data, &p.prep, &held, &req.device)?.accuracy;
             let teacher_latency = latency(teacher.model.as_ref(), shape, &req.device)?;
-            let _ = std::fs::remove_dir_all(&baseline_dir);
             let student = compare(
                 &p.architecture,
                 student_eval.metrics.accuracy,
