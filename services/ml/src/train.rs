@@ -28,6 +28,14 @@ pub struct EarlyStopping {
     pub min_delta: f64,
 }
 
+impl EarlyStopping {
+    /// Keras' rule: stop once `patience` epochs in a row brought no
+    /// improvement (with patience 0, at the first such epoch).
+    pub fn exhausted(&self, bad_epochs: usize) -> bool {
+        bad_epochs > 0 && bad_epochs >= self.patience
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     pub epochs: usize,
@@ -194,9 +202,8 @@ pub fn fit(params: &Params, task: &dyn Task, cfg: &TrainConfig, ctl: Control<'_>
     let mut stopped_early = false;
 
     for epoch in state.epochs_done..cfg.epochs {
-        if let Some(es) = cfg.early_stopping
-            && state.bad_epochs > es.patience
-        {
+        // A resumed run that had already stopped early stays stopped.
+        if cfg.early_stopping.is_some_and(|es| es.exhausted(state.bad_epochs)) {
             stopped_early = true;
             break;
         }
@@ -278,9 +285,7 @@ pub fn fit(params: &Params, task: &dyn Task, cfg: &TrainConfig, ctl: Control<'_>
             let path = checkpoint::save(dir, &state, params, &optimizer, best.as_ref())?;
             on_event(Event::Checkpoint { epoch: epoch + 1, dir: &path });
         }
-        if let Some(es) = cfg.early_stopping
-            && state.bad_epochs > es.patience
-        {
+        if cfg.early_stopping.is_some_and(|es| es.exhausted(state.bad_epochs)) {
             stopped_early = epoch + 1 < cfg.epochs;
             break;
         }
@@ -357,5 +362,84 @@ mod checkpoint {
         let best_path = target.join("best.safetensors");
         let best = if best_path.is_file() { Some(load_tensors(&best_path, &device)?) } else { None };
         Ok(Some((state, best)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use candle_core::Device;
+
+    use super::*;
+    use crate::params::Role;
+
+    /// One weight pulled towards 3; the "validation accuracy" follows a
+    /// script, so early stopping and best-weight restoring can be checked.
+    struct Scripted {
+        params: Params,
+        script: Vec<f64>,
+        epoch: Cell<usize>,
+    }
+
+    impl Task for Scripted {
+        fn train_len(&self) -> usize {
+            4
+        }
+        fn loss(&self, _batch: &[usize], _rng: &mut ChaCha8Rng) -> Result<Tensor> {
+            let p = self.params.get("w").map(|p| p.var.as_tensor().clone()).ok_or(MlError::Cancelled)?;
+            Ok((p - 3.0)?.sqr()?.sum_all()?)
+        }
+        fn validate(&self) -> Result<Option<Metrics>> {
+            let e = self.epoch.get();
+            self.epoch.set(e + 1);
+            Ok(Some(Metrics::from([("val_accuracy".into(), self.script[e.min(self.script.len() - 1)])])))
+        }
+        fn monitor(&self) -> (&'static str, Goal) {
+            ("val_accuracy", Goal::Maximize)
+        }
+    }
+
+    fn weight(params: &Params) -> f32 {
+        params.get("w").unwrap().var.as_tensor().to_vec1::<f32>().unwrap()[0]
+    }
+
+    #[test]
+    fn early_stopping_waits_patience_epochs_and_restores_the_best_weights() {
+        let mut params = Params::new(0, &Device::Cpu);
+        params.constant("w", &[1], 0.0, Role::Weight, crate::params::Part::Head).unwrap();
+        let task = Scripted { params: params.clone(), script: vec![0.5, 0.7, 0.6, 0.65, 0.69, 0.9], epoch: Cell::new(0) };
+        let cfg = TrainConfig {
+            epochs: 10,
+            batch_size: 4,
+            optimizer: OptimizerConfig::sgd(0.0),
+            schedule: Schedule::constant(0.1),
+            clip_grad_norm: None,
+            early_stopping: Some(EarlyStopping { patience: 3, min_delta: 0.0 }),
+            seed: 1,
+        };
+        let mut weights = vec![];
+        let mut on_event = |e: Event<'_>| {
+            if let Event::Epoch(_) = e {
+                weights.push(weight(&params));
+            }
+        };
+        let outcome =
+            fit(&task.params, &task, &cfg, Control { on_event: &mut on_event, cancel: None, checkpoint_dir: None, resume: false }).unwrap();
+        // Best at epoch 2 (0.7); epochs 3, 4, 5 do not beat it → stop after 5.
+        assert_eq!(outcome.history.len(), 5);
+        assert!(outcome.stopped_early);
+        assert_eq!(outcome.best_epoch, Some(2));
+        assert_eq!(outcome.best_metric, Some(0.7));
+        assert_eq!(weight(&task.params), weights[1], "the weights kept are epoch 2's");
+        assert_ne!(weights[1], weights[4]);
+    }
+
+    #[test]
+    fn patience_zero_stops_at_the_first_epoch_without_improvement() {
+        let es = EarlyStopping { patience: 0, min_delta: 0.0 };
+        assert!(!es.exhausted(0) && es.exhausted(1));
+        let es = EarlyStopping { patience: 2, min_delta: 0.0 };
+        assert!(!es.exhausted(1) && es.exhausted(2));
     }
 }
