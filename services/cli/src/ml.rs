@@ -243,11 +243,9 @@ fn eta(seconds: f64) -> String {
     format!("{}:{:02}", s / 60, s % 60)
 }
 
-fn print(text: &str) -> anyhow::Result<()> {
+fn print(text: &str) -> Result<(), MlError> {
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()?;
-    Ok(())
+    out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(MlError::io("stdout"))
 }
 
 pub fn train(args: &TrainArgs) -> Result<(), MlError> {
@@ -275,14 +273,14 @@ pub fn train(args: &TrainArgs) -> Result<(), MlError> {
         summary.push_str(&format!("distillation: {}\n", d.verdict));
     }
     summary.push_str(&format!("report: {}\n", req.out.join("report.json").display()));
-    print(&summary).map_err(|e| MlError::Io { path: "stdout".into(), source: std::io::Error::other(e.to_string()) })
+    print(&summary)
 }
 
 pub fn eval(args: &EvalArgs) -> Result<(), MlError> {
     let device = parse_device(&args.device)?;
     let evaluation = tenfold_ml::image::evaluate(&args.model, &args.data, &device)?;
     let json = serde_json::to_string_pretty(&evaluation).map_err(|e| MlError::Incompatible(e.to_string()))?;
-    print(&format!("{json}\n")).map_err(|e| MlError::Io { path: "stdout".into(), source: std::io::Error::other(e.to_string()) })
+    print(&format!("{json}\n"))
 }
 
 pub fn predict(args: &PredictArgs) -> Result<(), MlError> {
@@ -299,7 +297,7 @@ pub fn predict(args: &PredictArgs) -> Result<(), MlError> {
             })
             .collect()
     };
-    print(&text).map_err(|e| MlError::Io { path: "stdout".into(), source: std::io::Error::other(e.to_string()) })
+    print(&text)
 }
 
 /// Prints the error and returns the exit status.

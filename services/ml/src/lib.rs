@@ -5,7 +5,7 @@
 //! - [`train::fit`] is the generic loop (any [`Model`], any [`train::Task`]).
 //! - [`optim`] holds AdamW and SGD with momentum, fused on the CPU.
 //! - [`kernels`] are the CPU custom ops (im2col+GEMM conv2d, pooling,
-//!   bias+ReLU) that make CPU training practical.
+//!   conv+bias+ReLU+pool, dense, batch norm) that make CPU training practical.
 //! - [`image`] is the first family; chat and recommendation plug in the same way.
 
 pub mod artifact;

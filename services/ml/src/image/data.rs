@@ -14,7 +14,7 @@ use std::path::Path;
 
 use candle_core::{Device, Tensor};
 use image::imageops::FilterType;
-use image::{ColorType, DynamicImage};
+use image::{ColorType, DynamicImage, ImageDecoder};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -172,12 +172,32 @@ fn entries(archive: &mut zip::ZipArchive<File>) -> Entries {
         .collect()
 }
 
-fn read_image(archive: &mut zip::ZipArchive<File>, index: usize, path: &Path, name: &str) -> Result<DynamicImage> {
-    let limits = Limits::default();
+fn read_entry(archive: &mut zip::ZipArchive<File>, index: usize, path: &Path, name: &str) -> Result<Vec<u8>> {
     let mut entry = archive.by_index(index).map_err(|e| invalid(path, format!("{name}: cannot be read ({e})")))?;
     let mut buf = Vec::new();
-    (&mut entry).take(limits.max_entry_bytes).read_to_end(&mut buf).map_err(|e| invalid(path, format!("{name}: cannot be read ({e})")))?;
-    image::load_from_memory(&buf).map_err(|e| invalid(path, format!("{name}: not a readable image ({e})")))
+    (&mut entry)
+        .take(Limits::default().max_entry_bytes)
+        .read_to_end(&mut buf)
+        .map_err(|e| invalid(path, format!("{name}: cannot be read ({e})")))?;
+    Ok(buf)
+}
+
+fn read_image(archive: &mut zip::ZipArchive<File>, index: usize, path: &Path, name: &str) -> Result<DynamicImage> {
+    image::load_from_memory(&read_entry(archive, index, path, name)?)
+        .map_err(|e| invalid(path, format!("{name}: not a readable image ({e})")))
+}
+
+/// Height, width and colour type from the image's header, without decoding it.
+fn read_header(archive: &mut zip::ZipArchive<File>, index: usize, path: &Path, name: &str) -> Result<(usize, usize, ColorType)> {
+    let buf = read_entry(archive, index, path, name)?;
+    let unreadable = |e: image::ImageError| invalid(path, format!("{name}: not a readable image ({e})"));
+    let decoder = image::ImageReader::new(std::io::Cursor::new(&buf))
+        .with_guessed_format()
+        .map_err(|e| invalid(path, format!("{name}: cannot be read ({e})")))?
+        .into_decoder()
+        .map_err(unreadable)?;
+    let (w, h) = decoder.dimensions();
+    Ok((h as usize, w as usize, decoder.color_type()))
 }
 
 fn is_gray(color: ColorType) -> bool {
@@ -350,9 +370,9 @@ fn infer_shape(
     let mut gray = true;
     let mut sizes: BTreeMap<(usize, usize), usize> = BTreeMap::new();
     for (index, name, ..) in found {
-        let image = read_image(archive, *index, path, name)?;
-        gray &= is_gray(image.color());
-        *sizes.entry((image.height() as usize, image.width() as usize)).or_default() += 1;
+        let (h, w, color) = read_header(archive, *index, path, name)?;
+        gray &= is_gray(color);
+        *sizes.entry((h, w)).or_default() += 1;
     }
     let channels = if gray { 1 } else { 3 };
     let (height, width) = match side {

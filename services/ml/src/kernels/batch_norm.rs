@@ -19,9 +19,10 @@ struct Stats {
     var: Vec<f32>,
 }
 
-pub struct BatchNormTrain {
+struct BatchNormTrain {
     eps: f64,
-    stats: Mutex<Stats>,
+    /// Shared with the caller, who reads the batch statistics after the forward.
+    stats: Arc<Mutex<Stats>>,
 }
 
 fn dims(l: &Layout) -> Result<(usize, usize, usize)> {
@@ -161,39 +162,8 @@ impl CustomOp3 for Backward {
 /// Normalises `x` with batch statistics; returns the output and the batch
 /// (mean, biased variance) for the running averages.
 pub fn batch_norm_train(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<(Tensor, Vec<f32>, Vec<f32>)> {
-    let op = Arc::new(BatchNormTrain { eps, stats: Mutex::new(Stats::default()) });
-    let boxed: Arc<Box<dyn CustomOp3 + Send + Sync>> = Arc::new(Box::new(Shared(op.clone())));
-    let y = x.contiguous()?.apply_op3_arc(gamma, beta, boxed)?;
-    let s = op.stats.lock().map_err(|_| candle_core::Error::Msg("batch_norm: statistics lost".into()))?;
+    let stats = Arc::new(Mutex::new(Stats::default()));
+    let y = x.contiguous()?.apply_op3(gamma, beta, BatchNormTrain { eps, stats: stats.clone() })?;
+    let s = stats.lock().map_err(|_| candle_core::Error::Msg("batch_norm: statistics lost".into()))?;
     Ok((y, s.mean.clone(), s.var.clone()))
-}
-
-/// Lets the caller keep a handle on the op the graph owns.
-struct Shared(Arc<BatchNormTrain>);
-
-impl CustomOp3 for Shared {
-    fn name(&self) -> &'static str {
-        self.0.name()
-    }
-    fn cpu_fwd(
-        &self,
-        a: &CpuStorage,
-        al: &Layout,
-        b: &CpuStorage,
-        bl: &Layout,
-        c: &CpuStorage,
-        cl: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.0.cpu_fwd(a, al, b, bl, c, cl)
-    }
-    fn bwd(
-        &self,
-        a: &Tensor,
-        b: &Tensor,
-        c: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        self.0.bwd(a, b, c, res, grad)
-    }
 }

@@ -156,6 +156,25 @@ fn backward(stride: usize, pad: usize, x: &Tensor, kernel: &Tensor, grad: &Tenso
     Ok((grad_x, grad_kernel))
 }
 
+type Grads3 = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
+
+/// Gradients of (x, kernel, bias) from the gradient of conv(x) + bias.
+fn backward_with_bias(stride: usize, pad: usize, x: &Tensor, kernel: &Tensor, bias: &Tensor, grad: &Tensor) -> Result<Grads3> {
+    let grad_bias = if bias.track_op() { Some(channel_sums(grad)?) } else { None };
+    let (grad_x, grad_kernel) = backward(stride, pad, x, kernel, grad)?;
+    Ok((grad_x, grad_kernel, grad_bias))
+}
+
+/// The geometry of a convolution with a bias, and the bias values.
+fn geom_with_bias<'a>(xl: &Layout, kl: &Layout, bs: &'a CpuStorage, bl: &Layout, stride: usize, pad: usize) -> Result<(Geom, &'a [f32])> {
+    let g = Geom::new(xl.dims(), kl.dims(), stride, pad)?;
+    let bias = f32_slice(bs, bl, "conv2d bias")?;
+    if bias.len() != g.c_out {
+        bail!("conv2d: {} bias values for {} output channels", bias.len(), g.c_out);
+    }
+    Ok((g, bias))
+}
+
 struct Forward {
     stride: usize,
     pad: usize,
@@ -200,11 +219,7 @@ impl CustomOp3 for BiasForward {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let g = Geom::new(xl.dims(), kl.dims(), self.stride, self.pad)?;
-        let bias = f32_slice(bs, bl, "conv2d bias")?;
-        if bias.len() != g.c_out {
-            bail!("conv2d: {} bias values for {} output channels", bias.len(), g.c_out);
-        }
+        let (g, bias) = geom_with_bias(xl, kl, bs, bl, self.stride, self.pad)?;
         let out = forward(&g, f32_slice(xs, xl, "conv2d")?, f32_slice(ks, kl, "conv2d")?, Some(bias), self.relu)?;
         Ok((CpuStorage::F32(out), Shape::from((g.batch, g.c_out, g.oh, g.ow))))
     }
@@ -218,10 +233,8 @@ impl CustomOp3 for BiasForward {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
-        let grad = if self.relu { res.apply_op2_no_bwd(&grad, &super::bias_relu::ReluGrad)? } else { grad };
-        let grad_bias = if bias.track_op() { Some(channel_sums(&grad)?) } else { None };
-        let (grad_x, grad_kernel) = backward(self.stride, self.pad, x, kernel, &grad)?;
-        Ok((grad_x, grad_kernel, grad_bias))
+        let grad = if self.relu { res.apply_op2_no_bwd(&grad, &super::relu::ReluGrad)? } else { grad };
+        backward_with_bias(self.stride, self.pad, x, kernel, bias, &grad)
     }
 }
 
@@ -326,18 +339,9 @@ impl CustomOp3 for BiasReluPool {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let g = Geom::new(xl.dims(), kl.dims(), self.stride, self.pad)?;
-        let bias = f32_slice(bs, bl, "conv2d bias")?;
-        if bias.len() != g.c_out || g.oh < self.k || g.ow < self.k || self.k == 0 {
-            bail!(
-                "conv2d+pool: {} bias values for {} channels, {}×{} output for a {}×{} window",
-                bias.len(),
-                g.c_out,
-                g.oh,
-                g.ow,
-                self.k,
-                self.k
-            );
+        let (g, bias) = geom_with_bias(xl, kl, bs, bl, self.stride, self.pad)?;
+        if g.oh < self.k || g.ow < self.k || self.k == 0 {
+            bail!("conv2d+pool: a {}×{} output does not fit a {}×{} window", g.oh, g.ow, self.k, self.k);
         }
         let act = forward(&g, f32_slice(xs, xl, "conv2d")?, f32_slice(ks, kl, "conv2d")?, Some(bias), true)?;
         let out = super::pool::pool(&act, g.batch * g.c_out, g.oh, g.ow, self.k);
@@ -364,9 +368,7 @@ impl CustomOp3 for BiasReluPool {
         // Route each window's gradient to its maximum; ReLU then passes it
         // only where the activation was positive.
         let grad = act.apply_op2_no_bwd(&grad.contiguous()?, &super::pool::MaxPoolGrad { k: self.k, relu: true })?;
-        let grad_bias = if bias.track_op() { Some(channel_sums(&grad)?) } else { None };
-        let (grad_x, grad_kernel) = backward(self.stride, self.pad, x, kernel, &grad)?;
-        Ok((grad_x, grad_kernel, grad_bias))
+        backward_with_bias(self.stride, self.pad, x, kernel, bias, &grad)
     }
 }
 

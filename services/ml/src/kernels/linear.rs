@@ -60,7 +60,7 @@ impl CustomOp3 for Dense {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
-        let grad = if self.relu { res.apply_op2_no_bwd(&grad, &super::bias_relu::ReluGrad)? } else { grad };
+        let grad = if self.relu { res.apply_op2_no_bwd(&grad, &super::relu::ReluGrad)? } else { grad };
         let grad_w = if w.track_op() { Some(grad.apply_op2_no_bwd(&x.contiguous()?, &Product { transpose_lhs: true })?) } else { None };
         let grad_x = if x.track_op() { Some(grad.apply_op2_no_bwd(&w.contiguous()?, &Product { transpose_lhs: false })?) } else { None };
         let grad_b = if b.track_op() { Some(grad.sum(0)?) } else { None };

@@ -9,16 +9,15 @@
 //! (`tests.rs`). On other devices the layers use candle's own ops.
 
 mod batch_norm;
-mod bias_relu;
 mod conv2d;
 pub mod gemm;
 mod linear;
 mod pool;
+mod relu;
 #[cfg(test)]
 mod tests;
 
 pub use batch_norm::batch_norm_train;
-pub use bias_relu::bias_relu;
 pub use conv2d::{conv2d, conv2d_bias, conv2d_relu_pool};
 pub use linear::dense;
 pub use pool::max_pool2d;

@@ -126,23 +126,6 @@ fn max_pool_matches_candle_values_and_gradients() {
     close(g1.get(&x).unwrap(), &(g2.get(&x).unwrap() * 4.0).unwrap(), 1e-6);
 }
 
-#[test]
-fn bias_relu_matches_the_unfused_ops() {
-    for shape in [&[4usize, 3][..], &[2, 3, 4, 5]] {
-        let x = Var::from_tensor(&random(shape, 6)).unwrap();
-        let b = Var::from_tensor(&random(&[3], 7)).unwrap();
-        let ours = bias_relu(&x, &b).unwrap();
-        let mut bshape = vec![1; shape.len()];
-        bshape[1] = 3;
-        let theirs = x.broadcast_add(&b.reshape(bshape).unwrap()).unwrap().relu().unwrap();
-        close(&ours, &theirs, 0.0);
-        let g1 = project(&ours, 8).backward().unwrap();
-        let g2 = project(&theirs, 8).backward().unwrap();
-        close(g1.get(&x).unwrap(), g2.get(&x).unwrap(), 1e-6);
-        close(g1.get(&b).unwrap(), g2.get(&b).unwrap(), 1e-5);
-    }
-}
-
 /// Central differences of `loss(input)` against the analytic gradient, on
 /// every element. f32 with eps 1e-2 is exact for linear ops up to rounding;
 /// inputs are spread so no ReLU or max switches inside ±eps.
@@ -185,8 +168,10 @@ fn finite_differences_agree_for_conv_input_and_kernel() {
 #[test]
 fn finite_differences_agree_for_pool_and_bias_relu() {
     finite_difference_check(&spread(&[1, 2, 4, 6], 14), |x| project(&max_pool2d(x, 2).unwrap(), 15));
+    // relu(x + b) through the fused dense op with an identity weight.
     let b = Tensor::new(&[0.0125f32, -0.0125, 0.0375], &Device::Cpu).unwrap();
-    finite_difference_check(&spread(&[2, 3, 2, 2], 16), |x| project(&bias_relu(x, &b).unwrap(), 17));
+    let eye = Tensor::eye(3, candle_core::DType::F32, &Device::Cpu).unwrap();
+    finite_difference_check(&spread(&[8, 3], 16), |x| project(&dense(x, &eye, &b, true).unwrap(), 17));
 }
 
 /// The composed formula batch norm used before (and still uses off the CPU).
