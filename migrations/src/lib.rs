@@ -11,6 +11,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_identity;
 mod m20261128_000002_row_level_security;
 mod m20261128_000003_datasets;
+mod m20261128_000004_jobs;
 pub mod rls;
 
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_identity::Migration),
             Box::new(m20261128_000002_row_level_security::Migration),
             Box::new(m20261128_000003_datasets::Migration),
+            Box::new(m20261128_000004_jobs::Migration),
         ]
     }
 }

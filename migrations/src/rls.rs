@@ -29,9 +29,18 @@ pub const DATASET_TABLES: &[(&str, &str, &str)] = &[
     ("dataset_versions", "org_id = tenfold_org()", "org_id = tenfold_org()"),
 ];
 
+/// Tenant tables added by the jobs migration.
+pub const JOB_TABLES: &[(&str, &str, &str)] = &[
+    ("jobs", "org_id = tenfold_org()", "org_id = tenfold_org()"),
+    ("job_events", "org_id = tenfold_org()", "org_id = tenfold_org()"),
+    ("job_checkpoints", "org_id = tenfold_org()", "org_id = tenfold_org()"),
+    ("model_versions", "org_id = tenfold_org()", "org_id = tenfold_org()"),
+    ("usage_records", "org_id = tenfold_org()", "org_id = tenfold_org()"),
+];
+
 /// Every tenant table of every migration, for the catalog tests.
 pub fn all_tenant_tables() -> Vec<(&'static str, &'static str, &'static str)> {
-    TENANT_TABLES.iter().chain(DATASET_TABLES).copied().collect()
+    TENANT_TABLES.iter().chain(DATASET_TABLES).chain(JOB_TABLES).copied().collect()
 }
 
 /// Tables deliberately outside row-level security, and why. Every table
@@ -43,6 +52,12 @@ pub const GLOBAL_TABLES: &[(&str, &str)] = &[
         "a sign-in belongs to a user; found by the hash of its secret before the tenant is known (org_id names the session's organization, not an owner)",
     ),
     ("email_tokens", "verification and reset links belong to a user, not to an organization"),
+    (
+        "job_dispatch",
+        "the scheduling index workers share across organizations: job and organization ids, priority, device and lease times; no customer data (the job row, under RLS, holds that)",
+    ),
+    ("job_fair_share", "when each organization last got a worker slot, for fair share across organizations; ids and a time only"),
+    ("workers", "the worker processes alive (device, slots, heartbeat); they belong to the platform, not to a tenant"),
     ("seaql_migrations", "the migrator's own bookkeeping; the app role has no access to it"),
 ];
 

@@ -63,6 +63,14 @@ impl TestApp {
         // Cheap hashing: the tests check behaviour, not the work factor.
         settings.auth.argon2_memory_kib = 1024;
         settings.auth.argon2_iterations = 1;
+        // Jobs on a test's time scale: a worker silent for 2 s is dead,
+        // retries wait a fraction of a second, relays poll often.
+        settings.jobs.lease_seconds = 2.0;
+        settings.jobs.backoff_base_seconds = 0.2;
+        settings.jobs.backoff_max_seconds = 1.0;
+        settings.jobs.redispatch_after_seconds = 2.0;
+        settings.jobs.poll_interval_ms = 100;
+        settings.jobs.step_event_interval_ms = 200;
         if let Ok(url) = std::env::var("TENFOLD_TEST_REDIS_URL")
             && !url.is_empty()
         {

@@ -14,12 +14,14 @@
 mod app;
 mod db;
 mod gql;
+mod jobs;
 mod smtp;
 mod ws;
 
 pub use app::{Session, TestApp, fixtures_dir};
 pub use db::TestDb;
 pub use gql::GqlResponse;
+pub use jobs::{JOB, SUBMIT, WorkerProcess, events, mnist_subset};
 pub use smtp::{CapturedMail, Mailbox};
 pub use ws::{GqlSocket, WsRefused};
 

@@ -58,6 +58,10 @@ impl GqlSocket {
         self.send(json!({ "id": id, "type": "subscribe", "payload": { "query": query } })).await;
     }
 
+    pub async fn subscribe_with(&mut self, id: &str, query: &str, variables: Value) {
+        self.send(json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })).await;
+    }
+
     /// The next protocol message (pings answered), `Err(close code)` when the
     /// server closed, `None` on timeout.
     async fn next_raw(&mut self, within: Duration) -> Option<Result<Value, u16>> {

@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use tenfold_broker::{EventBus, RateLimiter};
+use tenfold_broker::{EventBus, JobQueue, RateLimiter};
 use tenfold_config::Settings;
 use tenfold_mail::{Mailer, OutgoingMail};
 use tenfold_store::{BlobStore, Store};
@@ -17,6 +17,7 @@ pub struct Backends {
     pub store: Store,
     pub limiter: Arc<dyn RateLimiter>,
     pub bus: Arc<dyn EventBus>,
+    pub queue: Arc<dyn JobQueue>,
     pub mailer: Arc<dyn Mailer>,
     pub blobs: BlobStore,
 }
@@ -32,6 +33,7 @@ pub(crate) struct Inner {
     pub store: Store,
     pub limiter: Arc<dyn RateLimiter>,
     pub bus: Arc<dyn EventBus>,
+    pub queue: Arc<dyn JobQueue>,
     pub mailer: Arc<dyn Mailer>,
     pub blobs: BlobStore,
     pub tokens: AccessTokens,
@@ -55,6 +57,7 @@ impl App {
                 store: backends.store,
                 limiter: backends.limiter,
                 bus: backends.bus,
+                queue: backends.queue,
                 mailer: backends.mailer,
                 blobs: backends.blobs,
                 settings,

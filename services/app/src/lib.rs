@@ -8,6 +8,7 @@ mod authn;
 mod datasets;
 mod error;
 mod identity;
+mod jobs;
 
 /// Inputs of the identity use cases.
 pub mod identity_inputs {
@@ -15,6 +16,14 @@ pub mod identity_inputs {
 }
 
 pub use datasets::{DatasetVersionView, DatasetView, UploadInput};
+pub use jobs::{
+    CANCEL_TOPIC, CheckpointView, Claimed, FailOutcome, Held, JobEventView, JobView, LeasedJob, ModelVersionView, SubmitJobInput,
+    UsageView, WAKE_TOPIC, backoff,
+};
+/// What the worker produces and how it says so.
+pub mod job_worker {
+    pub use crate::jobs::worker_api::{Files, Produced};
+}
 pub use uploads::{Appended, MAX_CHUNK_BYTES, NewUpload, UploadState};
 pub mod jwt;
 mod passwords;

@@ -51,6 +51,9 @@ pub mod perms {
     pub const AUDIT_READ: Permission = Permission { min_role: Role::Admin, scope: Some(Scope::AuditRead) };
     pub const DATASETS_READ: Permission = Permission { min_role: Role::Viewer, scope: Some(Scope::DatasetsRead) };
     pub const DATASETS_WRITE: Permission = Permission { min_role: Role::Member, scope: Some(Scope::DatasetsWrite) };
+    pub const JOBS_READ: Permission = Permission { min_role: Role::Viewer, scope: Some(Scope::JobsRead) };
+    pub const JOBS_WRITE: Permission = Permission { min_role: Role::Member, scope: Some(Scope::JobsWrite) };
+    pub const MODELS_READ: Permission = Permission { min_role: Role::Viewer, scope: Some(Scope::ModelsRead) };
     /// Operations on one's own session (`me`, `logOut`, `switchOrganization`).
     pub const SESSION: Permission = Permission { min_role: Role::Viewer, scope: None };
 }

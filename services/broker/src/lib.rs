@@ -1,16 +1,22 @@
-//! Coordination between processes: rate limiting and counters now; job
-//! dispatch and event fan-out join when the jobs issue lands. One trait per
-//! concern, two backends each: Redis (scaled out) and in-process (embedded).
+//! Coordination between processes: rate limiting, event fan-out and job
+//! dispatch. One trait per concern, two backends each: Redis (scaled out)
+//! and in-process (embedded).
 
 mod events;
+mod jobs;
 mod memory;
+mod memory_jobs;
 mod rate_limit;
 mod redis_backend;
+mod redis_jobs;
 
 pub use events::{EventBus, MemoryEventBus, RedisEventBus};
+pub use jobs::{DeadLetter, Delivery, JobMessage, JobQueue};
 pub use memory::MemoryRateLimiter;
+pub use memory_jobs::MemoryJobQueue;
 pub use rate_limit::{RateDecision, RateLimiter};
 pub use redis_backend::{RedisBroker, RedisRateLimiter};
+pub use redis_jobs::RedisJobQueue;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {

@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tenfold_app::{App, Backends};
-use tenfold_broker::{EventBus, MemoryEventBus, MemoryRateLimiter, RateLimiter, RedisBroker, RedisEventBus, RedisRateLimiter};
+use tenfold_broker::{
+    EventBus, JobQueue, MemoryEventBus, MemoryJobQueue, MemoryRateLimiter, RateLimiter, RedisBroker, RedisEventBus, RedisJobQueue,
+    RedisRateLimiter,
+};
 use tenfold_config::{ExposeSecret, Mode, SecretString, Settings, SmtpTls};
 use tenfold_mail::{Mailer, OutboxMailer, SmtpMailer, SmtpSecurity};
 use tenfold_store::{BlobStore, ConnectOptions, S3Options, Store};
@@ -76,14 +79,29 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The broker's three services, from one backend.
+pub struct BrokerBackends {
+    pub limiter: Arc<dyn RateLimiter>,
+    pub bus: Arc<dyn EventBus>,
+    pub queue: Arc<dyn JobQueue>,
+}
+
 /// The broker backends: Redis when configured, in-process otherwise.
-pub async fn broker(settings: &Settings) -> anyhow::Result<(Arc<dyn RateLimiter>, Arc<dyn EventBus>)> {
+pub async fn broker(settings: &Settings) -> anyhow::Result<BrokerBackends> {
     let url = settings.redis.url.expose_secret();
     if url.is_empty() {
-        return Ok((Arc::new(MemoryRateLimiter::new()), Arc::new(MemoryEventBus::new())));
+        return Ok(BrokerBackends {
+            limiter: Arc::new(MemoryRateLimiter::new()),
+            bus: Arc::new(MemoryEventBus::new()),
+            queue: Arc::new(MemoryJobQueue::new()),
+        });
     }
     let broker = RedisBroker::connect(url, &settings.redis.key_prefix).await.context("connecting to Redis")?;
-    Ok((Arc::new(RedisRateLimiter::new(broker.clone())), Arc::new(RedisEventBus::new(broker))))
+    Ok(BrokerBackends {
+        limiter: Arc::new(RedisRateLimiter::new(broker.clone())),
+        bus: Arc::new(RedisEventBus::new(broker.clone())),
+        queue: Arc::new(RedisJobQueue::new(broker)),
+    })
 }
 
 pub fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
@@ -122,8 +140,14 @@ pub fn blob_store(settings: &Settings) -> anyhow::Result<BlobStore> {
 /// Builds the application on the configured backends.
 pub async fn build_app(settings: Settings) -> anyhow::Result<App> {
     let store = connect_store(&settings, false).await?;
-    let (limiter, bus) = broker(&settings).await?;
+    let BrokerBackends { limiter, bus, queue } = broker(&settings).await?;
     let mailer = mailer(&settings)?;
     let blobs = blob_store(&settings)?;
-    App::new(settings, Backends { store, limiter, bus, mailer, blobs }).map_err(|e| anyhow::anyhow!("{e}"))
+    App::new(settings, Backends { store, limiter, bus, queue, mailer, blobs }).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// A worker id unique across machines and restarts: host, process, random.
+pub fn worker_id() -> String {
+    let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "worker".into());
+    format!("{host}-{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8])
 }

@@ -8,6 +8,7 @@ use migration::{Migrator, MigratorTrait};
 use tenfold_cli::{boot, logging, ml};
 use tenfold_config::{Mode, Settings};
 use tenfold_domain::{OrgId, Plan};
+use tenfold_worker::WorkerOptions;
 use tracing::info;
 
 #[derive(Parser)]
@@ -36,8 +37,8 @@ enum Command {
         #[arg(long)]
         migrate: bool,
     },
-    /// A job worker. Jobs arrive with the jobs feature; until then it waits.
-    Worker,
+    /// A job worker: claims jobs from the queue and runs them.
+    Worker(WorkerArgs),
     /// Database migrations.
     Migrate {
         #[arg(value_enum, default_value_t = MigrateAction::Up)]
@@ -57,6 +58,19 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+}
+
+#[derive(clap::Args)]
+struct WorkerArgs {
+    /// Jobs run at once.
+    #[arg(long, default_value_t = 1)]
+    slots: usize,
+    /// cpu, or cuda:N in a build with `--features cuda`.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Memory offered to each job, in MiB; larger jobs are left to other workers.
+    #[arg(long, default_value_t = 8192)]
+    memory_mb: i32,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -122,7 +136,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dev { .. } => {
             settings.mode = if settings.mode == Mode::Production { Mode::Production } else { Mode::Dev };
             boot::migrate(&settings).await?;
-            serve(settings).await
+            dev(settings).await
         }
         Command::Serve { migrate } => {
             if migrate {
@@ -130,9 +144,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             serve(settings).await
         }
-        Command::Worker => {
+        Command::Worker(args) => {
+            if args.slots == 0 || args.slots > 64 {
+                anyhow::bail!("--slots must be 1 to 64");
+            }
+            tenfold_ml::device::parse_device(&args.device).map_err(|e| anyhow::anyhow!("--device: {e}"))?;
             let app = boot::build_app(settings).await?;
-            tenfold_worker::run(app, shutdown_signal()).await
+            let opts = worker_options(&app, args.slots, &args.device, args.memory_mb);
+            tenfold_worker::run(app, opts, shutdown_signal()).await
         }
         Command::Migrate { action } => migrate(&settings, action).await,
         Command::Admin { command: AdminCommand::SetPlan { org, plan } } => {
@@ -167,6 +186,32 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = terminate => {}
     }
+}
+
+fn worker_options(app: &tenfold_app::App, slots: usize, device: &str, memory_mb: i32) -> WorkerOptions {
+    WorkerOptions {
+        id: boot::worker_id(),
+        slots,
+        device: device.to_owned(),
+        memory_mb,
+        work_dir: app.settings().storage.data_dir.join("work"),
+    }
+}
+
+/// The API and one CPU worker in one process, sharing the embedded broker.
+async fn dev(settings: Settings) -> anyhow::Result<()> {
+    let app = boot::build_app(settings).await?;
+    let application = tenfold_api::Application::build(app.clone())?;
+    info!(url = %app.settings().server.public_url, port = application.port(), "Tenfold is listening; GraphQL at /graphql");
+    let (stop_worker, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(tenfold_worker::run(app.clone(), worker_options(&app, 1, "cpu", 8192), async move {
+        let _ = stopped.await;
+    }));
+    application.run_until_stopped().await?;
+    let _ = stop_worker.send(());
+    worker.await??;
+    info!("server stopped");
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

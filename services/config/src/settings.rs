@@ -27,6 +27,42 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub graphql: GraphqlSettings,
     pub log: LogSettings,
+    pub jobs: JobSettings,
+}
+
+/// The job queue's timing. Defaults suit production; tests shorten them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct JobSettings {
+    /// A worker's lease on a job; it heartbeats every third of it. A worker
+    /// silent for this long is presumed dead and its job is taken over.
+    pub lease_seconds: f64,
+    /// Attempts before a job that keeps failing transiently is dead-lettered.
+    pub max_attempts: u32,
+    /// Retry backoff: `base × 2^(failures-1)`, capped, with ±20 % jitter.
+    pub backoff_base_seconds: f64,
+    pub backoff_max_seconds: f64,
+    /// A dispatched entry nobody claimed for this long was lost by the
+    /// broker (a Redis restart without persistence): dispatch it again.
+    pub redispatch_after_seconds: f64,
+    /// How often the relay looks for work when nothing wakes it.
+    pub poll_interval_ms: u64,
+    /// At most one progress event per step this often (plus every epoch end).
+    pub step_event_interval_ms: u64,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            lease_seconds: 30.0,
+            max_attempts: 3,
+            backoff_base_seconds: 10.0,
+            backoff_max_seconds: 600.0,
+            redispatch_after_seconds: 15.0,
+            poll_interval_ms: 1000,
+            step_event_interval_ms: 1000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

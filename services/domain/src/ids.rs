@@ -62,3 +62,7 @@ id_type!(/// One refresh token of a session family.
     RefreshTokenId);
 id_type!(/// One audit-log entry.
     AuditEventId);
+id_type!(/// A training, distillation or evaluation job.
+    JobId);
+id_type!(/// A trained model, the output of a job.
+    ModelVersionId);

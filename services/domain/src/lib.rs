@@ -4,6 +4,7 @@
 mod email;
 mod error;
 mod ids;
+mod job;
 mod names;
 mod password;
 mod plan;
@@ -12,7 +13,8 @@ mod scope;
 
 pub use email::Email;
 pub use error::DomainError;
-pub use ids::{ApiKeyId, AuditEventId, InvitationId, OrgId, RefreshTokenId, UserId};
+pub use ids::{ApiKeyId, AuditEventId, InvitationId, JobId, ModelVersionId, OrgId, RefreshTokenId, UserId};
+pub use job::{Hyperparameters, IMAGE_ARCHITECTURES, JobKind, JobStatus, parse_split, reference_throughput};
 pub use names::{OrgName, Slug};
 pub use password::Password;
 pub use plan::{Plan, Quotas};

@@ -16,10 +16,12 @@ pub enum NodeKind {
     AuditEvent,
     Dataset,
     DatasetVersion,
+    Job,
+    ModelVersion,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 7] = [
+    const ALL: [NodeKind; 9] = [
         NodeKind::User,
         NodeKind::Organization,
         NodeKind::Invitation,
@@ -27,6 +29,8 @@ impl NodeKind {
         NodeKind::AuditEvent,
         NodeKind::Dataset,
         NodeKind::DatasetVersion,
+        NodeKind::Job,
+        NodeKind::ModelVersion,
     ];
 
     fn tag(self) -> &'static str {
@@ -38,6 +42,8 @@ impl NodeKind {
             NodeKind::AuditEvent => "AuditEvent",
             NodeKind::Dataset => "Dataset",
             NodeKind::DatasetVersion => "DatasetVersion",
+            NodeKind::Job => "Job",
+            NodeKind::ModelVersion => "ModelVersion",
         }
     }
 }

@@ -71,6 +71,30 @@ impl Query {
         Ok(app(ctx)?.dataset(principal(ctx)?, id).await.gql(ctx)?.into())
     }
 
+    /// The organization's jobs, newest first, optionally in one status.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, crate::MAX_PAGE_SIZE) as usize * child_complexity")]
+    async fn jobs(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        status: Option<JobStatus>,
+    ) -> async_graphql::Result<Connection<String, Job>> {
+        let cursor = after.as_deref().map(decode_cursor).transpose().gql(ctx)?;
+        let page = app(ctx)?.jobs(principal(ctx)?, status.map(Into::into), cursor, first).await.gql(ctx)?;
+        Ok(connection(page, cursor.is_some(), |j| j.id, Job::from))
+    }
+
+    async fn job(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Job> {
+        let id = GlobalId::decode_kind(&id, NodeKind::Job, "job").gql(ctx)?;
+        Ok(app(ctx)?.job(principal(ctx)?, id).await.gql(ctx)?.into())
+    }
+
+    async fn model_version(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ModelVersion> {
+        let id = GlobalId::decode_kind(&id, NodeKind::ModelVersion, "model version").gql(ctx)?;
+        Ok(app(ctx)?.model_version(principal(ctx)?, id).await.gql(ctx)?.into())
+    }
+
     /// Any object by its global id, if it belongs to the caller's
     /// organization; otherwise NOT_FOUND, exactly as for an id that never existed.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Node> {
@@ -94,6 +118,10 @@ impl Query {
             NodeKind::Dataset => Node::Dataset(app.dataset(p, gid.id).await.map_err(not_found_unless_forbidden).gql(ctx)?.into()),
             NodeKind::DatasetVersion => {
                 Node::DatasetVersion(app.dataset_version(p, gid.id).await.map_err(not_found_unless_forbidden).gql(ctx)?.into())
+            }
+            NodeKind::Job => Node::Job(app.job(p, gid.id).await.map_err(not_found_unless_forbidden).gql(ctx)?.into()),
+            NodeKind::ModelVersion => {
+                Node::ModelVersion(app.model_version(p, gid.id).await.map_err(not_found_unless_forbidden).gql(ctx)?.into())
             }
             NodeKind::AuditEvent => {
                 Node::AuditEvent(app.audit_event(p, AuditEventId(gid.id)).await.map_err(not_found_unless_forbidden).gql(ctx)?.into())

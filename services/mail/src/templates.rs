@@ -7,6 +7,8 @@ pub enum Template<'a> {
     PasswordReset { link: &'a str, ttl_minutes: u64 },
     Invitation { org_name: &'a str, inviter: &'a str, role: &'a str, link: &'a str, token: &'a str },
     RefreshReuse,
+    JobSucceeded { what: &'a str, metrics: &'a str, link: &'a str, compute_seconds: f64 },
+    JobFailed { what: &'a str, error: &'a str, link: &'a str },
 }
 
 impl Template<'_> {
@@ -31,6 +33,16 @@ impl Template<'_> {
             Template::RefreshReuse => (
                 "Security alert: your Tenfold session was ended".to_owned(),
                 "A refresh token of your Tenfold session was used twice, which can mean it was stolen.\nWe signed that session out everywhere. Sign in again, and change your password if you did not expect this.\n".to_owned(),
+            ),
+            Template::JobSucceeded { what, metrics, link, compute_seconds } => (
+                format!("Your Tenfold job succeeded: {what}"),
+                format!(
+                    "Your {what} job finished successfully in {compute_seconds:.0} compute-seconds.\n\n{metrics}\n\nThe report and the new model version:\n\n{link}\n"
+                ),
+            ),
+            Template::JobFailed { what, error, link } => (
+                format!("Your Tenfold job failed: {what}"),
+                format!("Your {what} job failed.\n\nWhat went wrong: {error}\n\nDetails and its events:\n\n{link}\n"),
             ),
         };
         OutgoingMail { to: to.to_owned(), subject, text }

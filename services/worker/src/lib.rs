@@ -1,17 +1,13 @@
-//! The job runner. Until the jobs feature lands it has nothing to run: it
-//! checks that its backends answer, then waits for a shutdown signal, so
-//! deployments and probes can already be wired up.
+//! The job worker: claims jobs from the broker, runs them on the ML engine,
+//! and reports progress and results through fenced writes.
+//!
+//! Inside one process: a relay (hands due jobs to the broker fairly, woken
+//! by submissions and freed slots), a consumer (reads entries while a slot
+//! is free), a rescuer (reclaims entries of dead workers, reconciles what
+//! the broker lost) and one task per running job with its heartbeat.
 
-use std::future::Future;
+mod execute;
+mod runner;
+mod workspace;
 
-use tenfold_app::App;
-use tracing::info;
-
-/// Runs until `shutdown` completes.
-pub async fn run(app: App, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    app.ready().await.map_err(|e| anyhow::anyhow!("the worker's backends do not answer: {e}"))?;
-    info!("worker started; no job kinds are registered yet");
-    shutdown.await;
-    info!("worker stopped");
-    Ok(())
-}
+pub use runner::{WorkerOptions, run};

@@ -1,9 +1,16 @@
 mod access;
 mod api_keys;
 mod datasets;
+mod jobs;
 mod members;
 
 use async_graphql::MergedObject;
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(access::AccessMutation, members::MembersMutation, api_keys::ApiKeysMutation, datasets::DatasetsMutation);
+pub struct Mutation(
+    access::AccessMutation,
+    members::MembersMutation,
+    api_keys::ApiKeysMutation,
+    datasets::DatasetsMutation,
+    jobs::JobsMutation,
+);

@@ -24,7 +24,7 @@ impl DatasetFamily {
         }
     }
 
-    fn parse(raw: &str) -> Self {
+    pub(crate) fn parse(raw: &str) -> Self {
         match raw {
             "CHAT" => DatasetFamily::Chat,
             "RECOMMENDATION" => DatasetFamily::Recommendation,

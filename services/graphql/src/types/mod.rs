@@ -4,11 +4,13 @@
 mod connection;
 mod datasets;
 mod identity;
+mod jobs;
 mod org;
 
 pub use connection::connection;
 pub use datasets::*;
 pub use identity::*;
+pub use jobs::*;
 pub use org::*;
 
 use async_graphql::{Enum, Interface};
@@ -72,4 +74,6 @@ pub enum Node {
     AuditEvent(AuditEvent),
     Dataset(Dataset),
     DatasetVersion(DatasetVersion),
+    Job(Job),
+    ModelVersion(ModelVersion),
 }

@@ -4,8 +4,10 @@
 pub mod api_keys;
 pub mod audit;
 pub mod datasets;
+pub mod dispatch;
 pub mod email_tokens;
 pub mod invitations;
+pub mod jobs;
 pub mod memberships;
 pub mod orgs;
 pub mod refresh_tokens;

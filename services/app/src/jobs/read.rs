@@ -1,0 +1,231 @@
+//! Reading jobs, their events, checkpoints and models; cancelling; the live
+//! event stream behind the `jobEvents` subscription.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use serde_json::json;
+use tenfold_domain::{JobStatus, OrgId};
+use tenfold_store::queries::jobs::{self, Finish, NewEvent};
+use tenfold_store::queries::{Page, dispatch};
+use uuid::Uuid;
+
+use super::views::{
+    CheckpointView, JobEventView, JobView, ModelVersionView, UsageView, checkpoint_view, event_view, job_view, model_version_view,
+    usage_view,
+};
+use super::{CANCEL_TOPIC, job_topic};
+use crate::App;
+use crate::error::{AppError, AppResult};
+use crate::principal::{Principal, perms};
+
+/// Events a subscriber receives per database read.
+const EVENT_BATCH: u64 = 100;
+
+impl App {
+    pub async fn job(&self, p: &Principal, id: Uuid) -> AppResult<JobView> {
+        p.require(perms::JOBS_READ)?;
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        let row = jobs::get(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("job"))?;
+        let mut view = job_view(&row)?;
+        if view.status == JobStatus::Queued
+            && let Some(d) = dispatch::get(&tx, id).await?
+        {
+            view.queue_position = dispatch::queue_position(&tx, &d).await?;
+            let slots = dispatch::live_slots(&tx, &d.device, Utc::now() - chrono::Duration::seconds(60)).await?;
+            let mean = dispatch::mean_waiting_estimate(&tx, &d.device).await?.max(1.0);
+            view.eta_seconds = view.queue_position.map(|pos| {
+                let turns = ((pos.saturating_sub(1)) as f64 / slots.max(1) as f64).ceil();
+                let wait = (d.run_after - Utc::now()).num_milliseconds().max(0) as f64 / 1000.0;
+                (turns * mean).max(wait)
+            });
+        }
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// The organization's jobs, newest first.
+    pub async fn jobs(
+        &self,
+        p: &Principal,
+        status: Option<JobStatus>,
+        before: Option<Uuid>,
+        first: Option<i32>,
+    ) -> AppResult<Page<JobView>> {
+        p.require(perms::JOBS_READ)?;
+        let limit = self.page_size(first)?;
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        let page = jobs::list(&tx, p.org, status.map(JobStatus::as_str), before, limit).await?;
+        tx.commit().await?;
+        Ok(Page { rows: page.rows.iter().map(job_view).collect::<AppResult<_>>()?, has_next: page.has_next })
+    }
+
+    /// Events after sequence number `after`, oldest first.
+    pub async fn job_events(&self, p: &Principal, job: Uuid, after: i64, first: Option<i32>) -> AppResult<Page<JobEventView>> {
+        p.require(perms::JOBS_READ)?;
+        let limit = self.page_size(first)?;
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        jobs::get(&tx, p.org, job).await?.ok_or_else(|| AppError::not_found("job"))?;
+        let page = jobs::events(&tx, p.org, job, after, limit).await?;
+        tx.commit().await?;
+        Ok(Page { rows: page.rows.iter().map(event_view).collect(), has_next: page.has_next })
+    }
+
+    /// Per-epoch metrics, in order (the `epoch` events' payloads).
+    pub async fn job_metrics(&self, p: &Principal, job: Uuid) -> AppResult<Vec<serde_json::Value>> {
+        p.require(perms::JOBS_READ)?;
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        let rows = jobs::events_of_kind(&tx, p.org, job, "epoch").await?;
+        tx.commit().await?;
+        Ok(rows.iter().map(|e| event_view(e).payload).collect())
+    }
+
+    pub async fn job_checkpoints(&self, p: &Principal, job: Uuid) -> AppResult<Vec<CheckpointView>> {
+        p.require(perms::JOBS_READ)?;
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        let rows = jobs::checkpoints(&tx, p.org, job).await?;
+        tx.commit().await?;
+        Ok(rows.iter().map(checkpoint_view).collect())
+    }
+
+    pub async fn job_usage(&self, p: &Principal, job: Uuid) -> AppResult<Vec<UsageView>> {
+        p.require(perms::JOBS_READ)?;
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        let rows = jobs::usage_records(&tx, p.org, Some(job)).await?;
+        tx.commit().await?;
+        Ok(rows.iter().map(usage_view).collect())
+    }
+
+    pub async fn model_version(&self, p: &Principal, id: Uuid) -> AppResult<ModelVersionView> {
+        p.require(perms::MODELS_READ)?;
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        let row = jobs::model_version(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("model version"))?;
+        tx.commit().await?;
+        Ok(model_version_view(&row))
+    }
+
+    /// Model versions a job produced (one at most; a list so that a test
+    /// can see there is never a second).
+    pub async fn job_model_versions(&self, p: &Principal, job: Uuid) -> AppResult<Vec<ModelVersionView>> {
+        p.require(perms::MODELS_READ)?;
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        let rows = jobs::model_versions_of_job(&tx, p.org, job).await?;
+        tx.commit().await?;
+        Ok(rows.iter().map(model_version_view).collect())
+    }
+
+    /// Cancels a job: a queued one at once, a running one cooperatively
+    /// (its worker stops within a step and keeps the last checkpoint).
+    pub async fn cancel_job(&self, p: &Principal, id: Uuid) -> AppResult<JobView> {
+        p.require(perms::JOBS_WRITE)?;
+        let now = Utc::now();
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        let row = jobs::get(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("job"))?;
+        let status = JobStatus::parse(&row.status).unwrap_or(JobStatus::Failed);
+        let event = match status {
+            JobStatus::Queued => {
+                let end = Finish {
+                    status: "CANCELLED",
+                    error_code: None,
+                    error_message: None,
+                    result: None,
+                    model_version_id: None,
+                    dead_lettered: false,
+                    failed_attempt: false,
+                };
+                if !jobs::finish(&tx, p.org, id, None, end, now).await? {
+                    return Err(AppError::bad_input("id", "the job changed meanwhile; read it again"));
+                }
+                dispatch::remove(&tx, id).await?;
+                json!({ "status": "CANCELLED", "message": "cancelled before it started" })
+            }
+            JobStatus::Running => {
+                jobs::request_cancel(&tx, p.org, id).await?;
+                self.publish_after_commit(&tx, CANCEL_TOPIC.into(), id.to_string());
+                json!({ "status": "RUNNING", "message": "cancellation requested; the worker stops at its next step" })
+            }
+            done => return Err(AppError::bad_input("id", format!("the job already ended ({done}); nothing to cancel"))),
+        };
+        jobs::append_events(&tx, p.org, id, None, vec![NewEvent { kind: "status", payload: event.to_string() }], now).await?;
+        self.record(&tx, p.org, Some(p), &p.meta, "job.cancel_requested", Some(format!("job:{id}")), json!({ "status": status.as_str() }))
+            .await?;
+        self.publish_after_commit(&tx, job_topic(p.org, id), "0".into());
+        tx.commit().await?;
+        self.job(p, id).await
+    }
+
+    /// A job's events from sequence number `after` on, in order, live. The
+    /// bus only says "something new"; every event is read from the table,
+    /// so none is skipped or reordered even if a notification is lost. The
+    /// stream ends after the job's last event.
+    pub async fn subscribe_job_events(
+        &self,
+        p: &Principal,
+        job: Uuid,
+        after: i64,
+    ) -> AppResult<BoxStream<'static, AppResult<JobEventView>>> {
+        p.require(perms::JOBS_READ)?;
+        {
+            let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+            jobs::get(&tx, p.org, job).await?.ok_or_else(|| AppError::not_found("job"))?;
+        }
+        let wakeups = self.inner.bus.subscribe(&job_topic(p.org, job)).await?;
+        let state = Follow { app: self.clone(), org: p.org, user: p.user_id(), job, last: after, wakeups, buffer: Vec::new(), done: false };
+        Ok(futures::stream::unfold(state, Follow::next).boxed())
+    }
+}
+
+struct Follow {
+    app: App,
+    org: OrgId,
+    user: Option<tenfold_domain::UserId>,
+    job: Uuid,
+    last: i64,
+    wakeups: BoxStream<'static, String>,
+    buffer: Vec<JobEventView>,
+    done: bool,
+}
+
+impl Follow {
+    async fn next(mut self) -> Option<(AppResult<JobEventView>, Self)> {
+        loop {
+            if !self.buffer.is_empty() {
+                let event = self.buffer.remove(0);
+                self.last = event.seq;
+                return Some((Ok(event), self));
+            }
+            if self.done {
+                return None;
+            }
+            match self.fetch().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => {
+                    self.done = true;
+                    return Some((Err(e), self));
+                }
+            }
+            // Nothing new: wait for a notification, or poll in case one was lost.
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.wakeups.next()).await;
+        }
+    }
+
+    /// Reads the next events; false when there were none.
+    async fn fetch(&mut self) -> AppResult<bool> {
+        let tx = self.app.inner.store.tenant(self.org, self.user).await?;
+        let row = jobs::get(&tx, self.org, self.job).await?.ok_or_else(|| AppError::not_found("job"))?;
+        let page = jobs::events(&tx, self.org, self.job, self.last, EVENT_BATCH).await?;
+        tx.commit().await?;
+        let finished = JobStatus::parse(&row.status).is_some_and(JobStatus::is_terminal);
+        if page.rows.is_empty() {
+            // The job's row is read with its events: once it is final and
+            // every event up to its counter is delivered, nothing more comes.
+            self.done = finished && self.last >= row.event_seq;
+            return Ok(false);
+        }
+        self.buffer = page.rows.iter().map(event_view).collect();
+        Ok(true)
+    }
+}

@@ -1,0 +1,367 @@
+//! `submitJob`: every check runs before anything is stored or queued.
+
+use chrono::{Datelike, TimeZone, Utc};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tenfold_domain::{Hyperparameters, IMAGE_ARCHITECTURES, JobKind, JobStatus, OrgId, Quotas, reference_throughput};
+use tenfold_store::Tx;
+use tenfold_store::entities::{dataset_versions, job_dispatch, jobs as job_rows, model_versions};
+use tenfold_store::queries::jobs::{self, NewEvent};
+use tenfold_store::queries::{datasets, dispatch, orgs};
+use tracing::info;
+use uuid::Uuid;
+
+use super::views::JobView;
+use super::{WAKE_TOPIC, job_topic};
+use crate::App;
+use crate::error::{AppError, AppResult};
+use crate::principal::{Principal, perms};
+use crate::tenancy::org_view;
+
+#[derive(Debug, Clone)]
+pub struct SubmitJobInput {
+    pub kind: String,
+    pub family: String,
+    pub dataset_version_id: Uuid,
+    pub architecture: Option<String>,
+    pub base_model_version_id: Option<Uuid>,
+    pub teacher_model_version_id: Option<Uuid>,
+    pub hyperparameters: Hyperparameters,
+    pub priority: i32,
+    pub idempotency_key: Option<String>,
+    /// `cpu` or `cuda`.
+    pub device: String,
+}
+
+/// Only the image family has an engine in this release.
+const TRAINABLE_FAMILY: &str = "IMAGE_CLASSIFICATION";
+
+fn check_key(key: Option<&str>) -> AppResult<Option<String>> {
+    match key.map(str::trim) {
+        None => Ok(None),
+        Some(k) if k.is_empty() || k.len() > 255 || k.chars().any(char::is_control) => {
+            Err(AppError::bad_input("idempotencyKey", "give an idempotency key of 1–255 printable characters, e.g. a UUID"))
+        }
+        Some(k) => Ok(Some(k.to_owned())),
+    }
+}
+
+/// The request's fingerprint: a reused key with other parameters is refused
+/// (Stripe's rule), a retry of the same request gets the same job.
+fn request_hash(input: &SubmitJobInput) -> String {
+    let canonical = json!({
+        "kind": input.kind, "family": input.family, "dataset": input.dataset_version_id,
+        "architecture": input.architecture, "base": input.base_model_version_id,
+        "teacher": input.teacher_model_version_id, "hyperparameters": input.hyperparameters,
+        "priority": input.priority, "device": input.device,
+    });
+    hex(&Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn check_shape(input: &SubmitJobInput) -> AppResult<JobKind> {
+    let kind = JobKind::parse(&input.kind)?;
+    if input.family != TRAINABLE_FAMILY {
+        return Err(AppError::bad_input(
+            "family",
+            format!("{} models cannot be trained yet; this release trains IMAGE_CLASSIFICATION", input.family),
+        ));
+    }
+    let problems = input.hyperparameters.problems();
+    if let Some(first) = problems.first() {
+        let all: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        return Err(AppError::bad_input(first.field(), format!("fix these hyperparameters: {}", all.join("; "))));
+    }
+    if !(-10..=10).contains(&input.priority) {
+        return Err(AppError::bad_input("priority", format!("{} is out of range; use -10 (lowest) to 10 (highest)", input.priority)));
+    }
+    if !matches!(input.device.as_str(), "cpu" | "cuda") {
+        return Err(AppError::bad_input("device", format!("{:?} is not a device type; use cpu or cuda", input.device)));
+    }
+    if let Some(a) = &input.architecture
+        && !IMAGE_ARCHITECTURES.contains(&a.as_str())
+    {
+        return Err(AppError::bad_input(
+            "architecture",
+            format!("unknown architecture {a:?}; choose one of {}", IMAGE_ARCHITECTURES.join(", ")),
+        ));
+    }
+    match kind {
+        JobKind::FineTune if input.architecture.is_none() && input.base_model_version_id.is_none() => Err(AppError::bad_input(
+            "architecture",
+            format!("choose an architecture ({}) or a baseModelVersionId to fine-tune", IMAGE_ARCHITECTURES.join(", ")),
+        )),
+        JobKind::Distill if input.teacher_model_version_id.is_none() => {
+            Err(AppError::bad_input("teacherModelVersionId", "a DISTILL job needs the teacher's model version"))
+        }
+        JobKind::Distill if input.architecture.is_none() => {
+            Err(AppError::bad_input("architecture", format!("choose the student's architecture: {}", IMAGE_ARCHITECTURES.join(", "))))
+        }
+        JobKind::Evaluate if input.base_model_version_id.is_none() => {
+            Err(AppError::bad_input("baseModelVersionId", "an EVALUATE job needs the model version to evaluate"))
+        }
+        _ => Ok(kind),
+    }
+}
+
+async fn ready_dataset(tx: &Tx, org: OrgId, input: &SubmitJobInput) -> AppResult<dataset_versions::Model> {
+    let version = datasets::version(tx, org, input.dataset_version_id).await?.ok_or_else(|| AppError::not_found("dataset version"))?;
+    match version.status.as_str() {
+        "READY" => {}
+        "INVALID" => {
+            return Err(AppError::bad_input(
+                "datasetVersionId",
+                "this dataset version is INVALID; fix the problems it lists and upload again",
+            ));
+        }
+        other => {
+            return Err(AppError::bad_input("datasetVersionId", format!("this dataset version is {other}; submit once it is READY")));
+        }
+    }
+    let dataset = datasets::get(tx, org, version.dataset_id).await?.ok_or_else(|| AppError::not_found("dataset version"))?;
+    if dataset.family != input.family {
+        return Err(AppError::bad_input(
+            "datasetVersionId",
+            format!("this dataset holds {} data, not {}; choose a dataset of the job's family", dataset.family, input.family),
+        ));
+    }
+    Ok(version)
+}
+
+async fn model_of_family(
+    tx: &Tx,
+    org: OrgId,
+    id: Option<Uuid>,
+    family: &str,
+    field: &'static str,
+) -> AppResult<Option<model_versions::Model>> {
+    let Some(id) = id else { return Ok(None) };
+    let model = jobs::model_version(tx, org, id).await?.ok_or_else(|| AppError::not_found("model version"))?;
+    if model.family != family {
+        return Err(AppError::bad_input(field, format!("this model version is a {} model, not {family}", model.family)));
+    }
+    Ok(Some(model))
+}
+
+/// Seconds of compute from the data's size and measured throughput.
+fn estimate_seconds(kind: JobKind, h: &Hyperparameters, images: u64, architecture: &str, device: &str) -> i64 {
+    let side = f64::from(h.image_size.unwrap_or(28));
+    let throughput = reference_throughput(architecture, device) * (28.0 * 28.0) / (side * side).max(1.0);
+    // Loading, evaluation, artifacts.
+    let overhead = 5.0;
+    let train_samples = images as f64 * h.train_fraction() * f64::from(h.epochs);
+    let seconds = match kind {
+        JobKind::FineTune => train_samples / throughput,
+        // The student, then the same student without the teacher (the baseline).
+        JobKind::Distill => 2.0 * train_samples / throughput,
+        JobKind::Evaluate => images as f64 / (throughput * 3.0),
+    };
+    (seconds + overhead).ceil() as i64
+}
+
+fn memory_mb(architecture: &str) -> i32 {
+    if architecture == "resnet-s" { 2048 } else { 1024 }
+}
+
+fn month_start() -> chrono::DateTime<Utc> {
+    let now = Utc::now();
+    Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0).single().unwrap_or(now)
+}
+
+impl App {
+    /// Queues a job after checking everything about it; the same
+    /// idempotency key returns the same job.
+    pub async fn submit_job(&self, p: &Principal, input: SubmitJobInput) -> AppResult<JobView> {
+        p.require(perms::JOBS_WRITE)?;
+        let key = check_key(input.idempotency_key.as_deref())?;
+        let hash = request_hash(&input);
+        if let Some(key) = &key
+            && let Some(existing) = self.job_by_key(p, key, &hash).await?
+        {
+            return Ok(existing);
+        }
+        let kind = check_shape(&input)?;
+
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        let version = ready_dataset(&tx, p.org, &input).await?;
+        let base = model_of_family(&tx, p.org, input.base_model_version_id, &input.family, "baseModelVersionId").await?;
+        let teacher = model_of_family(&tx, p.org, input.teacher_model_version_id, &input.family, "teacherModelVersionId").await?;
+        if let (Some(arch), Some(base)) = (&input.architecture, &base)
+            && *arch != base.architecture
+        {
+            return Err(AppError::bad_input(
+                "architecture",
+                format!(
+                    "the base model is a {}; leave architecture out to fine-tune it, or train a {arch} from scratch",
+                    base.architecture
+                ),
+            ));
+        }
+        let architecture = input.architecture.clone().or_else(|| base.as_ref().map(|b| b.architecture.clone())).unwrap_or_default();
+        let images = serde_json::from_str::<serde_json::Value>(version.stats.as_deref().unwrap_or("{}"))
+            .ok()
+            .and_then(|s| s.get("images").and_then(serde_json::Value::as_u64))
+            .unwrap_or(1000);
+        let estimate = estimate_seconds(kind, &input.hyperparameters, images, &architecture, &input.device);
+        let org = orgs::get(&tx, p.org).await?.ok_or_else(|| AppError::not_found("organization"))?;
+        let quotas = org_view(&org)?.quotas();
+        self.check_compute_quota(&tx, p.org, &quotas, estimate).await?;
+        let _ = teacher;
+
+        let now = Utc::now();
+        let id = Uuid::now_v7();
+        let row = job_rows::Model {
+            org_id: p.org.0,
+            id,
+            kind: kind.as_str().to_owned(),
+            family: input.family.clone(),
+            status: JobStatus::Queued.as_str().to_owned(),
+            dataset_version_id: input.dataset_version_id,
+            architecture: (!architecture.is_empty()).then_some(architecture.clone()),
+            base_model_version_id: input.base_model_version_id,
+            teacher_model_version_id: input.teacher_model_version_id,
+            hyperparameters: serde_json::to_string(&input.hyperparameters).map_err(AppError::internal)?,
+            priority: input.priority,
+            idempotency_key: key.clone(),
+            request_hash: hash.clone(),
+            device: input.device.clone(),
+            memory_mb: memory_mb(&architecture),
+            attempt: 0,
+            failures: 0,
+            max_attempts: self.inner.settings.jobs.max_attempts.max(1) as i32,
+            lease_owner: None,
+            lease_until: None,
+            run_after: now,
+            cancel_requested: false,
+            event_seq: 0,
+            estimate_seconds: estimate,
+            compute_seconds: 0.0,
+            error_code: None,
+            error_message: None,
+            dead_lettered: false,
+            result: None,
+            model_version_id: None,
+            submitted_by: p.user_id().map(|u| u.0),
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+        };
+        let inserted = match jobs::insert(&tx, row).await {
+            Ok(r) => r,
+            Err(e) => {
+                drop(tx);
+                // Two submissions with one key raced: the other one won.
+                if let Some(key) = &key
+                    && let Some(existing) = self.job_by_key(p, key, &hash).await?
+                {
+                    return Ok(existing);
+                }
+                return Err(e.into());
+            }
+        };
+        dispatch::enqueue(
+            &tx,
+            job_dispatch::Model {
+                job_id: id,
+                org_id: p.org.0,
+                state: dispatch::WAITING.into(),
+                priority: input.priority,
+                device: input.device.clone(),
+                memory_mb: inserted.memory_mb,
+                concurrency: quotas.concurrent_jobs as i32,
+                estimate_seconds: estimate,
+                run_after: now,
+                lease_until: None,
+                created_at: now,
+                dispatched_at: None,
+            },
+        )
+        .await?;
+        let payload = json!({ "status": "QUEUED", "message": "queued", "estimateSeconds": estimate });
+        jobs::append_events(&tx, p.org, id, None, vec![NewEvent { kind: "status", payload: payload.to_string() }], now).await?;
+        self.record(
+            &tx,
+            p.org,
+            Some(p),
+            &p.meta,
+            "job.submitted",
+            Some(format!("job:{id}")),
+            json!({ "kind": kind.as_str(), "architecture": architecture }),
+        )
+        .await?;
+        self.publish_after_commit(&tx, job_topic(p.org, id), "1".into());
+        self.publish_after_commit(&tx, WAKE_TOPIC.into(), input.device.clone());
+        tx.commit().await?;
+        info!(job = %id, org = %p.org, kind = kind.as_str(), "job queued");
+        self.job(p, id).await
+    }
+
+    async fn job_by_key(&self, p: &Principal, key: &str, hash: &str) -> AppResult<Option<JobView>> {
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        let Some(existing) = jobs::by_idempotency_key(&tx, p.org, key).await? else { return Ok(None) };
+        drop(tx);
+        if existing.request_hash != hash {
+            return Err(AppError::bad_input(
+                "idempotencyKey",
+                "this idempotency key was used for a different request; use a new key for new parameters",
+            ));
+        }
+        Ok(Some(self.job(p, existing.id).await?))
+    }
+
+    /// QUOTA_EXCEEDED when this month's compute, the estimates of jobs not
+    /// yet finished and this job's would pass the plan's monthly compute.
+    async fn check_compute_quota(&self, tx: &Tx, org: OrgId, quotas: &Quotas, estimate: i64) -> AppResult<()> {
+        let used = jobs::usage_since(tx, org, "compute_seconds", month_start()).await?;
+        let pending = jobs::unfinished_estimate(tx, org).await? as f64;
+        let limit = quotas.monthly_compute_seconds as f64;
+        if used + pending + estimate as f64 > limit {
+            return Err(AppError::quota(format!(
+                "this job needs about {estimate} compute-seconds; your plan has {limit:.0} a month, {used:.0} are used and {pending:.0} are reserved by unfinished jobs — wait for next month, cancel queued jobs or upgrade the plan"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimates_grow_with_data_and_epochs_and_shrink_on_gpus() {
+        let h = Hyperparameters::default();
+        let small = estimate_seconds(JobKind::FineTune, &h, 1_000, "cnn-small", "cpu");
+        let big = estimate_seconds(JobKind::FineTune, &h, 100_000, "cnn-small", "cpu");
+        let long = estimate_seconds(JobKind::FineTune, &Hyperparameters { epochs: 100, ..h.clone() }, 100_000, "cnn-small", "cpu");
+        let gpu = estimate_seconds(JobKind::FineTune, &h, 100_000, "cnn-small", "cuda");
+        assert!(small < big && big < long && gpu < big, "{small} {big} {long} {gpu}");
+        assert!(estimate_seconds(JobKind::FineTune, &h, 100_000, "resnet-s", "cpu") > big);
+    }
+
+    #[test]
+    fn the_request_hash_changes_with_any_parameter() {
+        let input = SubmitJobInput {
+            kind: "FINE_TUNE".into(),
+            family: TRAINABLE_FAMILY.into(),
+            dataset_version_id: Uuid::nil(),
+            architecture: Some("cnn-tiny".into()),
+            base_model_version_id: None,
+            teacher_model_version_id: None,
+            hyperparameters: Hyperparameters::default(),
+            priority: 0,
+            idempotency_key: Some("a".into()),
+            device: "cpu".into(),
+        };
+        let mut other = input.clone();
+        other.hyperparameters.epochs = 11;
+        assert_ne!(request_hash(&input), request_hash(&other));
+        // The key itself is not part of the fingerprint.
+        let mut same = input.clone();
+        same.idempotency_key = Some("b".into());
+        assert_eq!(request_hash(&input), request_hash(&same));
+    }
+}

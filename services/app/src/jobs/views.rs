@@ -1,0 +1,151 @@
+use chrono::{DateTime, Utc};
+use tenfold_domain::{Hyperparameters, JobStatus, OrgId};
+use tenfold_store::entities::{job_checkpoints, job_events, jobs, model_versions, usage_records};
+use uuid::Uuid;
+
+use crate::error::{AppError, AppResult};
+
+#[derive(Debug, Clone)]
+pub struct JobView {
+    pub id: Uuid,
+    pub org: OrgId,
+    pub kind: String,
+    pub family: String,
+    pub status: JobStatus,
+    pub dataset_version_id: Uuid,
+    pub architecture: Option<String>,
+    pub base_model_version_id: Option<Uuid>,
+    pub teacher_model_version_id: Option<Uuid>,
+    pub hyperparameters: Hyperparameters,
+    pub priority: i32,
+    pub idempotency_key: Option<String>,
+    pub device: String,
+    pub attempt: i32,
+    pub failures: i32,
+    pub max_attempts: i32,
+    pub cancel_requested: bool,
+    pub estimate_seconds: i64,
+    pub compute_seconds: f64,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub dead_lettered: bool,
+    pub result: serde_json::Value,
+    pub model_version_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// 1 = next to start; only while QUEUED.
+    pub queue_position: Option<u64>,
+    /// Seconds until it starts, estimated from the queue and the workers.
+    pub eta_seconds: Option<f64>,
+}
+
+pub(crate) fn job_view(j: &jobs::Model) -> AppResult<JobView> {
+    let status =
+        JobStatus::parse(&j.status).ok_or_else(|| AppError::internal(anyhow::anyhow!("stored job status {:?} is invalid", j.status)))?;
+    let hyperparameters = serde_json::from_str(&j.hyperparameters).map_err(AppError::internal)?;
+    Ok(JobView {
+        id: j.id,
+        org: OrgId(j.org_id),
+        kind: j.kind.clone(),
+        family: j.family.clone(),
+        status,
+        dataset_version_id: j.dataset_version_id,
+        architecture: j.architecture.clone(),
+        base_model_version_id: j.base_model_version_id,
+        teacher_model_version_id: j.teacher_model_version_id,
+        hyperparameters,
+        priority: j.priority,
+        idempotency_key: j.idempotency_key.clone(),
+        device: j.device.clone(),
+        attempt: j.attempt,
+        failures: j.failures,
+        max_attempts: j.max_attempts,
+        cancel_requested: j.cancel_requested,
+        estimate_seconds: j.estimate_seconds,
+        compute_seconds: j.compute_seconds,
+        error_code: j.error_code.clone(),
+        error_message: j.error_message.clone(),
+        dead_lettered: j.dead_lettered,
+        result: j.result.as_deref().and_then(|r| serde_json::from_str(r).ok()).unwrap_or(serde_json::Value::Null),
+        model_version_id: j.model_version_id,
+        created_at: j.created_at,
+        started_at: j.started_at,
+        finished_at: j.finished_at,
+        queue_position: None,
+        eta_seconds: None,
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct JobEventView {
+    pub job_id: Uuid,
+    pub seq: i64,
+    pub attempt: i32,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+pub(crate) fn event_view(e: &job_events::Model) -> JobEventView {
+    JobEventView {
+        job_id: e.job_id,
+        seq: e.seq,
+        attempt: e.attempt,
+        kind: e.kind.clone(),
+        payload: serde_json::from_str(&e.payload).unwrap_or(serde_json::Value::Null),
+        created_at: e.created_at,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckpointView {
+    pub epoch: i32,
+    pub attempt: i32,
+    pub size_bytes: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+pub(crate) fn checkpoint_view(c: &job_checkpoints::Model) -> CheckpointView {
+    CheckpointView { epoch: c.epoch, attempt: c.attempt, size_bytes: c.size_bytes, created_at: c.created_at }
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelVersionView {
+    pub id: Uuid,
+    pub org: OrgId,
+    pub job_id: Uuid,
+    pub family: String,
+    pub architecture: String,
+    pub classes: Vec<String>,
+    pub size_bytes: i64,
+    pub metrics: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+pub(crate) fn model_version_view(m: &model_versions::Model) -> ModelVersionView {
+    ModelVersionView {
+        id: m.id,
+        org: OrgId(m.org_id),
+        job_id: m.job_id,
+        family: m.family.clone(),
+        architecture: m.architecture.clone(),
+        classes: serde_json::from_str(&m.classes).unwrap_or_default(),
+        size_bytes: m.size_bytes,
+        metrics: serde_json::from_str(&m.metrics).unwrap_or(serde_json::Value::Null),
+        created_at: m.created_at,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct UsageView {
+    pub meter: String,
+    pub device: String,
+    pub quantity: f64,
+    pub job_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub(crate) fn usage_view(u: &usage_records::Model) -> UsageView {
+    UsageView { meter: u.meter.clone(), device: u.device.clone(), quantity: u.quantity, job_id: u.job_id, created_at: u.created_at }
+}

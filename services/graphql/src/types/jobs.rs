@@ -1,0 +1,412 @@
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Json, SimpleObject};
+use chrono::{DateTime, Utc};
+use tenfold_app::{CheckpointView, JobEventView, JobView, ModelVersionView, UsageView};
+use tenfold_domain::Hyperparameters as DomainHyperparameters;
+
+use super::DatasetFamily;
+use crate::context::{GqlResult, app, principal};
+use crate::ids::{GlobalId, NodeKind};
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum JobKind {
+    /// Train on a dataset: from scratch with an architecture, or from a base model.
+    FineTune,
+    /// Train a small student architecture from a teacher model's outputs.
+    Distill,
+    /// Evaluate a model version on a dataset's held-out split.
+    Evaluate,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::FineTune => "FINE_TUNE",
+            JobKind::Distill => "DISTILL",
+            JobKind::Evaluate => "EVALUATE",
+        }
+    }
+
+    fn parse(raw: &str) -> Self {
+        match raw {
+            "DISTILL" => JobKind::Distill,
+            "EVALUATE" => JobKind::Evaluate,
+            _ => JobKind::FineTune,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl From<tenfold_domain::JobStatus> for JobStatus {
+    fn from(s: tenfold_domain::JobStatus) -> Self {
+        match s {
+            tenfold_domain::JobStatus::Queued => JobStatus::Queued,
+            tenfold_domain::JobStatus::Running => JobStatus::Running,
+            tenfold_domain::JobStatus::Succeeded => JobStatus::Succeeded,
+            tenfold_domain::JobStatus::Failed => JobStatus::Failed,
+            tenfold_domain::JobStatus::Cancelled => JobStatus::Cancelled,
+        }
+    }
+}
+
+impl From<JobStatus> for tenfold_domain::JobStatus {
+    fn from(s: JobStatus) -> Self {
+        match s {
+            JobStatus::Queued => tenfold_domain::JobStatus::Queued,
+            JobStatus::Running => tenfold_domain::JobStatus::Running,
+            JobStatus::Succeeded => tenfold_domain::JobStatus::Succeeded,
+            JobStatus::Failed => tenfold_domain::JobStatus::Failed,
+            JobStatus::Cancelled => tenfold_domain::JobStatus::Cancelled,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum DeviceType {
+    Cpu,
+    Cuda,
+}
+
+/// Training settings; anything left out takes its default.
+#[derive(InputObject, Default)]
+pub struct HyperparametersInput {
+    /// 1–1000 (default 10).
+    pub epochs: Option<i32>,
+    /// 1–4096 (default 64).
+    pub batch_size: Option<i32>,
+    /// Above 0, at most 1 (default 0.001).
+    pub learning_rate: Option<f64>,
+    /// `adamw` (default) or `sgd`.
+    pub optimizer: Option<String>,
+    /// `constant` (default), `cosine` or `step`.
+    pub schedule: Option<String>,
+    pub warmup_steps: Option<i32>,
+    pub clip_grad_norm: Option<f64>,
+    /// Stop after this many epochs without improvement.
+    pub patience: Option<i32>,
+    /// Train/validation/test percentages (default `80/10/10`).
+    pub split: Option<String>,
+    /// `none` (default), `crop`, `flip` or `crop,flip`.
+    pub augment: Option<String>,
+    /// Square input side, 8–256 pixels (default: the data's, at most 64).
+    pub image_size: Option<i32>,
+    /// Seeds initialisation, shuffling and augmentation (default 42).
+    pub seed: Option<i32>,
+    /// Fine-tuning: train only the new head.
+    pub freeze_backbone: Option<bool>,
+    /// Distillation: weight of the label loss, 0–1 (default 0.5).
+    pub alpha: Option<f64>,
+    /// Distillation: softmax temperature (default 4).
+    pub temperature: Option<f64>,
+}
+
+/// A negative count cannot be stored in the domain's unsigned fields: map
+/// it to a value its range check refuses, naming the same field.
+fn count(v: Option<i32>, default: u32) -> u32 {
+    v.map_or(default, |n| u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+impl From<HyperparametersInput> for DomainHyperparameters {
+    fn from(h: HyperparametersInput) -> Self {
+        let d = DomainHyperparameters::default();
+        Self {
+            epochs: count(h.epochs, d.epochs),
+            batch_size: count(h.batch_size, d.batch_size),
+            learning_rate: h.learning_rate.unwrap_or(d.learning_rate),
+            optimizer: h.optimizer.unwrap_or(d.optimizer),
+            schedule: h.schedule.unwrap_or(d.schedule),
+            warmup_steps: count(h.warmup_steps, d.warmup_steps),
+            clip_grad_norm: h.clip_grad_norm.or(d.clip_grad_norm),
+            patience: h.patience.map(|p| count(Some(p), 0)),
+            split: h.split.unwrap_or(d.split),
+            augment: h.augment.unwrap_or(d.augment),
+            image_size: h.image_size.map(|s| count(Some(s), 0)),
+            seed: h.seed.map_or(d.seed, |s| u64::try_from(s).unwrap_or(d.seed)),
+            freeze_backbone: h.freeze_backbone.unwrap_or(d.freeze_backbone),
+            alpha: h.alpha.unwrap_or(d.alpha),
+            temperature: h.temperature.unwrap_or(d.temperature),
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct SubmitJobInput {
+    pub kind: JobKind,
+    pub family: DatasetFamily,
+    /// A READY dataset version of the job's family.
+    pub dataset_version_id: ID,
+    /// FINE_TUNE from scratch, or DISTILL's student: cnn-small, resnet-s or cnn-tiny.
+    pub architecture: Option<String>,
+    /// FINE_TUNE: start from this model; EVALUATE: the model to evaluate.
+    pub base_model_version_id: Option<ID>,
+    /// DISTILL: the teacher.
+    pub teacher_model_version_id: Option<ID>,
+    pub hyperparameters: Option<HyperparametersInput>,
+    /// -10 (lowest) to 10 (highest); orders your own queued jobs (default 0).
+    #[graphql(default = 0)]
+    pub priority: i32,
+    /// Retrying with the same key returns the same job instead of a second one.
+    pub idempotency_key: Option<String>,
+    #[graphql(default_with = "DeviceType::Cpu")]
+    pub device: DeviceType,
+}
+
+/// The hyperparameters a job runs with, defaults filled in.
+#[derive(SimpleObject, Clone)]
+pub struct Hyperparameters {
+    pub epochs: i32,
+    pub batch_size: i32,
+    pub learning_rate: f64,
+    pub optimizer: String,
+    pub schedule: String,
+    pub warmup_steps: i32,
+    pub clip_grad_norm: Option<f64>,
+    pub patience: Option<i32>,
+    pub split: String,
+    pub augment: String,
+    pub image_size: Option<i32>,
+    /// As a string: it may exceed GraphQL's 32-bit Int.
+    pub seed: String,
+    pub freeze_backbone: bool,
+    pub alpha: f64,
+    pub temperature: f64,
+}
+
+fn int(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+impl From<DomainHyperparameters> for Hyperparameters {
+    fn from(h: DomainHyperparameters) -> Self {
+        Self {
+            epochs: int(h.epochs),
+            batch_size: int(h.batch_size),
+            learning_rate: h.learning_rate,
+            optimizer: h.optimizer,
+            schedule: h.schedule,
+            warmup_steps: int(h.warmup_steps),
+            clip_grad_norm: h.clip_grad_norm,
+            patience: h.patience.map(int),
+            split: h.split,
+            augment: h.augment,
+            image_size: h.image_size.map(int),
+            seed: h.seed.to_string(),
+            freeze_backbone: h.freeze_backbone,
+            alpha: h.alpha,
+            temperature: h.temperature,
+        }
+    }
+}
+
+/// A training, distillation or evaluation job.
+#[derive(SimpleObject, Clone)]
+#[graphql(complex)]
+pub struct Job {
+    pub id: ID,
+    pub kind: JobKind,
+    pub family: DatasetFamily,
+    pub status: JobStatus,
+    pub dataset_version_id: ID,
+    pub architecture: Option<String>,
+    pub base_model_version_id: Option<ID>,
+    pub teacher_model_version_id: Option<ID>,
+    pub hyperparameters: Hyperparameters,
+    pub priority: i32,
+    pub idempotency_key: Option<String>,
+    pub device: String,
+    /// Attempts started so far (each claim by a worker is one).
+    pub attempt: i32,
+    /// Attempts that failed transiently or whose worker was lost.
+    pub failures: i32,
+    pub max_attempts: i32,
+    pub cancel_requested: bool,
+    /// Estimated duration in seconds, from the data's size and measured throughput.
+    pub estimate_seconds: i32,
+    /// Compute used so far, all attempts together.
+    pub compute_seconds: f64,
+    /// While QUEUED: 1 means next to start.
+    pub queue_position: Option<i32>,
+    /// While QUEUED: estimated seconds until it starts.
+    pub eta_seconds: Option<f64>,
+    pub error_code: Option<String>,
+    /// Why it failed, in plain words.
+    pub error_message: Option<String>,
+    /// It failed transiently on every attempt and was moved to the dead-letter queue.
+    pub dead_lettered: bool,
+    /// The evaluation summary of a finished job.
+    pub result: Option<Json<serde_json::Value>>,
+    pub model_version_id: Option<ID>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    #[graphql(skip)]
+    pub raw_id: uuid::Uuid,
+}
+
+fn model_id(id: uuid::Uuid) -> ID {
+    GlobalId::new(NodeKind::ModelVersion, id).to_id()
+}
+
+impl From<JobView> for Job {
+    fn from(j: JobView) -> Self {
+        Self {
+            id: GlobalId::new(NodeKind::Job, j.id).to_id(),
+            kind: JobKind::parse(&j.kind),
+            family: DatasetFamily::parse(&j.family),
+            status: j.status.into(),
+            dataset_version_id: GlobalId::new(NodeKind::DatasetVersion, j.dataset_version_id).to_id(),
+            architecture: j.architecture,
+            base_model_version_id: j.base_model_version_id.map(model_id),
+            teacher_model_version_id: j.teacher_model_version_id.map(model_id),
+            hyperparameters: j.hyperparameters.into(),
+            priority: j.priority,
+            idempotency_key: j.idempotency_key,
+            device: j.device,
+            attempt: j.attempt,
+            failures: j.failures,
+            max_attempts: j.max_attempts,
+            cancel_requested: j.cancel_requested,
+            estimate_seconds: i32::try_from(j.estimate_seconds).unwrap_or(i32::MAX),
+            compute_seconds: j.compute_seconds,
+            queue_position: j.queue_position.map(|p| i32::try_from(p).unwrap_or(i32::MAX)),
+            eta_seconds: j.eta_seconds,
+            error_code: j.error_code,
+            error_message: j.error_message,
+            dead_lettered: j.dead_lettered,
+            result: (!j.result.is_null()).then_some(Json(j.result)),
+            model_version_id: j.model_version_id.map(model_id),
+            created_at: j.created_at,
+            started_at: j.started_at,
+            finished_at: j.finished_at,
+            raw_id: j.id,
+        }
+    }
+}
+
+/// One event of a job: a status change, training progress, a checkpoint.
+#[derive(SimpleObject, Clone)]
+pub struct JobEvent {
+    /// 1, 2, 3, … per job, in the order they happened.
+    pub seq: i32,
+    pub attempt: i32,
+    /// `status`, `step`, `epoch`, `checkpoint` or `log`.
+    pub kind: String,
+    pub payload: Json<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub job_id: ID,
+}
+
+impl From<JobEventView> for JobEvent {
+    fn from(e: JobEventView) -> Self {
+        Self {
+            seq: i32::try_from(e.seq).unwrap_or(i32::MAX),
+            attempt: e.attempt,
+            kind: e.kind,
+            payload: Json(e.payload),
+            created_at: e.created_at,
+            job_id: GlobalId::new(NodeKind::Job, e.job_id).to_id(),
+        }
+    }
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct Checkpoint {
+    pub epoch: i32,
+    pub attempt: i32,
+    pub size_bytes: f64,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<CheckpointView> for Checkpoint {
+    fn from(c: CheckpointView) -> Self {
+        Self { epoch: c.epoch, attempt: c.attempt, size_bytes: c.size_bytes as f64, created_at: c.created_at }
+    }
+}
+
+/// Metered usage: compute-seconds of job attempts, by device type.
+#[derive(SimpleObject, Clone)]
+pub struct UsageRecord {
+    pub meter: String,
+    pub device: String,
+    pub quantity: f64,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<UsageView> for UsageRecord {
+    fn from(u: UsageView) -> Self {
+        Self { meter: u.meter, device: u.device, quantity: u.quantity, created_at: u.created_at }
+    }
+}
+
+/// A trained model, produced by a job.
+#[derive(SimpleObject, Clone)]
+pub struct ModelVersion {
+    pub id: ID,
+    pub family: DatasetFamily,
+    pub architecture: String,
+    pub classes: Vec<String>,
+    pub size_bytes: f64,
+    pub metrics: Json<serde_json::Value>,
+    pub job_id: ID,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<ModelVersionView> for ModelVersion {
+    fn from(m: ModelVersionView) -> Self {
+        Self {
+            id: model_id(m.id),
+            family: DatasetFamily::parse(&m.family),
+            architecture: m.architecture,
+            classes: m.classes,
+            size_bytes: m.size_bytes as f64,
+            metrics: Json(m.metrics),
+            job_id: GlobalId::new(NodeKind::Job, m.job_id).to_id(),
+            created_at: m.created_at,
+        }
+    }
+}
+
+#[ComplexObject]
+impl Job {
+    /// Events after sequence number `after` (0: from the start), oldest first.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, crate::MAX_PAGE_SIZE) as usize * child_complexity")]
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<i32>,
+    ) -> async_graphql::Result<Connection<String, JobEvent>> {
+        let after = i64::from(after.unwrap_or(0).max(0));
+        let page = app(ctx)?.job_events(principal(ctx)?, self.raw_id, after, first).await.gql(ctx)?;
+        let mut conn = Connection::new(after > 0, page.has_next);
+        conn.edges.extend(page.rows.into_iter().map(|e| Edge::new(e.seq.to_string(), JobEvent::from(e))));
+        Ok(conn)
+    }
+
+    /// Validation metrics and loss of every epoch, in order.
+    async fn metrics(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Json<serde_json::Value>>> {
+        Ok(app(ctx)?.job_metrics(principal(ctx)?, self.raw_id).await.gql(ctx)?.into_iter().map(Json).collect())
+    }
+
+    async fn checkpoints(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Checkpoint>> {
+        Ok(app(ctx)?.job_checkpoints(principal(ctx)?, self.raw_id).await.gql(ctx)?.into_iter().map(Checkpoint::from).collect())
+    }
+
+    /// Compute-seconds metered per attempt.
+    async fn usage(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<UsageRecord>> {
+        Ok(app(ctx)?.job_usage(principal(ctx)?, self.raw_id).await.gql(ctx)?.into_iter().map(UsageRecord::from).collect())
+    }
+
+    /// The model the job produced (none for EVALUATE, or before it succeeds).
+    async fn model_versions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ModelVersion>> {
+        Ok(app(ctx)?.job_model_versions(principal(ctx)?, self.raw_id).await.gql(ctx)?.into_iter().map(ModelVersion::from).collect())
+    }
+}

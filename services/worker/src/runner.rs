@@ -1,0 +1,314 @@
+//! The worker process: relay, consumer, rescuer and one task per job.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tenfold_app::{App, CANCEL_TOPIC, Claimed, FailOutcome, Held, LeasedJob, WAKE_TOPIC};
+use tenfold_broker::{Delivery, JobQueue};
+use tenfold_store::queries::dispatch::Capability;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tracing::{error, info, warn};
+use uuid::Uuid;
+
+use crate::execute::{Ending, ExecOptions, Stop, StopReason, execute};
+
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Unique per process; names the consumer in the broker and the lease owner.
+    pub id: String,
+    /// Jobs run at once.
+    pub slots: usize,
+    /// `cpu` or `cuda:N`.
+    pub device: String,
+    /// Memory this worker offers a job; larger jobs are left to others.
+    pub memory_mb: i32,
+    /// Scratch space for the jobs' files.
+    pub work_dir: PathBuf,
+}
+
+impl WorkerOptions {
+    /// The device type jobs ask for (`cpu`, `cuda`).
+    fn device_type(&self) -> &str {
+        if self.device.starts_with("cuda") { "cuda" } else { "cpu" }
+    }
+}
+
+struct Shared {
+    app: App,
+    opts: WorkerOptions,
+    queue: Arc<dyn JobQueue>,
+    slots: Arc<Semaphore>,
+    /// A slot was freed or a job became due: the relay should look again.
+    wake: Notify,
+    running: Mutex<HashMap<Uuid, Arc<Stop>>>,
+    /// The tasks of running jobs, awaited on shutdown.
+    jobs: tokio::sync::Mutex<JoinSet<()>>,
+}
+
+impl Shared {
+    fn lease(&self) -> Duration {
+        Duration::from_secs_f64(self.app.job_settings().lease_seconds.max(0.1))
+    }
+
+    fn device(&self) -> &str {
+        self.opts.device_type()
+    }
+
+    async fn spawn_job(self: &Arc<Self>, delivery: Delivery, permit: OwnedSemaphorePermit) {
+        let mut jobs = self.jobs.lock().await;
+        // Forget the tasks that already ended.
+        while jobs.try_join_next().is_some() {}
+        jobs.spawn(handle(self.clone(), delivery, permit));
+    }
+
+    fn stop_all(&self, reason: StopReason) {
+        for stop in self.running.lock().unwrap_or_else(|p| p.into_inner()).values() {
+            stop.request(reason);
+        }
+    }
+
+    fn stop_job(&self, job: Uuid, reason: StopReason) {
+        if let Some(stop) = self.running.lock().unwrap_or_else(|p| p.into_inner()).get(&job) {
+            stop.request(reason);
+        }
+    }
+}
+
+/// Runs the worker until `shutdown` completes, then stops taking work,
+/// asks running jobs to checkpoint and release their leases, and returns.
+pub async fn run(app: App, opts: WorkerOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    app.ready().await.map_err(|e| anyhow::anyhow!("the worker's backends do not answer: {e}"))?;
+    std::fs::create_dir_all(&opts.work_dir)?;
+    let started = chrono::Utc::now();
+    let queue = app.job_queue();
+    let shared = Arc::new(Shared {
+        slots: Arc::new(Semaphore::new(opts.slots.max(1))),
+        app: app.clone(),
+        queue,
+        opts: opts.clone(),
+        wake: Notify::new(),
+        running: Mutex::new(HashMap::new()),
+        jobs: tokio::sync::Mutex::new(JoinSet::new()),
+    });
+    info!(worker = %opts.id, slots = opts.slots, device = %opts.device, "worker started");
+    let mut background = JoinSet::new();
+    background.spawn(registry(shared.clone(), started));
+    background.spawn(relay(shared.clone()));
+    background.spawn(rescuer(shared.clone()));
+    background.spawn(cancellations(shared.clone()));
+    background.spawn(consumer(shared.clone()));
+
+    shutdown.await;
+    info!(worker = %opts.id, "worker stopping: releasing running jobs");
+    background.abort_all();
+    shared.stop_all(StopReason::Shutdown);
+    let mut jobs = shared.jobs.lock().await;
+    while jobs.join_next().await.is_some() {}
+    if let Err(e) = app.worker_stopped(&opts.id).await {
+        warn!(error = %e, "unregistering the worker failed");
+    }
+    info!(worker = %opts.id, "worker stopped");
+    Ok(())
+}
+
+/// Keeps the worker's row fresh (capacity for ETAs).
+async fn registry(shared: Arc<Shared>, started: chrono::DateTime<chrono::Utc>) {
+    loop {
+        let o = &shared.opts;
+        if let Err(e) = shared.app.worker_alive(&o.id, o.device_type(), o.slots as i32, o.memory_mb, started).await {
+            warn!(error = %e, "worker heartbeat failed");
+        }
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+}
+
+/// Hands due jobs to the broker whenever this worker has a free slot:
+/// woken by submissions (bus), freed slots, and a poll as a fallback.
+async fn relay(shared: Arc<Shared>) {
+    let mut wakeups = match shared.app.bus_subscribe(WAKE_TOPIC).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            warn!(error = %e, "cannot subscribe to wake-ups; polling only");
+            None
+        }
+    };
+    let poll = Duration::from_millis(shared.app.job_settings().poll_interval_ms.max(10));
+    let cap = Capability { device: shared.device().to_owned(), memory_mb: shared.opts.memory_mb };
+    loop {
+        let free = shared.slots.available_permits();
+        match shared.app.relay_jobs(&cap, free).await {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "relaying jobs failed; retrying"),
+        }
+        tokio::select! {
+            _ = async { match wakeups.as_mut() { Some(w) => { w.next().await; } None => std::future::pending::<()>().await } } => {}
+            () = shared.wake.notified() => {}
+            () = tokio::time::sleep(poll) => {}
+        }
+    }
+}
+
+/// Reads entries while a slot is free; each runs in its own task.
+async fn consumer(shared: Arc<Shared>) {
+    loop {
+        let Ok(permit) = shared.slots.clone().acquire_owned().await else { return };
+        let read = shared.queue.read(shared.device(), &shared.opts.id, 1, Duration::from_secs(1)).await;
+        match read {
+            Ok(mut deliveries) if !deliveries.is_empty() => {
+                let delivery = deliveries.remove(0);
+                shared.spawn_job(delivery, permit).await;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warn!(error = %e, "reading from the broker failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+/// Takes over the entries of dead workers and returns to the queue what
+/// the broker lost.
+async fn rescuer(shared: Arc<Shared>) {
+    let lease = shared.lease();
+    let every = (lease / 2).max(Duration::from_millis(200));
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = shared.app.reconcile_jobs().await {
+            warn!(error = %e, "reconciling jobs failed");
+        }
+        let free = shared.slots.available_permits();
+        if free == 0 {
+            continue;
+        }
+        match shared.queue.reclaim(shared.device(), &shared.opts.id, lease, free).await {
+            Ok(deliveries) => {
+                for delivery in deliveries {
+                    match shared.slots.clone().try_acquire_owned() {
+                        Ok(permit) => shared.spawn_job(delivery, permit).await,
+                        // No slot after all: it stays pending and is reclaimed again later.
+                        Err(_) => break,
+                    }
+                }
+            }
+            Err(e) => warn!(error = %e, "reclaiming entries failed"),
+        }
+    }
+}
+
+/// Cancellation requests arrive on the bus so a run stops within a step.
+async fn cancellations(shared: Arc<Shared>) {
+    let Ok(mut requests) = shared.app.bus_subscribe(CANCEL_TOPIC).await else { return };
+    while let Some(raw) = requests.next().await {
+        if let Ok(job) = raw.parse::<Uuid>() {
+            shared.stop_job(job, StopReason::Cancel);
+        }
+    }
+}
+
+/// One broker entry, from claim to acknowledgement.
+async fn handle(shared: Arc<Shared>, delivery: Delivery, permit: OwnedSemaphorePermit) {
+    let device = shared.device().to_owned();
+    let queue = shared.queue.clone();
+    let message = match &delivery.message {
+        Ok(m) => *m,
+        Err(reason) => {
+            // Retrying cannot fix a malformed entry.
+            error!(entry = %delivery.id, reason = %reason, "malformed job entry dead-lettered");
+            let _ = queue.dead_letter(&device, &delivery, &format!("malformed entry: {reason}")).await;
+            drop(permit);
+            return;
+        }
+    };
+    let claimed = match shared.app.claim_job(message, &shared.opts.id).await {
+        Ok(c) => c,
+        Err(e) => {
+            // Left pending: reclaimed after the lease time and tried again.
+            warn!(job = %message.job, error = %e, "claiming a job failed");
+            return;
+        }
+    };
+    let lease = match claimed {
+        Claimed::Skip(why) => {
+            info!(job = %message.job, why, "entry acknowledged without running");
+            let _ = queue.ack(&device, &delivery.id).await;
+            drop(permit);
+            shared.wake.notify_one();
+            return;
+        }
+        Claimed::GaveUp(reason) => {
+            warn!(job = %message.job, reason = %reason, "job dead-lettered");
+            let _ = queue.dead_letter(&device, &delivery, &reason).await;
+            drop(permit);
+            shared.wake.notify_one();
+            return;
+        }
+        Claimed::Run(lease) => lease,
+    };
+    info!(job = %message.job, attempt = lease.fence.attempt, "job started");
+    let stop = Arc::new(Stop::default());
+    shared.running.lock().unwrap_or_else(|p| p.into_inner()).insert(lease.fence.job, stop.clone());
+    let heart = tokio::spawn(heartbeat(shared.clone(), (*lease).clone(), delivery.id.clone(), stop.clone()));
+    let opts = ExecOptions {
+        work_dir: shared.opts.work_dir.clone(),
+        device: shared.opts.device.clone(),
+        step_event_interval: Duration::from_millis(shared.app.job_settings().step_event_interval_ms),
+    };
+    let ending = execute(&shared.app, &lease, &stop, &opts).await;
+    heart.abort();
+    shared.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&lease.fence.job);
+    info!(job = %message.job, attempt = lease.fence.attempt, ending = ?ending, "job attempt ended");
+    finish_entry(&*queue, &device, &delivery, &lease, ending).await;
+    drop(permit);
+    shared.wake.notify_one();
+}
+
+async fn finish_entry(queue: &dyn JobQueue, device: &str, delivery: &Delivery, lease: &LeasedJob, ending: Ending) {
+    let result = match ending {
+        Ending::Failed(FailOutcome::DeadLettered) => {
+            let reason = format!("job {} failed {} times", lease.fence.job, lease.job.failures + 1);
+            queue.dead_letter(device, delivery, &reason).await
+        }
+        // A worker that lost the job never acknowledges: the entry may now
+        // be the new owner's (reclaimed), and acking it would drop their claim.
+        Ending::Lost => Ok(()),
+        _ => queue.ack(device, &delivery.id).await,
+    };
+    if let Err(e) = result {
+        // The database has the outcome; the entry is reclaimed later and
+        // its claim finds nothing to do.
+        warn!(error = %e, "acknowledging a job entry failed");
+    }
+}
+
+/// Extends the lease every third of it, keeps the broker entry from
+/// looking idle, and stops the run when the lease is lost or the user
+/// cancels.
+async fn heartbeat(shared: Arc<Shared>, lease: LeasedJob, entry: String, stop: Arc<Stop>) {
+    let every = shared.lease() / 3;
+    loop {
+        tokio::time::sleep(every).await;
+        match shared.app.heartbeat_job(&lease).await {
+            Ok(Held::Yes { cancel_requested }) => {
+                if cancel_requested {
+                    stop.request(StopReason::Cancel);
+                }
+            }
+            Ok(Held::Lost) => {
+                warn!(job = %lease.fence.job, attempt = lease.fence.attempt, "lease lost to a newer attempt; stopping");
+                stop.request(StopReason::Lost);
+                return;
+            }
+            Err(e) => warn!(job = %lease.fence.job, error = %e, "heartbeat failed"),
+        }
+        if let Err(e) = shared.queue.touch(shared.device(), &shared.opts.id, &entry).await {
+            warn!(error = %e, "touching the job entry failed");
+        }
+    }
+}
