@@ -48,9 +48,17 @@ struct Shared {
     running: Mutex<HashMap<Uuid, Arc<Stop>>>,
     /// The tasks of running jobs, awaited on shutdown.
     jobs: tokio::sync::Mutex<JoinSet<()>>,
+    /// Jobs being claimed or run. The consumer holds a slot's permit while
+    /// it waits for an entry, so free capacity is counted here instead.
+    busy: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
+    /// Slots not running a job.
+    fn free(&self) -> usize {
+        self.opts.slots.max(1).saturating_sub(self.busy.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
     fn lease(&self) -> Duration {
         Duration::from_secs_f64(self.app.job_settings().lease_seconds.max(0.1))
     }
@@ -63,7 +71,13 @@ impl Shared {
         let mut jobs = self.jobs.lock().await;
         // Forget the tasks that already ended.
         while jobs.try_join_next().is_some() {}
-        jobs.spawn(handle(self.clone(), delivery, permit));
+        self.busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let shared = self.clone();
+        jobs.spawn(async move {
+            handle(shared.clone(), delivery, permit).await;
+            shared.busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            shared.wake.notify_one();
+        });
     }
 
     fn stop_all(&self, reason: StopReason) {
@@ -94,6 +108,7 @@ pub async fn run(app: App, opts: WorkerOptions, shutdown: impl Future<Output = (
         wake: Notify::new(),
         running: Mutex::new(HashMap::new()),
         jobs: tokio::sync::Mutex::new(JoinSet::new()),
+        busy: std::sync::atomic::AtomicUsize::new(0),
     });
     info!(worker = %opts.id, slots = opts.slots, device = %opts.device, "worker started");
     let mut background = JoinSet::new();
@@ -140,8 +155,7 @@ async fn relay(shared: Arc<Shared>) {
     let poll = Duration::from_millis(shared.app.job_settings().poll_interval_ms.max(10));
     let cap = Capability { device: shared.device().to_owned(), memory_mb: shared.opts.memory_mb };
     loop {
-        let free = shared.slots.available_permits();
-        match shared.app.relay_jobs(&cap, free).await {
+        match shared.app.relay_jobs(&cap, shared.free()).await {
             Ok(n) if n > 0 => continue,
             Ok(_) => {}
             Err(e) => warn!(error = %e, "relaying jobs failed; retrying"),
@@ -154,16 +168,29 @@ async fn relay(shared: Arc<Shared>) {
     }
 }
 
-/// Reads entries while a slot is free; each runs in its own task.
+/// Reads entries while a slot is free; each runs in its own task. Now and
+/// then it first takes over an entry of a dead worker (pending longer than
+/// a lease) instead.
 async fn consumer(shared: Arc<Shared>) {
+    let lease = shared.lease();
+    let every = (lease / 2).max(Duration::from_millis(200));
+    let mut last_reclaim = tokio::time::Instant::now();
     loop {
         let Ok(permit) = shared.slots.clone().acquire_owned().await else { return };
-        let read = shared.queue.read(shared.device(), &shared.opts.id, 1, Duration::from_secs(1)).await;
-        match read {
-            Ok(mut deliveries) if !deliveries.is_empty() => {
-                let delivery = deliveries.remove(0);
-                shared.spawn_job(delivery, permit).await;
+        if last_reclaim.elapsed() >= every {
+            last_reclaim = tokio::time::Instant::now();
+            match shared.queue.reclaim(shared.device(), &shared.opts.id, lease, 1).await {
+                Ok(mut taken) if !taken.is_empty() => {
+                    shared.spawn_job(taken.remove(0), permit).await;
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "reclaiming entries failed"),
             }
+        }
+        let read = shared.queue.read(shared.device(), &shared.opts.id, 1, Duration::from_secs(1).min(every)).await;
+        match read {
+            Ok(mut deliveries) if !deliveries.is_empty() => shared.spawn_job(deliveries.remove(0), permit).await,
             Ok(_) => {}
             Err(e) => {
                 warn!(error = %e, "reading from the broker failed; retrying");
@@ -173,31 +200,13 @@ async fn consumer(shared: Arc<Shared>) {
     }
 }
 
-/// Takes over the entries of dead workers and returns to the queue what
-/// the broker lost.
+/// Returns to the queue what dead workers and a lost broker left behind.
 async fn rescuer(shared: Arc<Shared>) {
-    let lease = shared.lease();
-    let every = (lease / 2).max(Duration::from_millis(200));
+    let every = (shared.lease() / 2).max(Duration::from_millis(200));
     loop {
         tokio::time::sleep(every).await;
         if let Err(e) = shared.app.reconcile_jobs().await {
             warn!(error = %e, "reconciling jobs failed");
-        }
-        let free = shared.slots.available_permits();
-        if free == 0 {
-            continue;
-        }
-        match shared.queue.reclaim(shared.device(), &shared.opts.id, lease, free).await {
-            Ok(deliveries) => {
-                for delivery in deliveries {
-                    match shared.slots.clone().try_acquire_owned() {
-                        Ok(permit) => shared.spawn_job(delivery, permit).await,
-                        // No slot after all: it stays pending and is reclaimed again later.
-                        Err(_) => break,
-                    }
-                }
-            }
-            Err(e) => warn!(error = %e, "reclaiming entries failed"),
         }
     }
 }
@@ -239,14 +248,12 @@ async fn handle(shared: Arc<Shared>, delivery: Delivery, permit: OwnedSemaphoreP
             info!(job = %message.job, why, "entry acknowledged without running");
             let _ = queue.ack(&device, &delivery.id).await;
             drop(permit);
-            shared.wake.notify_one();
             return;
         }
         Claimed::GaveUp(reason) => {
             warn!(job = %message.job, reason = %reason, "job dead-lettered");
             let _ = queue.dead_letter(&device, &delivery, &reason).await;
             drop(permit);
-            shared.wake.notify_one();
             return;
         }
         Claimed::Run(lease) => lease,
@@ -266,7 +273,6 @@ async fn handle(shared: Arc<Shared>, delivery: Delivery, permit: OwnedSemaphoreP
     info!(job = %message.job, attempt = lease.fence.attempt, ending = ?ending, "job attempt ended");
     finish_entry(&*queue, &device, &delivery, &lease, ending).await;
     drop(permit);
-    shared.wake.notify_one();
 }
 
 async fn finish_entry(queue: &dyn JobQueue, device: &str, delivery: &Delivery, lease: &LeasedJob, ending: Ending) {

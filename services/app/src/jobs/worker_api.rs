@@ -99,6 +99,15 @@ fn status_event(status: JobStatus, message: impl Into<String>, extra: serde_json
     NewEvent { kind: "status", payload: payload.to_string() }
 }
 
+/// Whether ending with `error` counts the current attempt as failed: every
+/// failure does, except giving up on a job whose worker was lost (that
+/// attempt was counted when it was taken over).
+fn self_failed(error: Option<(&str, &str)>) -> bool {
+    error.is_some_and(|(code, _)| code != LOST_WORKER)
+}
+
+const LOST_WORKER: &str = "worker_lost";
+
 fn files_of(raw: &str) -> Files {
     serde_json::from_str(raw).unwrap_or_default()
 }
@@ -180,12 +189,12 @@ impl App {
             return Ok(Claimed::Skip("cancelled"));
         }
         if row.failures >= row.max_attempts {
+            let earlier = row.error_message.as_deref().map(|m| format!(" (an earlier attempt failed with: {m})")).unwrap_or_default();
             let reason = format!(
-                "gave up after {} attempts; the last one ended with: {}",
-                row.failures,
-                row.error_message.clone().unwrap_or_else(|| "its worker stopped answering (crashed or was killed)".into())
+                "gave up after {} attempts; the last one's worker stopped answering (crashed or was killed){earlier}",
+                row.failures
             );
-            let code = row.error_code.clone().unwrap_or_else(|| "worker_lost".into());
+            let code = LOST_WORKER.to_owned();
             self.end_in(&tx, org, fence, JobStatus::Failed, Some((&code, &reason)), &reason, true).await?;
             tx.commit().await?;
             self.notify_job_finished(org, id).await;
@@ -392,7 +401,8 @@ impl App {
             result: None,
             model_version_id: None,
             dead_lettered,
-            failed_attempt: false,
+            // This attempt's own failure (a lost attempt was counted when taken over).
+            failed_attempt: status == JobStatus::Failed && self_failed(error),
         };
         if !jobs::finish(tx, org, fence.job, Some(fence), end, now).await? {
             return Ok(false);

@@ -1,0 +1,286 @@
+//! The queue with real `tenfold worker` processes: a job runs once and
+//! reports live; a worker killed with -9 or paused past its lease loses the
+//! job to another that resumes from the checkpoint, and the old one's late
+//! writes are refused; poison jobs are dead-lettered; one organization's
+//! backlog does not starve another's job; cancellation stops a run.
+//! Runs on the embedded backends and again on PostgreSQL + Redis.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tenfold_tests::{Session, TestApp, events, mnist_subset};
+
+const LONG: Duration = Duration::from_secs(120);
+
+/// A job long enough to interrupt: cnn-small on 2 × 400 digits, 12 epochs.
+async fn long_job(app: &TestApp, owner: &Session) -> String {
+    let data = app.ready_images(&owner.access, "digits", mnist_subset(&["3", "7"], 400)).await;
+    let input = json!({ "architecture": "cnn-small", "hyperparameters": { "epochs": 12, "batchSize": 32, "split": "80/10/10" } });
+    app.submit_job(&owner.access, &data, input).await.ok().str_at("/submitJob/id")
+}
+
+fn has_checkpoint(job: &Value, attempt: i64) -> bool {
+    job["checkpoints"].as_array().is_some_and(|c| c.iter().any(|c| c["attempt"] == attempt))
+}
+
+fn assert_succeeded_once(job: &Value) {
+    assert_eq!(job["status"], "SUCCEEDED", "{job:#}");
+    assert_eq!(job["modelVersions"].as_array().unwrap().len(), 1, "exactly one model version: {job:#}");
+    let ends = events(job).iter().filter(|e| e.2 == "status" && e.3["status"] == "SUCCEEDED").count();
+    assert_eq!(ends, 1, "one SUCCEEDED event: {job:#}");
+    let seqs: Vec<i64> = events(job).iter().map(|e| e.0).collect();
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "events numbered 1..n without gaps");
+}
+
+#[tokio::test]
+async fn a_job_runs_once_with_live_events_checkpoints_usage_and_an_email() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("ada@example.com", "Acme").await;
+    let other = app.sign_up("bob@example.com", "Bob Co").await;
+    let data = app.ready_images(&owner.access, "digits", mnist_subset(&["0", "1"], 60)).await;
+    let job = app
+        .submit_job(&owner.access, &data, json!({ "hyperparameters": { "epochs": 3, "batchSize": 16 } }))
+        .await
+        .ok()
+        .str_at("/submitJob/id");
+
+    // Subscribed before any worker exists: the stream starts at the first event.
+    let mut socket = app.ws_connect(Some(&owner.access), None).await.unwrap();
+    socket.subscribe_with("1", "subscription($id: ID!) { jobEvents(jobId: $id) { seq attempt kind payload } }", json!({ "id": job })).await;
+    let _worker = app.spawn_worker(1);
+
+    let mut live = Vec::new();
+    loop {
+        let msg = socket.next_message(LONG).await.expect("the stream went quiet");
+        if msg["type"] == "complete" {
+            break;
+        }
+        assert_eq!(msg["type"], "next", "{msg}");
+        live.push(msg["payload"]["data"]["jobEvents"].clone());
+    }
+    let state = app.job_state(&owner.access, &job).await;
+    assert_succeeded_once(&state);
+    // The live stream is exactly the stored one, in order.
+    let stored: Vec<i64> = events(&state).iter().map(|e| e.0).collect();
+    let streamed: Vec<i64> = live.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(streamed, stored);
+    let statuses: Vec<String> =
+        events(&state).iter().filter(|e| e.2 == "status").map(|e| e.3["status"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(statuses, ["QUEUED", "RUNNING", "SUCCEEDED"]);
+    assert_eq!(state["metrics"].as_array().unwrap().len(), 3, "one metrics entry per epoch");
+    assert_eq!(state["checkpoints"].as_array().unwrap().len(), 3);
+    assert_eq!(state["attempt"], 1);
+    assert!(state["result"]["accuracy"].as_f64().unwrap() > 0.9, "0 vs 1 is easy: {:#}", state["result"]);
+    let usage = state["usage"].as_array().unwrap();
+    assert_eq!(usage.len(), 1);
+    assert_eq!(usage[0]["device"], "cpu");
+    assert!(usage[0]["quantity"].as_f64().unwrap() > 0.0);
+    // The submitter hears about it, with the accuracy.
+    let mail = app.mailbox.wait_for("ada@example.com", "succeeded").await;
+    assert!(mail.data.contains("accuracy"), "{}", mail.data);
+    // Another organization's socket is refused the job.
+    let mut spy = app.ws_connect(Some(&other.access), None).await.unwrap();
+    spy.subscribe_with("2", "subscription($id: ID!) { jobEvents(jobId: $id) { seq } }", json!({ "id": job })).await;
+    let refused = spy.next_message(Duration::from_secs(5)).await.unwrap();
+    assert!(refused.to_string().contains("NOT_FOUND"), "{refused}");
+}
+
+#[tokio::test]
+async fn a_worker_killed_with_sigkill_loses_the_job_to_another_that_resumes_from_the_checkpoint() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("ada@example.com", "Acme").await;
+    let job = long_job(&app, &owner).await;
+    let mut first = app.spawn_worker(1);
+    app.wait_job(&owner.access, &job, LONG, |j| has_checkpoint(j, 1)).await;
+    first.kill9();
+    let killed_at = app.job_state(&owner.access, &job).await;
+    assert_eq!(killed_at["status"], "RUNNING", "killed mid-job: {killed_at:#}");
+
+    let _second = app.spawn_worker(1);
+    let done = app.wait_job(&owner.access, &job, LONG, |j| j["status"] != "RUNNING" && j["status"] != "QUEUED").await;
+    assert_succeeded_once(&done);
+    assert_eq!(done["attempt"], 2, "{done:#}");
+    assert_eq!(done["failures"], 1, "the lost attempt counts as a failure");
+    let resumed = events(&done).into_iter().find(|e| e.1 == 2 && e.3["status"] == "RUNNING").expect("attempt 2 started");
+    let from = resumed.3["resumeFromEpoch"].as_i64().expect("attempt 2 resumed from a checkpoint");
+    assert!(from >= 1, "{resumed:?}");
+    assert_eq!(done["result"]["resumed_from_epoch"], from, "the engine resumed where the checkpoint said");
+    // Only the finished attempt is billed; the killed one never reported.
+    let usage = done["usage"].as_array().unwrap();
+    assert_eq!(usage.len(), 1, "{usage:?}");
+}
+
+#[tokio::test]
+async fn a_paused_worker_s_late_writes_are_refused() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("ada@example.com", "Acme").await;
+    let job = long_job(&app, &owner).await;
+    let zombie = app.spawn_worker(1);
+    app.wait_job(&owner.access, &job, LONG, |j| has_checkpoint(j, 1)).await;
+    zombie.pause();
+    // Another worker takes over once the paused one's lease runs out.
+    let _fresh = app.spawn_worker(1);
+    app.wait_job(&owner.access, &job, LONG, |j| j["attempt"] == 2).await;
+    let takeover = app.job_state(&owner.access, &job).await;
+    let first_of_2 = events(&takeover).iter().find(|e| e.1 == 2).map(|e| e.0).unwrap();
+    // The zombie wakes up and tries to go on writing progress.
+    zombie.resume();
+    let done = app.wait_job(&owner.access, &job, LONG, |j| j["status"] == "SUCCEEDED" || j["status"] == "FAILED").await;
+    assert_succeeded_once(&done);
+    assert_eq!(done["attempt"], 2);
+    let late: Vec<_> = events(&done).into_iter().filter(|e| e.1 == 1 && e.0 > first_of_2).collect();
+    assert!(late.is_empty(), "attempt 1 wrote after attempt 2 took over: {late:?}");
+    assert!(done["checkpoints"].as_array().unwrap().iter().filter(|c| c["epoch"].as_i64() > Some(1)).all(|c| c["attempt"] == 2));
+    // The zombie noticed: its heartbeat or its next write was refused.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !zombie.log().contains("lease lost") && !zombie.log().contains("ending=Lost") {
+        assert!(tokio::time::Instant::now() < deadline, "the paused worker never noticed; its log:\n{}", zombie.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_poison_job_is_dead_lettered_with_its_error_and_other_jobs_keep_flowing() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("ada@example.com", "Acme").await;
+    // The poison: its dataset's file vanished from storage after validation.
+    let poison_data = app.ready_images(&owner.access, "lost", mnist_subset(&["4", "9"], 30)).await;
+    let sha = app
+        .gql("query($id: ID!) { node(id: $id) { ... on DatasetVersion { sha256 } } }", json!({ "id": poison_data }), Some(&owner.access))
+        .await
+        .ok()
+        .str_at("/node/sha256");
+    app.app.blobs().delete(owner.org(), &sha).await.unwrap();
+    let poison = app.submit_job(&owner.access, &poison_data, json!({})).await.ok().str_at("/submitJob/id");
+    // A job whose data is not a dataset at all fails once: retrying cannot help.
+    let bad_data = app.ready_images(&owner.access, "garbled", mnist_subset(&["5", "6"], 30)).await;
+    let bad_sha = app
+        .gql("query($id: ID!) { node(id: $id) { ... on DatasetVersion { sha256 } } }", json!({ "id": bad_data }), Some(&owner.access))
+        .await
+        .ok()
+        .str_at("/node/sha256");
+    let blob = app.settings.storage.data_dir.join("blobs").join(format!("orgs/{}/sha256/{bad_sha}", owner.org()));
+    if blob.exists() {
+        std::fs::write(&blob, b"these bytes are not a zip archive").unwrap();
+    }
+    let doomed = app.submit_job(&owner.access, &bad_data, json!({})).await.ok().str_at("/submitJob/id");
+    let good_data = app.ready_images(&owner.access, "fine", mnist_subset(&["0", "1"], 30)).await;
+    let good = app.submit_job(&owner.access, &good_data, json!({})).await.ok().str_at("/submitJob/id");
+    let _worker = app.spawn_worker(1);
+
+    let good_done = app.wait_job(&owner.access, &good, LONG, |j| j["status"] != "QUEUED" && j["status"] != "RUNNING").await;
+    assert_succeeded_once(&good_done);
+    let dead = app.wait_job(&owner.access, &poison, LONG, |j| j["status"] == "FAILED").await;
+    assert_eq!(dead["deadLettered"], true, "{dead:#}");
+    assert_eq!(dead["failures"], 3, "max_attempts transient failures: {dead:#}");
+    assert_eq!(dead["errorCode"], "storage_unavailable");
+    assert!(dead["errorMessage"].as_str().unwrap().contains("gave up after 3 attempts"), "{dead:#}");
+    let retries = events(&dead).iter().filter(|e| e.2 == "status" && e.3["retryInSeconds"].is_number()).count();
+    assert_eq!(retries, 2, "retried twice with backoff before giving up");
+    if blob.exists() {
+        let failed = app.wait_job(&owner.access, &doomed, LONG, |j| j["status"] == "FAILED").await;
+        assert_eq!(failed["attempt"], 1, "a permanent error is not retried: {failed:#}");
+        assert_eq!(failed["deadLettered"], false);
+        assert_eq!(failed["errorCode"], "invalid_dataset", "{failed:#}");
+        let mail = app.mailbox.wait_for("ada@example.com", "failed").await;
+        assert!(mail.data.contains("What went wrong"), "{}", mail.data);
+    }
+    // On Redis the entry itself sits in the dead-letter stream with the reason.
+    if !app.settings.redis.url.is_empty_secret() {
+        // The job row is written first, then the entry is moved: wait for it.
+        let raw = poison_raw(&poison);
+        let mut letter = None;
+        for _ in 0..100 {
+            let letters = app.app.job_queue().dead_letters("cpu", 100).await.unwrap();
+            letter = letters.into_iter().find(|l| l.job.as_deref() == Some(raw.as_str()));
+            if letter.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let letter = letter.expect("the poison job in the dead-letter stream");
+        assert!(letter.reason.contains("failed 3 times") || letter.reason.contains("gave up"), "{letter:?}");
+    }
+}
+
+fn poison_raw(global: &str) -> String {
+    tenfold_graphql::GlobalId::decode(global, "job").unwrap().id.to_string()
+}
+
+trait SecretExt {
+    fn is_empty_secret(&self) -> bool;
+}
+
+impl SecretExt for tenfold_config::SecretString {
+    fn is_empty_secret(&self) -> bool {
+        use tenfold_config::ExposeSecret;
+        self.expose_secret().is_empty()
+    }
+}
+
+#[tokio::test]
+async fn one_organization_s_backlog_does_not_starve_another_s_job() {
+    let app = TestApp::spawn().await;
+    let a = app.sign_up("ada@example.com", "Acme").await;
+    let b = app.sign_up("bob@example.com", "Bob Co").await;
+    // A may run many jobs at once; its backlog is 50 deep.
+    app.app.set_plan(a.org(), tenfold_domain::Plan::Enterprise).await.unwrap();
+    let da = app.ready_images(&a.access, "digits", mnist_subset(&["0", "1"], 20)).await;
+    let db = app.ready_images(&b.access, "digits", mnist_subset(&["0", "1"], 20)).await;
+    let mut a_jobs = Vec::new();
+    for _ in 0..50 {
+        a_jobs.push(app.submit_job(&a.access, &da, json!({})).await.ok().str_at("/submitJob/id"));
+    }
+    let b_job = app.submit_job(&b.access, &db, json!({})).await.ok().str_at("/submitJob/id");
+    // One slot: every start is a slot turn.
+    let _worker = app.spawn_worker(1);
+    let b_started = app.wait_job(&b.access, &b_job, LONG, |j| !j["startedAt"].is_null()).await["startedAt"].as_str().unwrap().to_owned();
+    let mut a_before = 0;
+    for id in &a_jobs {
+        let started = app.job_state(&a.access, id).await["startedAt"].as_str().map(str::to_owned);
+        if started.is_some_and(|s| s < b_started) {
+            a_before += 1;
+        }
+    }
+    assert!(a_before <= 1, "B's job waited for {a_before} of A's jobs; fair share allows one turn at most");
+}
+
+#[tokio::test]
+async fn cancelling_a_running_job_stops_it_within_a_step_and_keeps_its_checkpoint() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("ada@example.com", "Acme").await;
+    let job = long_job(&app, &owner).await;
+    let _worker = app.spawn_worker(1);
+    app.wait_job(&owner.access, &job, LONG, |j| has_checkpoint(j, 1)).await;
+    let res = app
+        .gql("mutation($id: ID!) { cancelJob(id: $id) { status cancelRequested } }", json!({ "id": job }), Some(&owner.access))
+        .await
+        .ok();
+    assert_eq!(res.at("/cancelJob/cancelRequested"), true);
+    let done = app.wait_job(&owner.access, &job, Duration::from_secs(30), |j| j["status"] == "CANCELLED").await;
+    assert!(!done["checkpoints"].as_array().unwrap().is_empty(), "the last checkpoint is kept");
+    assert!(done["modelVersions"].as_array().unwrap().is_empty());
+    let epochs = done["metrics"].as_array().unwrap().len();
+    assert!(epochs < 12, "it stopped early ({epochs} epochs)");
+    assert_eq!(done["usage"].as_array().unwrap().len(), 1, "the time it ran is metered");
+}
+
+#[tokio::test]
+async fn sigterm_releases_the_job_and_the_next_worker_resumes_it() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("ada@example.com", "Acme").await;
+    let job = long_job(&app, &owner).await;
+    let mut first = app.spawn_worker(1);
+    app.wait_job(&owner.access, &job, LONG, |j| has_checkpoint(j, 1)).await;
+    let status = first.terminate();
+    assert!(status.success(), "graceful exit: {status:?}\n{}", first.log());
+    let released = app.job_state(&owner.access, &job).await;
+    assert_eq!(released["status"], "QUEUED", "released, not left RUNNING: {released:#}");
+    assert_eq!(released["failures"], 0, "a release is not a failure");
+    let _second = app.spawn_worker(1);
+    let done = app.wait_job(&owner.access, &job, LONG, |j| j["status"] == "SUCCEEDED" || j["status"] == "FAILED").await;
+    assert_succeeded_once(&done);
+    assert!(done["result"]["resumed_from_epoch"].as_i64().unwrap() >= 1);
+}
