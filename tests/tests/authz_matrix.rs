@@ -215,6 +215,12 @@ async fn make_target(app: &TestApp, owner: &Session, kind: &str) -> Value {
             let edges = res.at("/datasets/edges").as_array().cloned().unwrap_or_default();
             json!(edges.iter().find(|e| e["node"]["name"] == json!(name)).unwrap()["node"]["id"])
         }
+        "imageDataset" => json!(image_dataset(app, owner).await),
+        "job" => {
+            let dataset = image_dataset(app, owner).await;
+            json!(app.submit_job(&owner.access, &dataset, json!({})).await.ok().str_at("/submitJob/id"))
+        }
+        "modelVersion" => json!(model_version(app, owner).await),
         other => panic!("unknown target kind {other:?} in matrix.toml"),
     }
 }
@@ -250,8 +256,45 @@ async fn assert_intact(app: &TestApp, owner: &Session, kind: &str, id: &Value) -
             let res = app.gql("query($id: ID!) { dataset(id: $id) { id } }", json!({ "id": id }), Some(&owner.access)).await;
             check(res.errors().is_empty(), "deleted")
         }
+        "imageDataset" => {
+            let jobs = app.gql("{ jobs(first: 100) { edges { node { datasetVersionId } } } }", json!({}), Some(&owner.access)).await;
+            let used = jobs.at("/jobs/edges").as_array().is_some_and(|e| e.iter().any(|e| &e["node"]["datasetVersionId"] == id));
+            check(!used, "a job was queued on it")
+        }
+        "job" => {
+            let res = app.gql("query($id: ID!) { job(id: $id) { status cancelRequested } }", json!({ "id": id }), Some(&owner.access)).await;
+            check(res.at("/job/status") == "QUEUED" && res.at("/job/cancelRequested") == false, "cancelled")
+        }
         _ => Ok(()),
     }
+}
+
+async fn image_dataset(app: &TestApp, owner: &Session) -> String {
+    let name = format!("digits-{}", uuid::Uuid::new_v4().simple());
+    app.ready_images(&owner.access, &name, tenfold_tests::mnist_subset(&["0", "1"], 10)).await
+}
+
+/// A model version row as a finished job leaves it (training one per cell
+/// would take a worker; the rows are what the operations read).
+async fn model_version(app: &TestApp, owner: &Session) -> String {
+    let org = owner.org();
+    let id = uuid::Uuid::now_v7();
+    let tx = app.app.store().tenant(org, None).await.unwrap();
+    let row = tenfold_store::entities::model_versions::Model {
+        org_id: org.0,
+        id,
+        job_id: uuid::Uuid::now_v7(),
+        family: "IMAGE_CLASSIFICATION".into(),
+        architecture: "cnn-tiny".into(),
+        classes: "[\"0\",\"1\"]".into(),
+        files: "{}".into(),
+        size_bytes: 1,
+        metrics: "{}".into(),
+        created_at: chrono::Utc::now(),
+    };
+    tenfold_store::queries::jobs::insert_model_version(&tx, row).await.unwrap();
+    tx.commit().await.unwrap();
+    tenfold_graphql::GlobalId::new(tenfold_graphql::NodeKind::ModelVersion, id).encode()
 }
 
 /// A subscription cell: allowed callers see an event that happens after
@@ -270,7 +313,8 @@ async fn run_ws_cell(app: &TestApp, fx: &Fixture, op: &Operation, caller: &Calle
         }
         Err(refused) => return Err(format!("connection refused: {refused:?}")),
     };
-    socket.subscribe("1", &op.document).await;
+    let target = make_target(app, &fx.owner_a, &op.target).await;
+    socket.subscribe_with("1", &op.document, json!({ "target": target })).await;
     if allowed(op, caller) {
         // The subscription starts asynchronously: trigger events until one arrives.
         for _ in 0..50 {
