@@ -262,7 +262,8 @@ async fn assert_intact(app: &TestApp, owner: &Session, kind: &str, id: &Value) -
             check(!used, "a job was queued on it")
         }
         "job" => {
-            let res = app.gql("query($id: ID!) { job(id: $id) { status cancelRequested } }", json!({ "id": id }), Some(&owner.access)).await;
+            let res =
+                app.gql("query($id: ID!) { job(id: $id) { status cancelRequested } }", json!({ "id": id }), Some(&owner.access)).await;
             check(res.at("/job/status") == "QUEUED" && res.at("/job/cancelRequested") == false, "cancelled")
         }
         _ => Ok(()),

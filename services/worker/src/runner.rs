@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use tenfold_app::{App, CANCEL_TOPIC, Claimed, FailOutcome, Held, LeasedJob, WAKE_TOPIC};
 use tenfold_broker::{Delivery, JobQueue};
 use tenfold_store::queries::dispatch::Capability;
@@ -145,26 +146,37 @@ async fn registry(shared: Arc<Shared>, started: chrono::DateTime<chrono::Utc>) {
 /// Hands due jobs to the broker whenever this worker has a free slot:
 /// woken by submissions (bus), freed slots, and a poll as a fallback.
 async fn relay(shared: Arc<Shared>) {
-    let mut wakeups = match shared.app.bus_subscribe(WAKE_TOPIC).await {
-        Ok(s) => Some(s),
-        Err(e) => {
-            warn!(error = %e, "cannot subscribe to wake-ups; polling only");
-            None
-        }
-    };
+    let mut wakeups: Option<BoxStream<'static, String>> = None;
     let poll = Duration::from_millis(shared.app.job_settings().poll_interval_ms.max(10));
     let cap = Capability { device: shared.device().to_owned(), memory_mb: shared.opts.memory_mb };
     loop {
+        if wakeups.is_none() {
+            // (Re)subscribe: a Redis restart ends the subscription.
+            wakeups = shared.app.bus_subscribe(WAKE_TOPIC).await.ok();
+        }
         match shared.app.relay_jobs(&cap, shared.free()).await {
             Ok(n) if n > 0 => continue,
             Ok(_) => {}
             Err(e) => warn!(error = %e, "relaying jobs failed; retrying"),
         }
         tokio::select! {
-            _ = async { match wakeups.as_mut() { Some(w) => { w.next().await; } None => std::future::pending::<()>().await } } => {}
+            () = next_wake(&mut wakeups) => {}
             () = shared.wake.notified() => {}
             () = tokio::time::sleep(poll) => {}
         }
+    }
+}
+
+/// Waits for the next message; a stream that ended is dropped (and the
+/// caller polls until it resubscribes).
+async fn next_wake(stream: &mut Option<BoxStream<'static, String>>) {
+    match stream {
+        Some(s) => {
+            if s.next().await.is_none() {
+                *stream = None;
+            }
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -211,13 +223,19 @@ async fn rescuer(shared: Arc<Shared>) {
     }
 }
 
-/// Cancellation requests arrive on the bus so a run stops within a step.
+/// Cancellation requests arrive on the bus so a run stops within a step
+/// (the heartbeat notices them too, a little later, if a message is lost).
 async fn cancellations(shared: Arc<Shared>) {
-    let Ok(mut requests) = shared.app.bus_subscribe(CANCEL_TOPIC).await else { return };
-    while let Some(raw) = requests.next().await {
-        if let Ok(job) = raw.parse::<Uuid>() {
-            shared.stop_job(job, StopReason::Cancel);
+    loop {
+        if let Ok(mut requests) = shared.app.bus_subscribe(CANCEL_TOPIC).await {
+            while let Some(raw) = requests.next().await {
+                if let Ok(job) = raw.parse::<Uuid>() {
+                    shared.stop_job(job, StopReason::Cancel);
+                }
+            }
         }
+        // The subscription ended (broker restart): subscribe again.
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

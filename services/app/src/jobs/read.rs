@@ -172,7 +172,17 @@ impl App {
             jobs::get(&tx, p.org, job).await?.ok_or_else(|| AppError::not_found("job"))?;
         }
         let wakeups = self.inner.bus.subscribe(&job_topic(p.org, job)).await?;
-        let state = Follow { app: self.clone(), org: p.org, user: p.user_id(), job, last: after, wakeups, buffer: Vec::new(), done: false };
+        let state = Follow {
+            app: self.clone(),
+            org: p.org,
+            user: p.user_id(),
+            job,
+            last: after,
+            wakeups,
+            buffer: Vec::new(),
+            done: false,
+            bus_alive: true,
+        };
         Ok(futures::stream::unfold(state, Follow::next).boxed())
     }
 }
@@ -186,6 +196,7 @@ struct Follow {
     wakeups: BoxStream<'static, String>,
     buffer: Vec<JobEventView>,
     done: bool,
+    bus_alive: bool,
 }
 
 impl Follow {
@@ -207,8 +218,15 @@ impl Follow {
                     return Some((Err(e), self));
                 }
             }
-            // Nothing new: wait for a notification, or poll in case one was lost.
-            let _ = tokio::time::timeout(Duration::from_secs(1), self.wakeups.next()).await;
+            // Nothing new: wait for a notification, or poll in case one was
+            // lost (or the bus went away: then only the poll remains).
+            if self.bus_alive {
+                if let Ok(None) = tokio::time::timeout(Duration::from_secs(1), self.wakeups.next()).await {
+                    self.bus_alive = false;
+                }
+            } else {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
         }
     }
 

@@ -1,0 +1,94 @@
+//! Redis restarted mid-run without persistence: every dispatch entry and
+//! pending list is gone. The database still has every job, so the
+//! reconciler dispatches them again and each finishes exactly once. The
+//! test starts its own `redis-server` so it can kill it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+use tenfold_tests::{TestApp, mnist_subset};
+
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start(port: u16) -> Self {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (the Debian package redis-server) for this test");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self { child, port };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("redis-server did not start on port {port}");
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn a_redis_restart_mid_run_loses_no_job_and_runs_none_twice() {
+    let port = free_port();
+    let mut redis = RedisServer::start(port);
+    let app = TestApp::spawn_with(|s| {
+        s.redis.url = tenfold_config::SecretString::from(format!("redis://127.0.0.1:{port}"));
+        s.redis.key_prefix = "restart:".into();
+    })
+    .await;
+    let owner = app.sign_up("ada@example.com", "Acme").await;
+    app.app.set_plan(owner.org(), tenfold_domain::Plan::Enterprise).await.unwrap();
+    let data = app.ready_images(&owner.access, "digits", mnist_subset(&["0", "1"], 150)).await;
+    let input = json!({ "architecture": "cnn-small", "hyperparameters": { "epochs": 6, "batchSize": 16 } });
+    let mut jobs = Vec::new();
+    for _ in 0..6 {
+        jobs.push(app.submit_job(&owner.access, &data, input.clone()).await.ok().str_at("/submitJob/id"));
+    }
+    let _worker = app.spawn_worker(2);
+    app.wait_status(&owner.access, &jobs[0], "SUCCEEDED", Duration::from_secs(120)).await;
+
+    redis.kill();
+    let mut unfinished = 0;
+    for id in &jobs {
+        if app.job_state(&owner.access, id).await["finishedAt"].is_null() {
+            unfinished += 1;
+        }
+    }
+    assert!(unfinished >= 2, "Redis must go away mid-run; only {unfinished} jobs were left");
+    // Submitted while Redis is down: the row commits, the wake-up is lost.
+    let late = app.submit_job(&owner.access, &data, input.clone()).await.ok().str_at("/submitJob/id");
+    jobs.push(late);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _redis = RedisServer::start(redis.port);
+
+    for id in &jobs {
+        let job = app.wait_job(&owner.access, id, Duration::from_secs(180), |j| j["status"] != "QUEUED" && j["status"] != "RUNNING").await;
+        assert_eq!(job["status"], "SUCCEEDED", "{job:#}");
+        assert_eq!(job["modelVersions"].as_array().unwrap().len(), 1, "one model version: {job:#}");
+        let ends = tenfold_tests::events(&job).iter().filter(|e| e.3["status"] == "SUCCEEDED").count();
+        assert_eq!(ends, 1, "{job:#}");
+    }
+}
