@@ -12,6 +12,7 @@ mod m20261128_000001_identity;
 mod m20261128_000002_row_level_security;
 mod m20261128_000003_datasets;
 mod m20261128_000004_jobs;
+mod m20261128_000005_webhooks;
 pub mod rls;
 
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_row_level_security::Migration),
             Box::new(m20261128_000003_datasets::Migration),
             Box::new(m20261128_000004_jobs::Migration),
+            Box::new(m20261128_000005_webhooks::Migration),
         ]
     }
 }

@@ -38,9 +38,15 @@ pub const JOB_TABLES: &[(&str, &str, &str)] = &[
     ("usage_records", "org_id = tenfold_org()", "org_id = tenfold_org()"),
 ];
 
+/// Tenant tables added by the webhooks migration.
+pub const WEBHOOK_TABLES: &[(&str, &str, &str)] = &[
+    ("webhooks", "org_id = tenfold_org()", "org_id = tenfold_org()"),
+    ("webhook_deliveries", "org_id = tenfold_org()", "org_id = tenfold_org()"),
+];
+
 /// Every tenant table of every migration, for the catalog tests.
 pub fn all_tenant_tables() -> Vec<(&'static str, &'static str, &'static str)> {
-    TENANT_TABLES.iter().chain(DATASET_TABLES).chain(JOB_TABLES).copied().collect()
+    TENANT_TABLES.iter().chain(DATASET_TABLES).chain(JOB_TABLES).chain(WEBHOOK_TABLES).copied().collect()
 }
 
 /// Tables deliberately outside row-level security, and why. Every table
@@ -57,6 +63,10 @@ pub const GLOBAL_TABLES: &[(&str, &str)] = &[
         "the scheduling index workers share across organizations: job and organization ids, priority, device and lease times; no customer data (the job row, under RLS, holds that)",
     ),
     ("job_fair_share", "when each organization last got a worker slot, for fair share across organizations; ids and a time only"),
+    (
+        "webhook_outbox",
+        "which webhook deliveries are due, across organizations, for the deliverer; delivery and organization ids and a time only",
+    ),
     ("workers", "the worker processes alive (device, slots, heartbeat); they belong to the platform, not to a tenant"),
     ("seaql_migrations", "the migrator's own bookkeeping; the app role has no access to it"),
 ];

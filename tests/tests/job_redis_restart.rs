@@ -25,9 +25,11 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server must be installed (the Debian package redis-server) for this test");
+        // Owned from here on: dropping it kills and reaps the process.
+        let server = Self { child, port };
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self { child, port };
+                return server;
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -102,9 +102,9 @@ impl JobQueue for RedisJobQueue {
         let id: String = redis::cmd("XADD")
             .arg(self.stream(device))
             .arg("*")
-            .arg(&fields[0].0)
+            .arg(fields[0].0)
             .arg(&fields[0].1)
-            .arg(&fields[1].0)
+            .arg(fields[1].0)
             .arg(&fields[1].1)
             .query_async(&mut conn)
             .await?;

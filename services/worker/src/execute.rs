@@ -54,6 +54,21 @@ impl Stop {
     }
 }
 
+/// Records how a run ended from the app's answer (false: the attempt lost
+/// the job meanwhile).
+pub fn written(result: tenfold_app::AppResult<bool>, ending: Ending) -> Ending {
+    match result {
+        Ok(true) => ending,
+        Ok(false) => Ending::Lost,
+        Err(e) => {
+            // The database did not answer: leave the entry pending; the lease
+            // runs out and the job is retried from its last checkpoint.
+            warn!(error = %e, "recording the end of a job failed");
+            Ending::Lost
+        }
+    }
+}
+
 /// How a run ended, for the broker entry.
 #[derive(Debug, PartialEq)]
 pub enum Ending {
@@ -268,8 +283,27 @@ async fn produced(app: &App, lease: &LeasedJob, out: &Path, report: &Report, sec
     })
 }
 
+/// What runs a claimed job. The worker's loops (claims, leases,
+/// heartbeats, acknowledgements) are the same for every kind of work; the
+/// executor does the work and records how it ended through the app's
+/// fenced writes.
+#[async_trait::async_trait]
+pub trait Executor: Send + Sync + 'static {
+    async fn execute(&self, app: &App, lease: &LeasedJob, stop: &Stop, opts: &ExecOptions) -> Ending;
+}
+
+/// Jobs of the image family on the ML engine.
+pub struct MlExecutor;
+
+#[async_trait::async_trait]
+impl Executor for MlExecutor {
+    async fn execute(&self, app: &App, lease: &LeasedJob, stop: &Stop, opts: &ExecOptions) -> Ending {
+        execute(app, lease, stop, opts).await
+    }
+}
+
 /// Runs a claimed job to its end and records that end.
-pub async fn execute(app: &App, lease: &LeasedJob, stop: &Stop, opts: &ExecOptions) -> Ending {
+async fn execute(app: &App, lease: &LeasedJob, stop: &Stop, opts: &ExecOptions) -> Ending {
     let started = Instant::now();
     let ws = match Workspace::create(&opts.work_dir, lease.fence.job, lease.fence.attempt) {
         Ok(ws) => ws,
@@ -306,19 +340,6 @@ pub async fn execute(app: &App, lease: &LeasedJob, stop: &Stop, opts: &ExecOptio
         Err(f) => return record_failure(app, lease, f, seconds).await,
     };
     written(result, Ending::Succeeded)
-}
-
-fn written(result: tenfold_app::AppResult<bool>, ending: Ending) -> Ending {
-    match result {
-        Ok(true) => ending,
-        Ok(false) => Ending::Lost,
-        Err(e) => {
-            // The database did not answer: leave the entry pending; the lease
-            // runs out and the job is retried from its last checkpoint.
-            warn!(error = %e, "recording the end of a job failed");
-            Ending::Lost
-        }
-    }
 }
 
 async fn record_failure(app: &App, lease: &LeasedJob, f: Failure, seconds: f64) -> Ending {

@@ -10,4 +10,5 @@ mod execute;
 mod runner;
 mod workspace;
 
-pub use runner::{WorkerOptions, run};
+pub use execute::{Ending, ExecOptions, Executor, MlExecutor, Stop, StopReason, written};
+pub use runner::{WorkerOptions, run, run_with};

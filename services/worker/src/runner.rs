@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
-use crate::execute::{Ending, ExecOptions, Stop, StopReason, execute};
+use crate::execute::{Ending, ExecOptions, Executor, MlExecutor, Stop, StopReason};
 
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
@@ -41,6 +41,7 @@ impl WorkerOptions {
 
 struct Shared {
     app: App,
+    executor: Arc<dyn Executor>,
     opts: WorkerOptions,
     queue: Arc<dyn JobQueue>,
     slots: Arc<Semaphore>,
@@ -97,6 +98,17 @@ impl Shared {
 /// Runs the worker until `shutdown` completes, then stops taking work,
 /// asks running jobs to checkpoint and release their leases, and returns.
 pub async fn run(app: App, opts: WorkerOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    run_with(app, opts, Arc::new(MlExecutor), shutdown).await
+}
+
+/// [`run`] with another executor (the queue benchmark measures the queue
+/// alone with one that finishes at once).
+pub async fn run_with(
+    app: App,
+    opts: WorkerOptions,
+    executor: Arc<dyn Executor>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     app.ready().await.map_err(|e| anyhow::anyhow!("the worker's backends do not answer: {e}"))?;
     std::fs::create_dir_all(&opts.work_dir)?;
     let started = chrono::Utc::now();
@@ -104,6 +116,7 @@ pub async fn run(app: App, opts: WorkerOptions, shutdown: impl Future<Output = (
     let shared = Arc::new(Shared {
         slots: Arc::new(Semaphore::new(opts.slots.max(1))),
         app: app.clone(),
+        executor,
         queue,
         opts: opts.clone(),
         wake: Notify::new(),
@@ -285,7 +298,7 @@ async fn handle(shared: Arc<Shared>, delivery: Delivery, permit: OwnedSemaphoreP
         device: shared.opts.device.clone(),
         step_event_interval: Duration::from_millis(shared.app.job_settings().step_event_interval_ms),
     };
-    let ending = execute(&shared.app, &lease, &stop, &opts).await;
+    let ending = shared.executor.execute(&shared.app, &lease, &stop, &opts).await;
     heart.abort();
     shared.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&lease.fence.job);
     info!(job = %message.job, attempt = lease.fence.attempt, ending = ?ending, "job attempt ended");

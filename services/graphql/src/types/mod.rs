@@ -64,6 +64,8 @@ impl From<tenfold_domain::Plan> for Plan {
 }
 
 /// An object that can be fetched by its global id with `node(id:)`.
+// The interface derive takes its objects by value; a `Node` lives for one response.
+#[allow(clippy::large_enum_variant)]
 #[derive(Interface)]
 #[graphql(field(name = "id", ty = "&async_graphql::ID"))]
 pub enum Node {

@@ -18,4 +18,7 @@ pub mod organizations;
 pub mod refresh_tokens;
 pub mod usage_records;
 pub mod users;
+pub mod webhook_deliveries;
+pub mod webhook_outbox;
+pub mod webhooks;
 pub mod workers;

@@ -75,7 +75,7 @@ where
 /// How a claim went.
 pub enum Claim {
     /// The job was QUEUED (or its last worker's lease expired: `took_over`).
-    Claimed { job: jobs::Model, took_over: bool },
+    Claimed { job: Box<jobs::Model>, took_over: bool },
     /// Finished, cancelled, running under a live lease, or not due yet.
     NotClaimable,
 }
@@ -111,7 +111,7 @@ pub async fn claim(tx: &Tx, org: OrgId, id: Uuid, owner: &str, lease_until: Date
         true
     };
     match get(tx, org, id).await? {
-        Some(job) => Ok(Claim::Claimed { job, took_over }),
+        Some(job) => Ok(Claim::Claimed { job: Box::new(job), took_over }),
         None => Ok(Claim::NotClaimable),
     }
 }

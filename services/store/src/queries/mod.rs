@@ -12,6 +12,7 @@ pub mod memberships;
 pub mod orgs;
 pub mod refresh_tokens;
 pub mod users;
+pub mod webhooks;
 
 /// One page of a keyset-paginated list: rows after the cursor, in id order,
 /// and whether more follow.
