@@ -71,6 +71,12 @@ impl TestApp {
         settings.jobs.redispatch_after_seconds = 2.0;
         settings.jobs.poll_interval_ms = 100;
         settings.jobs.step_event_interval_ms = 200;
+        // Webhooks to a receiver on loopback, retried quickly.
+        settings.webhooks.allow_http = true;
+        settings.webhooks.allow_private_networks = true;
+        settings.webhooks.backoff_base_seconds = 0.2;
+        settings.webhooks.backoff_max_seconds = 1.0;
+        settings.webhooks.max_attempts = 3;
         if let Ok(url) = std::env::var("TENFOLD_TEST_REDIS_URL")
             && !url.is_empty()
         {

@@ -140,6 +140,11 @@ impl WorkerProcess {
             .env("TENFOLD_JOBS__REDISPATCH_AFTER_SECONDS", s.jobs.redispatch_after_seconds.to_string())
             .env("TENFOLD_JOBS__POLL_INTERVAL_MS", s.jobs.poll_interval_ms.to_string())
             .env("TENFOLD_JOBS__STEP_EVENT_INTERVAL_MS", s.jobs.step_event_interval_ms.to_string())
+            .env("TENFOLD_WEBHOOKS__ALLOW_HTTP", s.webhooks.allow_http.to_string())
+            .env("TENFOLD_WEBHOOKS__ALLOW_PRIVATE_NETWORKS", s.webhooks.allow_private_networks.to_string())
+            .env("TENFOLD_WEBHOOKS__BACKOFF_BASE_SECONDS", s.webhooks.backoff_base_seconds.to_string())
+            .env("TENFOLD_WEBHOOKS__BACKOFF_MAX_SECONDS", s.webhooks.backoff_max_seconds.to_string())
+            .env("TENFOLD_WEBHOOKS__MAX_ATTEMPTS", s.webhooks.max_attempts.to_string())
             // Two cores shared by parallel tests: one compute thread per worker.
             .env("RAYON_NUM_THREADS", "1")
             .stdout(log_file.try_clone().unwrap())

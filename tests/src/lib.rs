@@ -15,6 +15,7 @@ mod app;
 mod db;
 mod gql;
 mod jobs;
+mod receiver;
 mod smtp;
 mod ws;
 
@@ -22,6 +23,7 @@ pub use app::{Session, TestApp, fixtures_dir};
 pub use db::TestDb;
 pub use gql::GqlResponse;
 pub use jobs::{JOB, SUBMIT, WorkerProcess, events, mnist_subset};
+pub use receiver::{Received, Receiver};
 pub use smtp::{CapturedMail, Mailbox};
 pub use ws::{GqlSocket, WsRefused};
 

@@ -221,6 +221,17 @@ async fn make_target(app: &TestApp, owner: &Session, kind: &str) -> Value {
             json!(app.submit_job(&owner.access, &dataset, json!({})).await.ok().str_at("/submitJob/id"))
         }
         "modelVersion" => json!(model_version(app, owner).await),
+        "webhook" => {
+            let res = app
+                .gql(
+                    "mutation { createWebhook(input: {url: \"https://hooks.example.com/t\", events: [JOB_FAILED]}) { webhook { id } } }",
+                    json!({}),
+                    Some(&owner.access),
+                )
+                .await
+                .ok();
+            json!(res.str_at("/createWebhook/webhook/id"))
+        }
         other => panic!("unknown target kind {other:?} in matrix.toml"),
     }
 }

@@ -284,3 +284,69 @@ async fn sigterm_releases_the_job_and_the_next_worker_resumes_it() {
     assert_succeeded_once(&done);
     assert!(done["result"]["resumed_from_epoch"].as_i64().unwrap() >= 1);
 }
+
+/// HMAC-SHA256 over "<t>.<body>", computed here independently of the server.
+fn expected_signature(secret: &str, t: &str, body: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn webhooks_are_signed_retried_and_their_deliveries_visible() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("ada@example.com", "Acme").await;
+    // The receiver fails the first attempt, then accepts.
+    let receiver = tenfold_tests::Receiver::start(vec![500, 200]).await;
+    let created = app
+        .gql(
+            "mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { webhook { id url events } secret } }",
+            json!({ "i": { "url": receiver.url, "events": ["JOB_SUCCEEDED", "JOB_FAILED"] } }),
+            Some(&owner.access),
+        )
+        .await
+        .ok();
+    let secret = created.str_at("/createWebhook/secret");
+    let hook = created.str_at("/createWebhook/webhook/id");
+    assert!(secret.starts_with("whsec_"));
+    let data = app.ready_images(&owner.access, "digits", mnist_subset(&["0", "1"], 30)).await;
+    let job = app.submit_job(&owner.access, &data, json!({})).await.ok().str_at("/submitJob/id");
+    let _worker = app.spawn_worker(1);
+    app.wait_status(&owner.access, &job, "SUCCEEDED", LONG).await;
+
+    let got = receiver.wait_for(2).await;
+    assert_eq!(got[0].body, got[1].body, "a retry sends the same body");
+    for r in &got {
+        assert_eq!(r.path, "/hooks/tenfold");
+        assert_eq!(r.header("tenfold-event"), Some("job.succeeded"));
+        let sig = r.header("tenfold-signature").expect("signed");
+        let (t, v1) = sig.split_once(',').unwrap();
+        let t = t.strip_prefix("t=").unwrap();
+        assert_eq!(v1.strip_prefix("v1=").unwrap(), expected_signature(&secret, t, &r.body), "the signature verifies");
+        let age = chrono::Utc::now().timestamp() - t.parse::<i64>().unwrap();
+        assert!((0..300).contains(&age), "fresh timestamp");
+        assert_ne!(v1.strip_prefix("v1=").unwrap(), expected_signature("whsec_wrong", t, &r.body));
+    }
+    let body: Value = serde_json::from_str(&got[1].body).unwrap();
+    assert_eq!(body["type"], "job.succeeded");
+    assert_eq!(body["data"]["job"]["id"], job, "the job's global id, usable with job(id:)");
+    assert_eq!(body["data"]["job"]["status"], "SUCCEEDED");
+    assert!(body["data"]["job"]["result"]["accuracy"].is_number());
+    assert_eq!(got[1].header("tenfold-delivery"), body["id"].as_str(), "the delivery id deduplicates");
+    // Every attempt is visible.
+    let q = "query { webhooks { id deliveries(first: 10) { edges { node { event status attempts lastStatus lastError } } } } }";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let res = app.gql(q, json!({}), Some(&owner.access)).await.ok();
+        let d = res.at("/webhooks/0/deliveries/edges/0/node").clone();
+        if d["status"] == "DELIVERED" {
+            assert_eq!(res.at("/webhooks/0/id"), &json!(hook));
+            assert_eq!(d["attempts"], 2, "{d}");
+            assert_eq!(d["lastStatus"], 200);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "delivery not recorded: {d}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -54,6 +54,8 @@ pub mod perms {
     pub const JOBS_READ: Permission = Permission { min_role: Role::Viewer, scope: Some(Scope::JobsRead) };
     pub const JOBS_WRITE: Permission = Permission { min_role: Role::Member, scope: Some(Scope::JobsWrite) };
     pub const MODELS_READ: Permission = Permission { min_role: Role::Viewer, scope: Some(Scope::ModelsRead) };
+    /// Webhook endpoints hold a signing secret and receive data: people only.
+    pub const WEBHOOKS_MANAGE: Permission = Permission { min_role: Role::Admin, scope: None };
     /// Operations on one's own session (`me`, `logOut`, `switchOrganization`).
     pub const SESSION: Permission = Permission { min_role: Role::Viewer, scope: None };
 }

@@ -93,3 +93,10 @@ pub struct AuditEventView {
     pub details: serde_json::Value,
     pub created_at: DateTime<Utc>,
 }
+
+/// The opaque global id clients use for an object (`node(id:)`): the type
+/// name and UUID, base64url. The GraphQL layer and webhook payloads share it.
+pub fn global_id(type_name: &str, id: uuid::Uuid) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{type_name}:{id}"))
+}

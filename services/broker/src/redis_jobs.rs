@@ -19,6 +19,7 @@ use crate::jobs::{DeadLetter, Delivery, JobMessage, JobQueue};
 use crate::{RedisBroker, Result};
 
 const GROUP: &str = "workers";
+const DLQ_MAX: u64 = 10_000;
 
 pub struct RedisJobQueue {
     broker: RedisBroker,
@@ -144,24 +145,21 @@ impl JobQueue for RedisJobQueue {
         if reply.claimed.is_empty() {
             return Ok(Vec::new());
         }
-        // XAUTOCLAIM bumped the delivery counts; read them back.
-        let pending: StreamPendingCountReply = redis::cmd("XPENDING")
-            .arg(self.stream(device))
-            .arg(GROUP)
-            .arg("-")
-            .arg("+")
-            .arg(count.max(1) * 4)
-            .arg(consumer)
-            .query_async(&mut conn)
-            .await?;
-        Ok(reply
-            .claimed
-            .iter()
-            .map(|entry| {
-                let deliveries = pending.ids.iter().find(|p| p.id == entry.id).map_or(1, |p| p.times_delivered as u64);
-                Self::delivery(entry, deliveries)
-            })
-            .collect())
+        // XAUTOCLAIM bumped the delivery counts; read each one back.
+        let mut out = Vec::with_capacity(reply.claimed.len());
+        for entry in &reply.claimed {
+            let pending: StreamPendingCountReply = redis::cmd("XPENDING")
+                .arg(self.stream(device))
+                .arg(GROUP)
+                .arg(&entry.id)
+                .arg(&entry.id)
+                .arg(1)
+                .query_async(&mut conn)
+                .await?;
+            let deliveries = pending.ids.first().map_or(1, |p| p.times_delivered as u64);
+            out.push(Self::delivery(entry, deliveries));
+        }
+        Ok(out)
     }
 
     async fn touch(&self, device: &str, consumer: &str, id: &str) -> Result<()> {
@@ -206,6 +204,10 @@ impl JobQueue for RedisJobQueue {
             .atomic()
             .cmd("XADD")
             .arg(self.dlq(device))
+            // The dead-letter stream is a log for people: keep the newest ~10,000.
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(DLQ_MAX)
             .arg("*")
             .arg("org")
             .arg(org)

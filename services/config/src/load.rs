@@ -48,6 +48,11 @@ impl Settings {
             if self.graphql.graphiql {
                 return Err(ConfigError::Unsafe("graphql.graphiql is on; GraphiQL is for development only".into()));
             }
+            if self.webhooks.allow_private_networks || self.webhooks.allow_http {
+                return Err(ConfigError::Unsafe(
+                    "webhooks.allow_private_networks / allow_http are on; production webhooks go to public HTTPS endpoints only".into(),
+                ));
+            }
         }
         for key in &self.auth.retired_keys {
             if key.secret.expose_secret().len() < 32 {

@@ -28,6 +28,35 @@ pub struct Settings {
     pub graphql: GraphqlSettings,
     pub log: LogSettings,
     pub jobs: JobSettings,
+    pub webhooks: WebhookSettings,
+}
+
+/// Outgoing webhooks. Safe by default: HTTPS only, public addresses only
+/// (dev and test turn both on to reach a receiver on loopback).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WebhookSettings {
+    pub allow_http: bool,
+    pub allow_private_networks: bool,
+    pub timeout_seconds: f64,
+    /// Attempts per delivery before it is marked failed.
+    pub max_attempts: u32,
+    /// Retry backoff `base × 2^(attempts-1)`, capped, ±20 % jitter.
+    pub backoff_base_seconds: f64,
+    pub backoff_max_seconds: f64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            allow_http: false,
+            allow_private_networks: false,
+            timeout_seconds: 10.0,
+            max_attempts: 8,
+            backoff_base_seconds: 30.0,
+            backoff_max_seconds: 3600.0,
+        }
+    }
 }
 
 /// The job queue's timing. Defaults suit production; tests shorten them.

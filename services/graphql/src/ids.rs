@@ -18,10 +18,11 @@ pub enum NodeKind {
     DatasetVersion,
     Job,
     ModelVersion,
+    Webhook,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 9] = [
+    const ALL: [NodeKind; 10] = [
         NodeKind::User,
         NodeKind::Organization,
         NodeKind::Invitation,
@@ -31,6 +32,7 @@ impl NodeKind {
         NodeKind::DatasetVersion,
         NodeKind::Job,
         NodeKind::ModelVersion,
+        NodeKind::Webhook,
     ];
 
     fn tag(self) -> &'static str {
@@ -44,6 +46,7 @@ impl NodeKind {
             NodeKind::DatasetVersion => "DatasetVersion",
             NodeKind::Job => "Job",
             NodeKind::ModelVersion => "ModelVersion",
+            NodeKind::Webhook => "Webhook",
         }
     }
 }
@@ -60,7 +63,7 @@ impl GlobalId {
     }
 
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}:{}", self.kind.tag(), self.id))
+        tenfold_app::views::global_id(self.kind.tag(), self.id)
     }
 
     pub fn to_id(&self) -> async_graphql::ID {

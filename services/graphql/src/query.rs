@@ -95,6 +95,11 @@ impl Query {
         Ok(app(ctx)?.model_version(principal(ctx)?, id).await.gql(ctx)?.into())
     }
 
+    /// The organization's webhook endpoints. Owners and admins.
+    async fn webhooks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Webhook>> {
+        Ok(app(ctx)?.webhooks(principal(ctx)?).await.gql(ctx)?.into_iter().map(Webhook::from).collect())
+    }
+
     /// Any object by its global id, if it belongs to the caller's
     /// organization; otherwise NOT_FOUND, exactly as for an id that never existed.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Node> {
@@ -122,6 +127,11 @@ impl Query {
             NodeKind::Job => Node::Job(app.job(p, gid.id).await.map_err(not_found_unless_forbidden).gql(ctx)?.into()),
             NodeKind::ModelVersion => {
                 Node::ModelVersion(app.model_version(p, gid.id).await.map_err(not_found_unless_forbidden).gql(ctx)?.into())
+            }
+            NodeKind::Webhook => {
+                let hooks = app.webhooks(p).await.gql(ctx)?;
+                let hook = hooks.into_iter().find(|w| w.id == gid.id).ok_or_else(|| tenfold_app::AppError::not_found("object")).gql(ctx)?;
+                Node::Webhook(hook.into())
             }
             NodeKind::AuditEvent => {
                 Node::AuditEvent(app.audit_event(p, AuditEventId(gid.id)).await.map_err(not_found_unless_forbidden).gql(ctx)?.into())

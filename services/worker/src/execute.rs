@@ -313,6 +313,9 @@ async fn execute(app: &App, lease: &LeasedJob, stop: &Stop, opts: &ExecOptions) 
         Ok(()) => run_engine(app, lease, &ws, stop, opts).await,
         Err(f) => Err(f),
     };
+    // Messages reach users (the job, emails, webhooks): no worker paths.
+    let root = format!("{}/", ws.root.display());
+    let outcome = outcome.map_err(|f| Failure { message: f.message.replace(&root, ""), ..f });
     let seconds = started.elapsed().as_secs_f64();
     let result = match outcome {
         Ok(Done::Trained(report)) => match produced(app, lease, &ws.path("out"), &report, seconds).await {

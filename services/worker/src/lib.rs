@@ -8,6 +8,7 @@
 
 mod execute;
 mod runner;
+mod webhooks;
 mod workspace;
 
 pub use execute::{Ending, ExecOptions, Executor, MlExecutor, Stop, StopReason, written};

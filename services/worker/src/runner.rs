@@ -53,6 +53,9 @@ struct Shared {
     /// Jobs being claimed or run. The consumer holds a slot's permit while
     /// it waits for an entry, so free capacity is counted here instead.
     busy: std::sync::atomic::AtomicUsize,
+    /// Set before running jobs are told to stop, so that a job starting
+    /// at that moment stops too instead of running past the grace period.
+    shutting_down: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -123,6 +126,7 @@ pub async fn run_with(
         running: Mutex::new(HashMap::new()),
         jobs: tokio::sync::Mutex::new(JoinSet::new()),
         busy: std::sync::atomic::AtomicUsize::new(0),
+        shutting_down: std::sync::atomic::AtomicBool::new(false),
     });
     info!(worker = %opts.id, slots = opts.slots, device = %opts.device, "worker started");
     let mut background = JoinSet::new();
@@ -130,11 +134,13 @@ pub async fn run_with(
     background.spawn(relay(shared.clone()));
     background.spawn(rescuer(shared.clone()));
     background.spawn(cancellations(shared.clone()));
+    background.spawn(crate::webhooks::deliverer(app.clone()));
     background.spawn(consumer(shared.clone()));
 
     shutdown.await;
     info!(worker = %opts.id, "worker stopping: releasing running jobs");
     background.abort_all();
+    shared.shutting_down.store(true, std::sync::atomic::Ordering::SeqCst);
     shared.stop_all(StopReason::Shutdown);
     let mut jobs = shared.jobs.lock().await;
     while jobs.join_next().await.is_some() {}
@@ -266,7 +272,7 @@ async fn handle(shared: Arc<Shared>, delivery: Delivery, permit: OwnedSemaphoreP
             return;
         }
     };
-    let claimed = match shared.app.claim_job(message, &shared.opts.id).await {
+    let claimed = match shared.app.claim_job(message, &shared.opts.id, shared.opts.memory_mb).await {
         Ok(c) => c,
         Err(e) => {
             // Left pending: reclaimed after the lease time and tried again.
@@ -292,6 +298,9 @@ async fn handle(shared: Arc<Shared>, delivery: Delivery, permit: OwnedSemaphoreP
     info!(job = %message.job, attempt = lease.fence.attempt, "job started");
     let stop = Arc::new(Stop::default());
     shared.running.lock().unwrap_or_else(|p| p.into_inner()).insert(lease.fence.job, stop.clone());
+    if shared.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
+        stop.request(StopReason::Shutdown);
+    }
     let heart = tokio::spawn(heartbeat(shared.clone(), (*lease).clone(), delivery.id.clone(), stop.clone()));
     let opts = ExecOptions {
         work_dir: shared.opts.work_dir.clone(),
@@ -325,16 +334,24 @@ async fn finish_entry(queue: &dyn JobQueue, device: &str, delivery: &Delivery, l
 }
 
 /// Extends the lease every third of it, keeps the broker entry from
-/// looking idle, and stops the run when the lease is lost or the user
-/// cancels.
+/// looking idle, and stops the run when the lease is lost, when no
+/// heartbeat got through for a whole lease (another worker may have taken
+/// the job by now), or when the user cancels.
 async fn heartbeat(shared: Arc<Shared>, lease: LeasedJob, entry: String, stop: Arc<Stop>) {
     let every = shared.lease() / 3;
+    let mut last_held = tokio::time::Instant::now();
     loop {
         tokio::time::sleep(every).await;
         match shared.app.heartbeat_job(&lease).await {
             Ok(Held::Yes { cancel_requested }) => {
+                last_held = tokio::time::Instant::now();
                 if cancel_requested {
                     stop.request(StopReason::Cancel);
+                }
+                // Only a holder refreshes its entry: touching it otherwise
+                // would take it back from the worker that owns the job now.
+                if let Err(e) = shared.queue.touch(shared.device(), &shared.opts.id, &entry).await {
+                    warn!(error = %e, "touching the job entry failed");
                 }
             }
             Ok(Held::Lost) => {
@@ -342,10 +359,14 @@ async fn heartbeat(shared: Arc<Shared>, lease: LeasedJob, entry: String, stop: A
                 stop.request(StopReason::Lost);
                 return;
             }
-            Err(e) => warn!(job = %lease.fence.job, error = %e, "heartbeat failed"),
-        }
-        if let Err(e) = shared.queue.touch(shared.device(), &shared.opts.id, &entry).await {
-            warn!(error = %e, "touching the job entry failed");
+            Err(e) => {
+                warn!(job = %lease.fence.job, error = %e, "heartbeat failed");
+                if last_held.elapsed() >= shared.lease() {
+                    warn!(job = %lease.fence.job, "no heartbeat got through for a whole lease; stopping");
+                    stop.request(StopReason::Lost);
+                    return;
+                }
+            }
         }
     }
 }

@@ -124,27 +124,35 @@ impl App {
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
         let row = jobs::get(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("job"))?;
         let status = JobStatus::parse(&row.status).unwrap_or(JobStatus::Failed);
+        let cancel_queued = || Finish {
+            status: "CANCELLED",
+            error_code: None,
+            error_message: None,
+            result: None,
+            model_version_id: None,
+            dead_lettered: false,
+            failed_attempt: false,
+        };
+        let queued_event = json!({ "status": "CANCELLED", "message": "cancelled before it started" });
         let event = match status {
             JobStatus::Queued => {
-                let end = Finish {
-                    status: "CANCELLED",
-                    error_code: None,
-                    error_message: None,
-                    result: None,
-                    model_version_id: None,
-                    dead_lettered: false,
-                    failed_attempt: false,
-                };
-                if !jobs::finish(&tx, p.org, id, None, end, now).await? {
-                    return Err(AppError::bad_input("id", "the job changed meanwhile; read it again"));
+                if !jobs::finish(&tx, p.org, id, None, cancel_queued(), now).await? {
+                    return Err(AppError::bad_input("id", "a worker took the job meanwhile; cancel it again to stop the run"));
                 }
                 dispatch::remove(&tx, id).await?;
-                json!({ "status": "CANCELLED", "message": "cancelled before it started" })
+                queued_event
             }
             JobStatus::Running => {
-                jobs::request_cancel(&tx, p.org, id).await?;
-                self.publish_after_commit(&tx, CANCEL_TOPIC.into(), id.to_string());
-                json!({ "status": "RUNNING", "message": "cancellation requested; the worker stops at its next step" })
+                if jobs::request_cancel(&tx, p.org, id).await? {
+                    self.publish_after_commit(&tx, CANCEL_TOPIC.into(), id.to_string());
+                    json!({ "status": "RUNNING", "message": "cancellation requested; the worker stops at its next step" })
+                } else if jobs::finish(&tx, p.org, id, None, cancel_queued(), now).await? {
+                    // Queued again since it was read (a retry or a release).
+                    dispatch::remove(&tx, id).await?;
+                    queued_event
+                } else {
+                    return Err(AppError::bad_input("id", "the job ended meanwhile; nothing to cancel"));
+                }
             }
             done => return Err(AppError::bad_input("id", format!("the job already ended ({done}); nothing to cancel"))),
         };

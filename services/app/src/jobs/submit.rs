@@ -186,9 +186,14 @@ impl App {
         let kind = check_shape(&input)?;
 
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        // One submission of the organization at a time past here: the quota
+        // check and the insert must not interleave with another's.
+        dispatch::lock_org(&tx, p.org).await?;
         let version = ready_dataset(&tx, p.org, &input).await?;
         let base = model_of_family(&tx, p.org, input.base_model_version_id, &input.family, "baseModelVersionId").await?;
-        let teacher = model_of_family(&tx, p.org, input.teacher_model_version_id, &input.family, "teacherModelVersionId").await?;
+        // The teacher's classes are checked against the data by the engine
+        // (a permanent failure, reported once); here its family.
+        model_of_family(&tx, p.org, input.teacher_model_version_id, &input.family, "teacherModelVersionId").await?;
         if let (Some(arch), Some(base)) = (&input.architecture, &base)
             && *arch != base.architecture
         {
@@ -209,7 +214,6 @@ impl App {
         let org = orgs::get(&tx, p.org).await?.ok_or_else(|| AppError::not_found("organization"))?;
         let quotas = org_view(&org)?.quotas();
         self.check_compute_quota(&tx, p.org, &quotas, estimate).await?;
-        let _ = teacher;
 
         let now = Utc::now();
         let id = Uuid::now_v7();

@@ -138,19 +138,16 @@ impl App {
             return Ok(0);
         }
         let tx = self.inner.store.begin().await?;
-        let backlog = dispatch::dispatched_unclaimed(&tx, &cap.device).await? as usize;
-        let n = free.saturating_sub(backlog);
-        if n == 0 {
-            return Ok(0);
-        }
-        let picked = dispatch::pick(&tx, cap, n, Utc::now()).await?;
-        // Published before the commit: if the commit fails the entries are
-        // duplicates of waiting rows, which a claim tells apart; if the
-        // broker fails, nothing is marked dispatched.
-        for p in &picked {
-            self.inner.queue.publish(&cap.device, JobMessage { org: p.org, job: p.job.into() }).await?;
-        }
+        let picked = dispatch::pick(&tx, cap, free, Utc::now()).await?;
         tx.commit().await?;
+        // Published after the commit, outside the lock: a publish that fails
+        // leaves its row `dispatched`, and the reconciler puts it back in the
+        // queue after `redispatch_after_seconds`.
+        for p in &picked {
+            if let Err(e) = self.inner.queue.publish(&cap.device, JobMessage { org: p.org, job: p.job.into() }).await {
+                warn!(job = %p.job, error = %e, "publishing a job failed; the reconciler will dispatch it again");
+            }
+        }
         Ok(picked.len())
     }
 
@@ -171,12 +168,23 @@ impl App {
         Ok(n)
     }
 
-    /// Claims the job of a broker entry for `owner`.
-    pub async fn claim_job(&self, message: JobMessage, owner: &str) -> AppResult<Claimed> {
+    /// Claims the job of a broker entry for `owner`, which offers `memory_mb`.
+    pub async fn claim_job(&self, message: JobMessage, owner: &str, memory_mb: i32) -> AppResult<Claimed> {
         let (org, id) = (message.org, message.job.0);
         let now = Utc::now();
         let lease_until = self.lease_until(now);
         let tx = self.inner.store.tenant(org, None).await?;
+        if let Some(job) = jobs::get(&tx, org, id).await?
+            && job.memory_mb > memory_mb
+            && job.status == "QUEUED"
+        {
+            // One stream per device type: a worker with less memory can read
+            // an entry meant for a bigger one. Back to the outbox for a relay
+            // that offers enough (relays filter by memory).
+            dispatch::set_waiting(&tx, id, now).await?;
+            tx.commit().await?;
+            return Ok(Claimed::Skip("the job needs more memory than this worker offers"));
+        }
         let (row, took_over) = match jobs::claim(&tx, org, id, owner, lease_until, now).await? {
             Claim::Claimed { job, took_over } => (job, took_over),
             Claim::NotClaimable => return Ok(Claimed::Skip("the job is finished, cancelled, not due or held by a live worker")),
@@ -219,6 +227,7 @@ impl App {
             Some(t) => model_files(jobs::model_version(&tx, org, t).await?),
             None => None,
         };
+        let view = job_view(&row)?;
         self.publish_after_commit(&tx, job_topic(org, id), row.event_seq.to_string());
         tx.commit().await?;
         let Some(version) = version else {
@@ -230,7 +239,7 @@ impl App {
         Ok(Claimed::Run(Box::new(LeasedJob {
             org,
             fence,
-            job: job_view(&row)?,
+            job: view,
             dataset_sha256: version.sha256,
             dataset_file_name: version.file_name,
             base,
@@ -293,6 +302,21 @@ impl App {
         }
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// The webhook event of a job that just ended, from its final row.
+    async fn enqueue_job_webhook(&self, tx: &Tx, org: OrgId, job: Uuid, event: &str) -> AppResult<()> {
+        let Some(row) = jobs::get(tx, org, job).await? else { return Ok(()) };
+        let result: serde_json::Value = row.result.as_deref().and_then(|r| serde_json::from_str(r).ok()).unwrap_or(serde_json::Value::Null);
+        let data = json!({ "job": {
+            "id": crate::views::global_id("Job", row.id),
+            "kind": row.kind, "family": row.family, "status": row.status, "architecture": row.architecture,
+            "attempt": row.attempt, "computeSeconds": row.compute_seconds, "result": result,
+            "errorCode": row.error_code, "errorMessage": row.error_message, "deadLettered": row.dead_lettered,
+            "modelVersionId": row.model_version_id.map(|m| crate::views::global_id("ModelVersion", m)),
+            "createdAt": row.created_at, "finishedAt": row.finished_at,
+        } });
+        self.enqueue_webhooks(tx, org, event, data).await
     }
 
     /// Records the usage of an attempt, once per attempt whatever retries.
@@ -362,6 +386,7 @@ impl App {
         };
         jobs::finish(&tx, org, fence.job, Some(fence), end, now).await?;
         dispatch::remove(&tx, fence.job).await?;
+        self.enqueue_job_webhook(&tx, org, fence.job, "job.succeeded").await?;
         let event = status_event(JobStatus::Succeeded, "succeeded", json!({ "attempt": fence.attempt, "modelVersionId": model_id }));
         self.append_final_event(&tx, org, fence.job, event, now).await?;
         tx.commit().await?;
@@ -408,6 +433,9 @@ impl App {
             return Ok(false);
         }
         dispatch::remove(tx, fence.job).await?;
+        if status == JobStatus::Failed {
+            self.enqueue_job_webhook(tx, org, fence.job, "job.failed").await?;
+        }
         let extra = json!({ "attempt": fence.attempt, "errorCode": error.map(|e| e.0), "deadLettered": dead_lettered });
         self.append_final_event(tx, org, fence.job, status_event(status, message, extra), now).await?;
         Ok(true)

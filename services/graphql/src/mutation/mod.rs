@@ -3,6 +3,7 @@ mod api_keys;
 mod datasets;
 mod jobs;
 mod members;
+mod webhooks;
 
 use async_graphql::MergedObject;
 
@@ -13,4 +14,5 @@ pub struct Mutation(
     api_keys::ApiKeysMutation,
     datasets::DatasetsMutation,
     jobs::JobsMutation,
+    webhooks::WebhooksMutation,
 );

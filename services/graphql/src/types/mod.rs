@@ -6,12 +6,14 @@ mod datasets;
 mod identity;
 mod jobs;
 mod org;
+mod webhooks;
 
 pub use connection::connection;
 pub use datasets::*;
 pub use identity::*;
 pub use jobs::*;
 pub use org::*;
+pub use webhooks::*;
 
 use async_graphql::{Enum, Interface};
 
@@ -78,4 +80,5 @@ pub enum Node {
     DatasetVersion(DatasetVersion),
     Job(Job),
     ModelVersion(ModelVersion),
+    Webhook(Webhook),
 }

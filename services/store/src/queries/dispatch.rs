@@ -86,9 +86,16 @@ pub struct Capability {
     pub memory_mb: i32,
 }
 
-/// Chooses up to `n` due jobs fairly and marks them dispatched.
-pub async fn pick(tx: &Tx, cap: &Capability, n: usize, now: DateTime<Utc>) -> Result<Vec<Picked>> {
+/// Chooses due jobs fairly for `free` slots and marks them dispatched.
+/// Entries dispatched and not yet claimed count against `free` (counted
+/// under the lock, so two relays never both see an empty backlog).
+pub async fn pick(tx: &Tx, cap: &Capability, free: usize, now: DateTime<Utc>) -> Result<Vec<Picked>> {
     lock(tx).await?;
+    let backlog = dispatched_unclaimed(tx, &cap.device).await? as usize;
+    let n = free.saturating_sub(backlog);
+    if n == 0 {
+        return Ok(Vec::new());
+    }
     let due = || {
         Dispatch::find()
             .filter(job_dispatch::Column::State.eq(WAITING))
@@ -151,6 +158,7 @@ pub async fn pick(tx: &Tx, cap: &Capability, n: usize, now: DateTime<Utc>) -> Re
             .col_expr(job_dispatch::Column::State, Expr::value(DISPATCHED))
             .col_expr(job_dispatch::Column::DispatchedAt, Expr::value(now))
             .filter(job_dispatch::Column::JobId.eq(job.job_id))
+            .filter(job_dispatch::Column::State.eq(WAITING))
             .exec(tx.conn())
             .await?;
         FairShare::insert(job_fair_share::ActiveModel { org_id: Set(org), last_started_at: Set(now) })
@@ -236,7 +244,7 @@ pub async fn mean_waiting_estimate(tx: &Tx, device: &str) -> Result<f64> {
         .select_only()
         .column(job_dispatch::Column::EstimateSeconds)
         .filter(job_dispatch::Column::Device.eq(device))
-        .filter(job_dispatch::Column::State.ne(WAITING))
+        .filter(job_dispatch::Column::State.eq(WAITING))
         .into_tuple()
         .all(tx.conn())
         .await?;
@@ -272,4 +280,19 @@ pub async fn live_slots(tx: &Tx, device: &str, alive_since: DateTime<Utc>) -> Re
         .all(tx.conn())
         .await?;
     Ok(rows.into_iter().map(i64::from).sum())
+}
+
+/// Serialises an organization's submissions (quota checks) on PostgreSQL;
+/// SQLite's IMMEDIATE transactions are serial already.
+pub async fn lock_org(tx: &Tx, org: OrgId) -> Result<()> {
+    if tx.conn().get_database_backend() == DbBackend::Postgres {
+        tx.conn()
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 7370003))",
+                [org.to_string().into()],
+            ))
+            .await?;
+    }
+    Ok(())
 }

@@ -224,12 +224,13 @@ pub struct Finish<'a> {
     pub failed_attempt: bool,
 }
 
-/// Ends the job of `fence` (or, without a fence, a job that is not RUNNING:
-/// a QUEUED one cancelled or given up on). False: refused, nothing written.
+/// Ends the job of `fence`, or without a fence a QUEUED job (cancelled
+/// before any worker took it: a RUNNING one is only ever ended by its
+/// attempt). False: refused, nothing written.
 pub async fn finish(tx: &Tx, org: OrgId, job: Uuid, fence: Option<Fence>, end: Finish<'_>, now: DateTimeUtc) -> Result<bool> {
     let q = match fence {
         Some(f) => fenced(org, f),
-        None => job_filter(Jobs::update_many(), org, job).filter(jobs::Column::Status.is_in(["QUEUED", "RUNNING"])),
+        None => job_filter(Jobs::update_many(), org, job).filter(jobs::Column::Status.eq("QUEUED")),
     };
     let mut q = q
         .col_expr(jobs::Column::Status, Expr::value(end.status))
