@@ -350,3 +350,26 @@ async fn webhooks_are_signed_retried_and_their_deliveries_visible() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_plan_s_concurrency_limit_and_a_job_s_device_are_respected() {
+    let app = TestApp::spawn().await;
+    // FREE: one job at a time, whatever the workers could take.
+    let owner = app.sign_up("ada@example.com", "Acme").await;
+    let data = app.ready_images(&owner.access, "digits", mnist_subset(&["0", "1"], 60)).await;
+    let input = json!({ "hyperparameters": { "epochs": 3, "batchSize": 16 } });
+    let first = app.submit_job(&owner.access, &data, input.clone()).await.ok().str_at("/submitJob/id");
+    let second = app.submit_job(&owner.access, &data, input.clone()).await.ok().str_at("/submitJob/id");
+    // A GPU job: a CPU worker must never take it.
+    let mut gpu = input.clone();
+    gpu["device"] = json!("CUDA");
+    let on_gpu = app.submit_job(&owner.access, &data, gpu).await.ok().str_at("/submitJob/id");
+    let _worker = app.spawn_worker(2);
+    let a = app.wait_status(&owner.access, &first, "SUCCEEDED", LONG).await;
+    let b = app.wait_status(&owner.access, &second, "SUCCEEDED", LONG).await;
+    let (a_end, b_start) = (a["finishedAt"].as_str().unwrap().to_owned(), b["startedAt"].as_str().unwrap().to_owned());
+    assert!(b_start >= a_end, "the FREE plan runs one job at a time: second started {b_start}, first ended {a_end}");
+    let waiting = app.job_state(&owner.access, &on_gpu).await;
+    assert_eq!(waiting["status"], "QUEUED", "a CPU worker took a CUDA job: {waiting:#}");
+    assert_eq!(waiting["attempt"], 0);
+}

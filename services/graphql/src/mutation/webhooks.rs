@@ -2,7 +2,7 @@ use async_graphql::{Context, ID, InputObject, Object};
 
 use crate::context::{GqlResult, app, principal};
 use crate::ids::{GlobalId, NodeKind};
-use crate::types::{CreatedWebhook, WebhookEvent};
+use crate::types::{CreateWebhookPayload, WebhookEvent};
 
 #[derive(InputObject)]
 pub struct CreateWebhookInput {
@@ -18,10 +18,10 @@ pub struct WebhooksMutation;
 impl WebhooksMutation {
     /// Registers an endpoint for job events. Owners and admins. The signing
     /// secret is in this answer only.
-    async fn create_webhook(&self, ctx: &Context<'_>, input: CreateWebhookInput) -> async_graphql::Result<CreatedWebhook> {
+    async fn create_webhook(&self, ctx: &Context<'_>, input: CreateWebhookInput) -> async_graphql::Result<CreateWebhookPayload> {
         let events: Vec<String> = input.events.iter().map(|e| e.as_str().to_owned()).collect();
         let (webhook, secret) = app(ctx)?.create_webhook(principal(ctx)?, &input.url, &events).await.gql(ctx)?;
-        Ok(CreatedWebhook { webhook: webhook.into(), secret })
+        Ok(CreateWebhookPayload { webhook: webhook.into(), secret })
     }
 
     /// Deletes an endpoint and its deliveries.

@@ -118,7 +118,7 @@ impl From<DeliveryView> for WebhookDelivery {
 
 /// A new webhook and its signing secret, shown this once.
 #[derive(SimpleObject)]
-pub struct CreatedWebhook {
+pub struct CreateWebhookPayload {
     pub webhook: Webhook,
     pub secret: String,
 }
