@@ -54,6 +54,8 @@ impl TestApp {
         settings.database.url = SecretString::from(db.app_url().to_owned());
         settings.database.migration_url = SecretString::from(db.owner_url().to_owned());
         settings.database.max_connections = 5;
+        // A paused worker's open transaction is cut off quickly (PostgreSQL).
+        settings.database.idle_in_transaction_timeout_ms = 1500;
         // Blobs and other files of this test only.
         settings.storage.data_dir = db.files_dir();
         settings.mail.smtp_host = "127.0.0.1".into();
@@ -71,6 +73,7 @@ impl TestApp {
         settings.jobs.redispatch_after_seconds = 2.0;
         settings.jobs.poll_interval_ms = 100;
         settings.jobs.step_event_interval_ms = 200;
+        settings.jobs.shutdown_grace_seconds = 10.0;
         // Webhooks to a receiver on loopback, retried quickly.
         settings.webhooks.allow_http = true;
         settings.webhooks.allow_private_networks = true;

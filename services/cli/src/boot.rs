@@ -67,6 +67,7 @@ pub async fn connect_store(settings: &Settings, for_migrations: bool) -> anyhow:
         url: url.to_owned(),
         max_connections: settings.database.max_connections,
         statement_timeout_ms: settings.database.statement_timeout_ms,
+        idle_in_transaction_timeout_ms: settings.database.idle_in_transaction_timeout_ms,
     })
     .await
     .context("connecting to the database")

@@ -78,6 +78,10 @@ pub struct JobSettings {
     pub poll_interval_ms: u64,
     /// At most one progress event per step this often (plus every epoch end).
     pub step_event_interval_ms: u64,
+    /// On SIGTERM, running jobs go on to their next checkpoint for at most
+    /// this long, then stop; either way they are released for another worker.
+    /// Keep it under the orchestrator's termination grace (Kubernetes: 30 s).
+    pub shutdown_grace_seconds: f64,
 }
 
 impl Default for JobSettings {
@@ -90,6 +94,7 @@ impl Default for JobSettings {
             redispatch_after_seconds: 15.0,
             poll_interval_ms: 1000,
             step_event_interval_ms: 1000,
+            shutdown_grace_seconds: 20.0,
         }
     }
 }
@@ -133,11 +138,21 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// Server-side statement timeout on PostgreSQL, in milliseconds.
     pub statement_timeout_ms: u64,
+    /// PostgreSQL ends a session that sits in an open transaction this long
+    /// (a paused or hung process must not hold row locks that a job's new
+    /// owner needs). Our transactions do no outside I/O, so they never idle long.
+    pub idle_in_transaction_timeout_ms: u64,
 }
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self { url: SecretString::from(""), migration_url: SecretString::from(""), max_connections: 16, statement_timeout_ms: 15_000 }
+        Self {
+            url: SecretString::from(""),
+            migration_url: SecretString::from(""),
+            max_connections: 16,
+            statement_timeout_ms: 15_000,
+            idle_in_transaction_timeout_ms: 10_000,
+        }
     }
 }
 

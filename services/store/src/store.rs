@@ -12,6 +12,7 @@ pub struct ConnectOptions {
     pub url: String,
     pub max_connections: u32,
     pub statement_timeout_ms: u64,
+    pub idle_in_transaction_timeout_ms: u64,
 }
 
 /// A pool of database connections. Cheap to clone.
@@ -39,7 +40,10 @@ impl Store {
             });
         } else {
             let timeout = opts.statement_timeout_ms.to_string();
-            o.map_sqlx_postgres_opts(move |po| po.options([("statement_timeout", timeout.as_str())]));
+            let idle = opts.idle_in_transaction_timeout_ms.to_string();
+            o.map_sqlx_postgres_opts(move |po| {
+                po.options([("statement_timeout", timeout.as_str()), ("idle_in_transaction_session_timeout", idle.as_str())])
+            });
         }
         let db = Database::connect(o).await?;
         Ok(Self { db })

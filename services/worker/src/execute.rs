@@ -40,12 +40,22 @@ pub struct Stop {
 }
 
 impl Stop {
+    /// Asks the run to stop: at the next step, except on shutdown, where it
+    /// goes on to its next checkpoint (the epoch's end) so that the next
+    /// attempt loses nothing, until `halt` (the grace period ran out).
     pub fn request(&self, reason: StopReason) {
         let mut current = self.reason.lock().unwrap_or_else(|p| p.into_inner());
         // Losing the lease overrides anything: nothing may be written then.
         if current.is_none() || reason == StopReason::Lost {
             *current = Some(reason);
         }
+        if reason != StopReason::Shutdown {
+            self.halt();
+        }
+    }
+
+    /// Stop at the next step.
+    pub fn halt(&self) {
         self.flag.store(true, Ordering::SeqCst);
     }
 
@@ -89,7 +99,14 @@ pub struct ExecOptions {
 enum Progress {
     Step(StepProgress),
     Epoch(EpochRecord),
-    Checkpoint { epoch: usize, dir: PathBuf },
+    /// The training thread waits for `stored` before going on, so a
+    /// checkpoint is in blob storage before the engine prunes its folder
+    /// and before the next epoch's work depends on it.
+    Checkpoint {
+        epoch: usize,
+        dir: PathBuf,
+        stored: std::sync::mpsc::SyncSender<()>,
+    },
 }
 
 /// A failure and whether retrying could help.
@@ -198,14 +215,22 @@ async fn follow(app: &App, lease: &LeasedJob, stop: &Stop, mut rx: mpsc::Unbound
                     "val": e.val, "samplesPerS": e.samples_per_s, "seconds": e.seconds });
                 app.append_job_events(lease, vec![("epoch", payload)]).await
             }
-            Progress::Checkpoint { epoch, dir } => match Workspace::store_all(app, lease.org, &dir).await {
-                Ok((files, size)) => app.record_checkpoint(lease, epoch as i32, files, size).await,
-                Err(e) => {
-                    // A newer checkpoint may already have replaced this one.
-                    warn!(job = %lease.fence.job, epoch, error = %e, "storing a checkpoint failed");
-                    Ok(true)
+            Progress::Checkpoint { epoch, dir, stored } => {
+                let recorded = match Workspace::store_all(app, lease.org, &dir).await {
+                    Ok((files, size)) => app.record_checkpoint(lease, epoch as i32, files, size).await,
+                    Err(e) => {
+                        // Training goes on; the next epoch's checkpoint replaces this one.
+                        warn!(job = %lease.fence.job, epoch, error = %e, "storing a checkpoint failed");
+                        Ok(true)
+                    }
+                };
+                // Shutting down: this checkpoint is what the next attempt resumes from.
+                if matches!(recorded, Ok(true)) && stop.reason() == Some(StopReason::Shutdown) {
+                    stop.halt();
                 }
-            },
+                let _ = stored.send(());
+                recorded
+            }
         };
         match written {
             Ok(true) => {}
@@ -257,7 +282,13 @@ async fn run_engine(app: &App, lease: &LeasedJob, ws: &Workspace, stop: &Stop, o
             let progress = match event {
                 Event::Step(s) => Progress::Step(s.clone()),
                 Event::Epoch(e) => Progress::Epoch(e.clone()),
-                Event::Checkpoint { epoch, dir } => Progress::Checkpoint { epoch, dir: dir.to_path_buf() },
+                Event::Checkpoint { epoch, dir } => {
+                    let (stored, wait) = std::sync::mpsc::sync_channel(1);
+                    let _ = tx.send(Progress::Checkpoint { epoch, dir: dir.to_path_buf(), stored });
+                    // Bounded: a storage outage must not hang the run forever.
+                    let _ = wait.recv_timeout(Duration::from_secs(300));
+                    return;
+                }
             };
             let _ = tx.send(progress);
         };

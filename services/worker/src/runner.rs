@@ -141,9 +141,21 @@ pub async fn run_with(
     info!(worker = %opts.id, "worker stopping: releasing running jobs");
     background.abort_all();
     shared.shutting_down.store(true, std::sync::atomic::Ordering::SeqCst);
+    // Running jobs go on to their next checkpoint, within the grace period.
     shared.stop_all(StopReason::Shutdown);
+    let grace = Duration::from_secs_f64(app.job_settings().shutdown_grace_seconds.max(0.0));
+    let halt = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            for stop in shared.running.lock().unwrap_or_else(|p| p.into_inner()).values() {
+                stop.halt();
+            }
+        })
+    };
     let mut jobs = shared.jobs.lock().await;
     while jobs.join_next().await.is_some() {}
+    halt.abort();
     if let Err(e) = app.worker_stopped(&opts.id).await {
         warn!(error = %e, "unregistering the worker failed");
     }
@@ -299,7 +311,9 @@ async fn handle(shared: Arc<Shared>, delivery: Delivery, permit: OwnedSemaphoreP
     let stop = Arc::new(Stop::default());
     shared.running.lock().unwrap_or_else(|p| p.into_inner()).insert(lease.fence.job, stop.clone());
     if shared.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
+        // Started during shutdown: nothing to save, stop at once.
         stop.request(StopReason::Shutdown);
+        stop.halt();
     }
     let heart = tokio::spawn(heartbeat(shared.clone(), (*lease).clone(), delivery.id.clone(), stop.clone()));
     let opts = ExecOptions {
