@@ -164,7 +164,10 @@ async fn a_paused_worker_s_late_writes_are_refused() {
     assert!(done["checkpoints"].as_array().unwrap().iter().filter(|c| c["epoch"].as_i64() > Some(1)).all(|c| c["attempt"] == 2));
     // The zombie noticed: its heartbeat or its next write was refused.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !zombie.log().contains("lease lost") && !zombie.log().contains("ending=Lost") {
+    // (JSON log lines: a refused heartbeat says "lease lost"; a refused
+    // write ends the attempt as Lost.)
+    let noticed = |log: &str| log.contains("lease lost") || log.contains(r#""ending":"Lost""#);
+    while !noticed(&zombie.log()) {
         assert!(tokio::time::Instant::now() < deadline, "the paused worker never noticed; its log:\n{}", zombie.log());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
