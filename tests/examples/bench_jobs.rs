@@ -98,7 +98,7 @@ async fn main() {
         s.jobs.poll_interval_ms = 1000;
     })
     .await;
-    let broker = if app.settings.redis.url.expose_secret_str().is_empty() { "in-process" } else { "redis" };
+    let broker = if tenfold_config::ExposeSecret::expose_secret(&app.settings.redis.url).is_empty() { "in-process" } else { "redis" };
     let database = if app.db.is_postgres() { "postgresql" } else { "sqlite" };
     let owner = app.sign_up("bench@example.com", "Bench").await;
     app.app.set_plan(owner.org(), tenfold_domain::Plan::Enterprise).await.unwrap();
@@ -181,15 +181,4 @@ async fn main() {
     });
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
     assert_eq!((succeeded, twice, models, ends), (total, 0, total, total), "jobs lost or run twice");
-}
-
-trait ExposeStr {
-    fn expose_secret_str(&self) -> &str;
-}
-
-impl ExposeStr for tenfold_config::SecretString {
-    fn expose_secret_str(&self) -> &str {
-        use tenfold_config::ExposeSecret;
-        self.expose_secret()
-    }
 }

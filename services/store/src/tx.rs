@@ -54,6 +54,23 @@ impl Tx {
         self.set_local("app.api_key_lookup", lookup_id.to_owned()).await
     }
 
+    /// Makes transactions that call this with the same `name` run one at a
+    /// time (until commit or rollback). PostgreSQL: a transaction-scoped
+    /// advisory lock on the name's hash. SQLite needs nothing: its
+    /// transactions begin IMMEDIATE, so writers are serial already.
+    pub async fn serialize(&self, name: &str) -> Result<()> {
+        if self.txn.get_database_backend() == DbBackend::Postgres {
+            self.txn
+                .execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                    [name.into()],
+                ))
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn set_local(&self, name: &str, value: String) -> Result<()> {
         if self.txn.get_database_backend() == DbBackend::Postgres {
             self.txn

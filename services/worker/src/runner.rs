@@ -86,8 +86,12 @@ impl Shared {
     }
 
     fn stop_all(&self, reason: StopReason) {
+        self.each_running(|stop| stop.request(reason));
+    }
+
+    fn each_running(&self, f: impl Fn(&Stop)) {
         for stop in self.running.lock().unwrap_or_else(|p| p.into_inner()).values() {
-            stop.request(reason);
+            f(stop);
         }
     }
 
@@ -148,9 +152,7 @@ pub async fn run_with(
         let shared = shared.clone();
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
-            for stop in shared.running.lock().unwrap_or_else(|p| p.into_inner()).values() {
-                stop.halt();
-            }
+            shared.each_running(Stop::halt);
         })
     };
     let mut jobs = shared.jobs.lock().await;

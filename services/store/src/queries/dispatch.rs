@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use tenfold_domain::OrgId;
 use uuid::Uuid;
 
@@ -63,15 +63,6 @@ pub async fn get(tx: &Tx, job: Uuid) -> Result<Option<job_dispatch::Model>> {
     Ok(Dispatch::find_by_id(job).one(tx.conn()).await?)
 }
 
-/// One relay at a time decides who is next (SQLite: the IMMEDIATE
-/// transaction already serialises writers).
-async fn lock(tx: &Tx) -> Result<()> {
-    if tx.conn().get_database_backend() == DbBackend::Postgres {
-        tx.conn().execute_raw(Statement::from_string(DbBackend::Postgres, "SELECT pg_advisory_xact_lock(7370001)")).await?;
-    }
-    Ok(())
-}
-
 /// A job chosen for dispatch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Picked {
@@ -90,7 +81,8 @@ pub struct Capability {
 /// Entries dispatched and not yet claimed count against `free` (counted
 /// under the lock, so two relays never both see an empty backlog).
 pub async fn pick(tx: &Tx, cap: &Capability, free: usize, now: DateTime<Utc>) -> Result<Vec<Picked>> {
-    lock(tx).await?;
+    // One relay at a time decides who is next.
+    tx.serialize("tenfold:job-dispatch").await?;
     let backlog = dispatched_unclaimed(tx, &cap.device).await? as usize;
     let n = free.saturating_sub(backlog);
     if n == 0 {
@@ -173,7 +165,7 @@ pub async fn pick(tx: &Tx, cap: &Capability, free: usize, now: DateTime<Utc>) ->
 }
 
 /// Jobs dispatched but not yet claimed, per device (the broker's backlog).
-pub async fn dispatched_unclaimed(tx: &Tx, device: &str) -> Result<u64> {
+async fn dispatched_unclaimed(tx: &Tx, device: &str) -> Result<u64> {
     use sea_orm::PaginatorTrait;
     Ok(Dispatch::find()
         .filter(job_dispatch::Column::State.eq(DISPATCHED))
@@ -282,17 +274,8 @@ pub async fn live_slots(tx: &Tx, device: &str, alive_since: DateTime<Utc>) -> Re
     Ok(rows.into_iter().map(i64::from).sum())
 }
 
-/// Serialises an organization's submissions (quota checks) on PostgreSQL;
-/// SQLite's IMMEDIATE transactions are serial already.
+/// Serialises an organization's submissions (the quota check and the
+/// insert must not interleave with another submission's).
 pub async fn lock_org(tx: &Tx, org: OrgId) -> Result<()> {
-    if tx.conn().get_database_backend() == DbBackend::Postgres {
-        tx.conn()
-            .execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT pg_advisory_xact_lock(hashtextextended($1, 7370003))",
-                [org.to_string().into()],
-            ))
-            .await?;
-    }
-    Ok(())
+    tx.serialize(&format!("tenfold:job-submit:{org}")).await
 }

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tenfold_domain::OrgId;
 use uuid::Uuid;
 
@@ -79,9 +79,7 @@ pub async fn deliveries(tx: &Tx, org: OrgId, webhook: Uuid, before: Option<Uuid>
 /// Claims up to `n` due deliveries for `hold` (their due time moves past
 /// it, so another deliverer skips them meanwhile).
 pub async fn claim_due(tx: &Tx, now: DateTime<Utc>, hold: DateTime<Utc>, n: u64) -> Result<Vec<(OrgId, Uuid)>> {
-    if tx.conn().get_database_backend() == DbBackend::Postgres {
-        tx.conn().execute_raw(Statement::from_string(DbBackend::Postgres, "SELECT pg_advisory_xact_lock(7370002)")).await?;
-    }
+    tx.serialize("tenfold:webhook-deliveries").await?;
     let due = Outbox::find()
         .filter(webhook_outbox::Column::DueAt.lte(now))
         .order_by_asc(webhook_outbox::Column::DueAt)
