@@ -41,6 +41,11 @@ impl TestApp {
 
     /// Spawns with settings adjusted by `tweak` (after the test defaults).
     pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> Self {
+        Self::spawn_with_families(&tenfold_ml::family::Registry::standard(), tweak).await
+    }
+
+    /// Spawns with the given model families (a test registers its own).
+    pub async fn spawn_with_families(families: &tenfold_ml::family::Registry, tweak: impl FnOnce(&mut Settings)) -> Self {
         tenfold_cli::logging::init("json", &std::env::var("TEST_LOG").unwrap_or_else(|_| "error".into()));
         let db = TestDb::create().await;
         let mailbox = Mailbox::default();
@@ -89,7 +94,7 @@ impl TestApp {
         tweak(&mut settings);
 
         tenfold_cli::boot::migrate(&settings).await.expect("migrations");
-        let app = tenfold_cli::boot::build_app(settings.clone()).await.expect("build app");
+        let app = tenfold_cli::boot::build_app_with(settings.clone(), families).await.expect("build app");
         let application = tenfold_api::Application::build(app.clone()).expect("bind server");
         let address = format!("http://127.0.0.1:{}", application.port());
         tokio::spawn(application.run_until_stopped());

@@ -4,6 +4,7 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use tenfold_broker::{EventBus, JobQueue, RateLimiter};
 use tenfold_config::Settings;
+use tenfold_domain::Catalog;
 use tenfold_mail::{Mailer, OutgoingMail};
 use tenfold_store::{BlobStore, Store};
 use tracing::error;
@@ -20,6 +21,9 @@ pub struct Backends {
     pub queue: Arc<dyn JobQueue>,
     pub mailer: Arc<dyn Mailer>,
     pub blobs: BlobStore,
+    /// The model families jobs may use: their planning halves, from the
+    /// engine's registry (`tenfold_ml::family::Registry::catalog`).
+    pub families: Catalog,
 }
 
 /// The application: every use case hangs off it. Cheap to clone.
@@ -36,6 +40,7 @@ pub(crate) struct Inner {
     pub queue: Arc<dyn JobQueue>,
     pub mailer: Arc<dyn Mailer>,
     pub blobs: BlobStore,
+    pub families: Catalog,
     pub tokens: AccessTokens,
     pub hasher: PasswordHasher,
 }
@@ -60,9 +65,15 @@ impl App {
                 queue: backends.queue,
                 mailer: backends.mailer,
                 blobs: backends.blobs,
+                families: backends.families,
                 settings,
             }),
         })
+    }
+
+    /// The families jobs may use (for the schema and the CLI's listings).
+    pub fn families(&self) -> &Catalog {
+        &self.inner.families
     }
 
     pub fn settings(&self) -> &Settings {

@@ -36,7 +36,7 @@ pub struct DatasetView {
     pub id: Uuid,
     pub org: OrgId,
     pub name: String,
-    pub family: String,
+    pub family: Family,
     pub created_at: chrono::DateTime<Utc>,
 }
 
@@ -60,8 +60,15 @@ pub struct DatasetVersionView {
     pub validated_at: Option<chrono::DateTime<Utc>>,
 }
 
-fn dataset_view(d: &dataset_rows::Model) -> DatasetView {
-    DatasetView { id: d.id, org: OrgId(d.org_id), name: d.name.clone(), family: d.family.clone(), created_at: d.created_at }
+fn dataset_view(d: &dataset_rows::Model) -> AppResult<DatasetView> {
+    let family = stored_family(&d.family)?;
+    Ok(DatasetView { id: d.id, org: OrgId(d.org_id), name: d.name.clone(), family, created_at: d.created_at })
+}
+
+/// A family read from the database: an unknown value is an internal
+/// error (a bad migration or a newer writer), never a silent default.
+pub(crate) fn stored_family(raw: &str) -> AppResult<Family> {
+    raw.parse().map_err(|e| AppError::internal(anyhow::anyhow!("stored family is invalid: {e}")))
 }
 
 fn json_or_null(raw: &Option<String>) -> serde_json::Value {
@@ -98,7 +105,7 @@ pub(crate) fn check_name(name: &str) -> AppResult<&str> {
 }
 
 pub(crate) fn parse_family(raw: &str) -> AppResult<Family> {
-    Family::parse(raw).ok_or_else(|| AppError::bad_input("family", "use IMAGE_CLASSIFICATION, CHAT or RECOMMENDATION"))
+    raw.parse::<Family>().map_err(|_| AppError::bad_input("family", "use IMAGE_CLASSIFICATION, CHAT or RECOMMENDATION"))
 }
 
 /// The file's base name; `field` names the input it came in.
@@ -320,7 +327,7 @@ impl App {
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
         let page = datasets::list(&tx, p.org, family, after, limit).await?;
         tx.commit().await?;
-        Ok(Page { rows: page.rows.iter().map(dataset_view).collect(), has_next: page.has_next })
+        Ok(Page { rows: page.rows.iter().map(dataset_view).collect::<AppResult<_>>()?, has_next: page.has_next })
     }
 
     pub async fn dataset(&self, p: &Principal, id: Uuid) -> AppResult<DatasetView> {
@@ -328,7 +335,7 @@ impl App {
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
         let row = datasets::get(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("dataset"))?;
         tx.commit().await?;
-        Ok(dataset_view(&row))
+        dataset_view(&row)
     }
 
     pub async fn dataset_versions(&self, p: &Principal, dataset: Uuid) -> AppResult<Vec<DatasetVersionView>> {

@@ -13,6 +13,7 @@ use tenfold_broker::{
 };
 use tenfold_config::{ExposeSecret, Mode, SecretString, Settings, SmtpTls};
 use tenfold_mail::{Mailer, OutboxMailer, SmtpMailer, SmtpSecurity};
+use tenfold_ml::family::Registry;
 use tenfold_store::{BlobStore, ConnectOptions, S3Options, Store};
 use tracing::info;
 
@@ -138,13 +139,20 @@ pub fn blob_store(settings: &Settings) -> anyhow::Result<BlobStore> {
     BlobStore::s3(&options, &scratch).context("configuring S3 blob storage")
 }
 
-/// Builds the application on the configured backends.
+/// Builds the application on the configured backends, with every family
+/// this build ships.
 pub async fn build_app(settings: Settings) -> anyhow::Result<App> {
+    build_app_with(settings, &Registry::standard()).await
+}
+
+/// [`build_app`] with the given families (tests register their own).
+pub async fn build_app_with(settings: Settings, families: &Registry) -> anyhow::Result<App> {
     let store = connect_store(&settings, false).await?;
     let BrokerBackends { limiter, bus, queue } = broker(&settings).await?;
     let mailer = mailer(&settings)?;
     let blobs = blob_store(&settings)?;
-    App::new(settings, Backends { store, limiter, bus, queue, mailer, blobs }).map_err(|e| anyhow::anyhow!("{e}"))
+    let families = families.catalog();
+    App::new(settings, Backends { store, limiter, bus, queue, mailer, blobs, families }).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// A worker id unique across machines and restarts: host, process, random.

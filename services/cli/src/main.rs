@@ -8,6 +8,7 @@ use migration::{Migrator, MigratorTrait};
 use tenfold_cli::{boot, logging, ml};
 use tenfold_config::{Mode, Settings};
 use tenfold_domain::{OrgId, Plan};
+use tenfold_ml::family::Registry;
 use tenfold_worker::WorkerOptions;
 use tracing::info;
 
@@ -101,9 +102,9 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The ML commands need no settings, database or runtime.
     let ml_result = match &cli.command {
-        Command::Train(args) => Some(ml::train(args)),
-        Command::Eval(args) => Some(ml::eval(args)),
-        Command::Predict(args) => Some(ml::predict(args)),
+        Command::Train(args) => Some(ml::train(&Registry::standard(), args)),
+        Command::Eval(args) => Some(ml::eval(&Registry::standard(), args)),
+        Command::Predict(args) => Some(ml::predict(&Registry::standard(), args)),
         _ => None,
     };
     if let Some(result) = ml_result {

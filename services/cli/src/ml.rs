@@ -8,65 +8,95 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Map, Value};
+use tenfold_domain::{Family, JobKind};
 use tenfold_ml::MlError;
+use tenfold_ml::artifact::read_card;
 use tenfold_ml::device::parse_device;
-use tenfold_ml::image::data::{Augment, SplitSpec};
-use tenfold_ml::image::{Teacher, TrainRequest};
-use tenfold_ml::optim::OptimizerConfig;
-use tenfold_ml::schedule::Schedule;
-use tenfold_ml::train::{Control, EarlyStopping, Event, TrainConfig};
+use tenfold_ml::family::{Registry, ServeInput, TrainJob};
+use tenfold_ml::train::{Control, Event};
 
-#[derive(Clone, Copy, ValueEnum)]
-pub enum Family {
-    Image,
-    Chat,
-    Recommendation,
+fn family(name: &str) -> Result<Family, String> {
+    Family::from_short_name(name).map_err(|e| e.message().to_owned())
 }
+
+/// The hyperparameter flags of the image family's habits, by the name the
+/// family's schema gives them; any family's others go through `--param`.
+/// Ranges and defaults are the family's, not the command line's.
+const FLAGS: [(&str, &str); 15] = [
+    ("epochs", "--epochs"),
+    ("batchSize", "--batch-size"),
+    ("learningRate", "--lr"),
+    ("seed", "--seed"),
+    ("optimizer", "--optimizer"),
+    ("schedule", "--schedule"),
+    ("warmupSteps", "--warmup-steps"),
+    ("clipGradNorm", "--clip-grad-norm"),
+    ("patience", "--patience"),
+    ("split", "--split"),
+    ("augment", "--augment"),
+    ("imageSize", "--image-size"),
+    ("freezeBackbone", "--freeze-backbone"),
+    ("alpha", "--alpha"),
+    ("temperature", "--temperature"),
+];
 
 #[derive(Args)]
 pub struct TrainArgs {
-    #[arg(long, value_enum)]
+    /// image, chat or recommendation.
+    #[arg(long, value_parser = family)]
     family: Family,
-    /// The dataset ZIP (image: class folders, optionally under train/val/test).
+    /// The dataset file (image: a ZIP of class folders, optionally under train/val/test).
     #[arg(long)]
     data: PathBuf,
-    /// cnn-small, resnet-s or cnn-tiny; fine-tuning takes the base model's.
+    /// The architecture (`tenfold families` lists them); fine-tuning takes the base model's.
     #[arg(long)]
     arch: Option<String>,
-    #[arg(long, default_value_t = 10)]
-    epochs: usize,
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
-    /// Learning rate (a positive number).
-    #[arg(long, default_value = "0.001", allow_hyphen_values = true)]
-    lr: String,
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// adamw or sgd (momentum 0.9).
-    #[arg(long, default_value = "adamw")]
-    optimizer: String,
-    /// constant, cosine or step.
-    #[arg(long, default_value = "constant")]
-    schedule: String,
-    #[arg(long, default_value_t = 0)]
-    warmup_steps: usize,
+    /// Passes over the training split (default 10).
+    #[arg(long, allow_hyphen_values = true)]
+    epochs: Option<String>,
+    /// Examples per step (default 64).
+    #[arg(long, allow_hyphen_values = true)]
+    batch_size: Option<String>,
+    /// Learning rate (default 0.001).
+    #[arg(long, allow_hyphen_values = true)]
+    lr: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    seed: Option<String>,
+    /// adamw (default) or sgd (momentum 0.9).
+    #[arg(long)]
+    optimizer: Option<String>,
+    /// constant (default), cosine or step.
+    #[arg(long)]
+    schedule: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    warmup_steps: Option<String>,
     /// Clip the global gradient norm to this value.
     #[arg(long, allow_hyphen_values = true)]
     clip_grad_norm: Option<String>,
     /// Stop after this many epochs without validation improvement.
+    #[arg(long, allow_hyphen_values = true)]
+    patience: Option<String>,
+    /// Train/validation/test percentages (default 80/10/10).
     #[arg(long)]
-    patience: Option<usize>,
-    /// Train/validation/test percentages.
-    #[arg(long, default_value = "80/10/10")]
-    split: String,
-    /// Training augmentation: none, crop, flip or crop,flip.
-    #[arg(long, default_value = "none")]
-    augment: String,
+    split: Option<String>,
+    /// Training augmentation: none (default), crop, flip or crop,flip.
+    #[arg(long)]
+    augment: Option<String>,
     /// Square input side in pixels (default: the data's, at most 64).
-    #[arg(long)]
-    image_size: Option<usize>,
+    #[arg(long, allow_hyphen_values = true)]
+    image_size: Option<String>,
+    /// Distillation: weight of the label loss (default 0.5).
+    #[arg(long, allow_hyphen_values = true)]
+    alpha: Option<String>,
+    /// Distillation: softmax temperature (default 4).
+    #[arg(long, allow_hyphen_values = true)]
+    temperature: Option<String>,
+    /// Any hyperparameter of the family by its API name, e.g. `--param warmupSteps=100`.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
     /// Fine-tune from this model directory.
     #[arg(long)]
     base: Option<PathBuf>,
@@ -76,12 +106,6 @@ pub struct TrainArgs {
     /// Distil from this teacher model directory.
     #[arg(long)]
     teacher: Option<PathBuf>,
-    /// Distillation: weight of the label loss (the rest is the teacher's).
-    #[arg(long, default_value = "0.5", allow_hyphen_values = true)]
-    alpha: String,
-    /// Distillation: softmax temperature.
-    #[arg(long, default_value = "4", allow_hyphen_values = true)]
-    temperature: String,
     /// cpu, or cuda:N in a build with `--features cuda`.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -119,56 +143,66 @@ pub struct PredictArgs {
     images: Vec<PathBuf>,
 }
 
-fn number(flag: &'static str, raw: &str, example: &str) -> Result<f64, MlError> {
-    let value: f64 = raw.trim().parse().map_err(|_| MlError::arg(flag, format!("'{raw}' is not a number; give e.g. {example}")))?;
-    if !(value.is_finite() && value > 0.0) {
-        return Err(MlError::arg(flag, format!("{raw} is not a positive number; give e.g. {example}")));
+/// A value as typed: a number or a boolean when it reads as one, else text,
+/// so that the family's schema checks it as the user wrote it.
+fn typed(raw: &str) -> Value {
+    let raw = raw.trim();
+    if let Ok(n) = raw.parse::<i64>() {
+        return Value::from(n);
     }
-    Ok(value)
+    if let Ok(x) = raw.parse::<f64>()
+        && x.is_finite()
+    {
+        return Value::from(x);
+    }
+    match raw {
+        "true" => Value::from(true),
+        "false" => Value::from(false),
+        _ => Value::from(raw),
+    }
 }
 
-fn request(a: &TrainArgs) -> Result<TrainRequest, MlError> {
-    match a.family {
-        Family::Image => {}
-        Family::Chat | Family::Recommendation => {
-            return Err(MlError::arg(
-                "--family",
-                "only the image family can be trained in this release; chat and recommendation come next",
-            ));
+/// The hyperparameters given on the command line, by the family's names.
+fn given(a: &TrainArgs) -> Result<Map<String, Value>, MlError> {
+    let flags = [
+        &a.epochs,
+        &a.batch_size,
+        &a.lr,
+        &a.seed,
+        &a.optimizer,
+        &a.schedule,
+        &a.warmup_steps,
+        &a.clip_grad_norm,
+        &a.patience,
+        &a.split,
+        &a.augment,
+        &a.image_size,
+        &None,
+        &a.alpha,
+        &a.temperature,
+    ];
+    let mut map = Map::new();
+    for ((name, _), value) in FLAGS.iter().zip(flags) {
+        if let Some(v) = value {
+            map.insert((*name).to_owned(), typed(v));
         }
     }
-    let lr = number("--lr", &a.lr, "0.001")?;
-    let mut schedule = Schedule::parse(&a.schedule, lr, a.epochs).map_err(|e| MlError::arg("--schedule", e.to_string()))?;
-    schedule.warmup_steps = a.warmup_steps;
-    let teacher = match &a.teacher {
-        Some(dir) => Some(Teacher {
-            dir: dir.clone(),
-            alpha: a.alpha.trim().parse().map_err(|_| MlError::arg("--alpha", format!("'{}' is not a number between 0 and 1", a.alpha)))?,
-            temperature: number("--temperature", &a.temperature, "4")?,
-        }),
-        None => None,
-    };
-    Ok(TrainRequest {
-        data: a.data.clone(),
-        out: a.out.clone(),
-        architecture: a.arch.clone(),
-        config: TrainConfig {
-            epochs: a.epochs,
-            batch_size: a.batch_size,
-            optimizer: OptimizerConfig::parse(&a.optimizer).map_err(|e| MlError::arg("--optimizer", e.to_string()))?,
-            schedule,
-            clip_grad_norm: a.clip_grad_norm.as_deref().map(|c| number("--clip-grad-norm", c, "1.0")).transpose()?,
-            early_stopping: a.patience.map(|patience| EarlyStopping { patience, min_delta: 0.0 }),
-            seed: a.seed,
-        },
-        split: SplitSpec::parse(&a.split).map_err(|e| MlError::arg("--split", e.to_string()))?,
-        augment: Augment::parse(&a.augment).map_err(|e| MlError::arg("--augment", e.to_string()))?,
-        image_size: a.image_size,
-        base: a.base.clone(),
-        freeze_backbone: a.freeze_backbone,
-        teacher,
-        device: parse_device(&a.device)?,
-    })
+    if a.freeze_backbone {
+        map.insert("freezeBackbone".into(), Value::from(true));
+    }
+    for p in &a.params {
+        let Some((name, value)) = p.split_once('=') else {
+            return Err(MlError::arg("--param", format!("'{p}' is not NAME=VALUE; give e.g. --param warmupSteps=100")));
+        };
+        map.insert(name.trim().to_owned(), typed(value));
+    }
+    Ok(map)
+}
+
+/// The flag a hyperparameter came from, for messages.
+fn flag_of(field: &str) -> &'static str {
+    let name = field.trim_start_matches("hyperparameters.");
+    FLAGS.iter().find(|(n, _)| *n == name).map_or("--param", |(_, flag)| flag)
 }
 
 /// A progress bar on a terminal; plain log lines (one per epoch, and a step
@@ -248,52 +282,78 @@ fn print(text: &str) -> Result<(), MlError> {
     out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(MlError::io("stdout"))
 }
 
-pub fn train(args: &TrainArgs) -> Result<(), MlError> {
-    let req = request(args)?;
+pub fn train(families: &Registry, args: &TrainArgs) -> Result<(), MlError> {
+    let family = families.get(args.family)?;
+    let hyperparameters = family.normalise(&given(args)?).map_err(|problems| {
+        let first = problems.first().map_or("--param", |p| flag_of(p.field()));
+        let all: Vec<String> = problems.iter().map(|p| format!("{}: {}", flag_of(p.field()), p.message())).collect();
+        // The first flag names the error; the rest follow in its message.
+        let message = all.join("; ");
+        MlError::arg(first, message.strip_prefix(&format!("{first}: ")).unwrap_or(&message).to_owned())
+    })?;
+    if let Some(arch) = &args.arch {
+        family.architecture(arch).map_err(|e| MlError::arg("--arch", e.message().to_owned()))?;
+    } else if args.base.is_none() {
+        let names: Vec<&str> = family.architectures().iter().map(|a| a.name).collect();
+        return Err(MlError::arg("--arch", format!("choose an architecture: {}", names.join(", "))));
+    }
+    let device = parse_device(&args.device)?;
+    let job = TrainJob {
+        kind: if args.teacher.is_some() { JobKind::Distill } else { JobKind::FineTune },
+        data: &args.data,
+        out: &args.out,
+        architecture: args.arch.as_deref(),
+        hyperparameters: &hyperparameters,
+        base: args.base.as_deref(),
+        teacher: args.teacher.as_deref(),
+        device: &device,
+    };
     let mut progress = Progress::new();
     let mut on_event = |e: Event<'_>| progress.on_event(e);
-    let result =
-        tenfold_ml::image::train(&req, Control { on_event: &mut on_event, cancel: None, checkpoint_dir: None, resume: args.resume });
+    let result = family.train(&job, Control { on_event: &mut on_event, cancel: None, checkpoint_dir: None, resume: args.resume });
     progress.finish();
-    let report = result?;
-    let mut summary = format!("model written to {}\n", req.out.display());
-    if let Some(e) = &report.evaluation {
-        summary.push_str(&format!(
-            "{} accuracy {:.4} on {} images (macro F1 {:.4}, ECE {:.4}); {:.3} ms/image at batch 1, {:.3} at batch 64\n",
-            e.split,
-            e.metrics.accuracy,
-            e.metrics.examples,
-            e.metrics.macro_f1,
-            e.metrics.ece,
-            e.latency_ms_per_image.batch_1_ms,
-            e.latency_ms_per_image.batch_64_ms
-        ));
-    }
-    if let Some(d) = &report.distillation {
-        summary.push_str(&format!("distillation: {}\n", d.verdict));
-    }
-    summary.push_str(&format!("report: {}\n", req.out.join("report.json").display()));
-    print(&summary)
+    print(&result?.text)
 }
 
-pub fn eval(args: &EvalArgs) -> Result<(), MlError> {
+/// The family a model directory belongs to, from its `model.json`.
+fn family_of(model: &std::path::Path) -> Result<Family, MlError> {
+    let card = read_card(model)?;
+    Family::from_short_name(&card.family).map_err(|e| MlError::InvalidModel { path: model.to_path_buf(), reason: e.message().to_owned() })
+}
+
+pub fn eval(families: &Registry, args: &EvalArgs) -> Result<(), MlError> {
     let device = parse_device(&args.device)?;
-    let evaluation = tenfold_ml::image::evaluate(&args.model, &args.data, &device)?;
-    let json = serde_json::to_string_pretty(&evaluation).map_err(|e| MlError::Incompatible(e.to_string()))?;
+    let evaluated = families.get(family_of(&args.model)?)?.evaluate(&args.model, &args.data, &device)?;
+    let json = serde_json::to_string_pretty(&evaluated.report).map_err(|e| MlError::Incompatible(e.to_string()))?;
     print(&format!("{json}\n"))
 }
 
-pub fn predict(args: &PredictArgs) -> Result<(), MlError> {
+pub fn predict(families: &Registry, args: &PredictArgs) -> Result<(), MlError> {
     let device = parse_device(&args.device)?;
-    let predictions = tenfold_ml::image::predict(&args.model, &args.images, args.top, &device)?;
+    let served = families.get(family_of(&args.model)?)?.load_for_serving(&args.model, &device)?;
+    let mut inputs = Vec::with_capacity(args.images.len());
+    for path in &args.images {
+        let bytes = std::fs::read(path).map_err(MlError::io(path))?;
+        inputs.push(ServeInput::Bytes { name: path.display().to_string(), bytes });
+    }
+    let outputs = served.predict(&inputs)?;
+    let top = |ranked: &Value| -> Vec<(String, f64)> {
+        let list = ranked.as_array().map(Vec::as_slice).unwrap_or_default();
+        list.iter()
+            .take(args.top.max(1))
+            .map(|c| (c["class"].as_str().unwrap_or_default().to_owned(), c["probability"].as_f64().unwrap_or_default()))
+            .collect()
+    };
     let text = if args.json {
-        serde_json::to_string_pretty(&predictions).map_err(|e| MlError::Incompatible(e.to_string()))? + "\n"
+        let rows: Vec<Value> = args.images.iter().zip(&outputs).map(|(p, o)| serde_json::json!({ "file": p, "top": top(o) })).collect();
+        serde_json::to_string_pretty(&rows).map_err(|e| MlError::Incompatible(e.to_string()))? + "\n"
     } else {
-        predictions
+        args.images
             .iter()
-            .map(|p| {
-                let top: Vec<String> = p.top.iter().map(|(c, prob)| format!("{c} {prob:.4}")).collect();
-                format!("{}\t{}\n", p.file.display(), top.join("\t"))
+            .zip(&outputs)
+            .map(|(p, o)| {
+                let cols: Vec<String> = top(o).iter().map(|(c, prob)| format!("{c} {prob:.4}")).collect();
+                format!("{}\t{}\n", p.display(), cols.join("\t"))
             })
             .collect()
     };

@@ -40,36 +40,8 @@ impl<S> Report<S> {
     }
 }
 
-/// The three model families and the files each accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    ImageClassification,
-    Chat,
-    Recommendation,
-}
-
-impl Family {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Family::ImageClassification => "IMAGE_CLASSIFICATION",
-            Family::Chat => "CHAT",
-            Family::Recommendation => "RECOMMENDATION",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        [Family::ImageClassification, Family::Chat, Family::Recommendation].into_iter().find(|f| f.as_str() == raw)
-    }
-
-    /// File name endings the family accepts, for messages.
-    pub fn accepted(self) -> &'static str {
-        match self {
-            Family::ImageClassification => ".zip (ImageFolder: class/file.png)",
-            Family::Chat => ".jsonl (chat messages, or text/intent/response objects) or .csv (text,intent[,response])",
-            Family::Recommendation => ".csv or .tsv (user_id,item_id[,rating][,timestamp])",
-        }
-    }
-}
+/// The three model families; the one enum lives in `tenfold_domain`.
+pub use tenfold_domain::Family;
 
 /// The outcome of validating any file, with family-specific stats as JSON.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -139,7 +111,7 @@ pub fn validate_file(family: Family, file_name: &str, file: std::fs::File, limit
             errors.push(
                 format!("file {file_name:?}"),
                 "unsupported_file_type",
-                format!("a {} dataset takes {}", family.as_str(), family.accepted()),
+                format!("a {} dataset takes {}", family.as_str(), family.accepted_files()),
                 "upload the file in one of the accepted formats",
             );
             Outcome::refused(errors)

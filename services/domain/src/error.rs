@@ -10,6 +10,13 @@ impl DomainError {
         Self::Invalid { field, message: message.into() }
     }
 
+    /// What is wrong and what to give instead, without the field.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Invalid { message, .. } => message,
+        }
+    }
+
     /// The input field the error is about, for `extensions.field`.
     pub fn field(&self) -> &'static str {
         match self {

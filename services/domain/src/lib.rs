@@ -3,6 +3,8 @@
 
 mod email;
 mod error;
+mod family;
+mod hyperparameters;
 mod ids;
 mod job;
 mod names;
@@ -14,8 +16,10 @@ mod scope;
 
 pub use email::Email;
 pub use error::DomainError;
+pub use family::{Architecture, Catalog, DataStats, Estimate, Family, FamilyPlan, JobShape};
+pub use hyperparameters::{Hyperparameters, ParamKind, ParamSpec, parse_split};
 pub use ids::{ApiKeyId, AuditEventId, InvitationId, JobId, ModelVersionId, OrgId, RefreshTokenId, UserId};
-pub use job::{Hyperparameters, IMAGE_ARCHITECTURES, JobKind, JobStatus, parse_split, reference_throughput};
+pub use job::{JobKind, JobStatus};
 pub use names::{OrgName, Slug};
 pub use network::is_public_ip;
 pub use password::Password;

@@ -59,16 +59,24 @@ impl Query {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-        family: Option<DatasetFamily>,
+        family: Option<Family>,
     ) -> async_graphql::Result<Connection<String, Dataset>> {
         let cursor = after.as_deref().map(decode_cursor).transpose().gql(ctx)?;
-        let page = app(ctx)?.datasets(principal(ctx)?, family.map(DatasetFamily::as_str), cursor, first).await.gql(ctx)?;
+        let page =
+            app(ctx)?.datasets(principal(ctx)?, family.map(|f| tenfold_domain::Family::from(f).as_str()), cursor, first).await.gql(ctx)?;
         Ok(connection(page, cursor.is_some(), |d| d.id, Dataset::from))
     }
 
     async fn dataset(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Dataset> {
         let id = GlobalId::decode_kind(&id, NodeKind::Dataset, "dataset").gql(ctx)?;
         Ok(app(ctx)?.dataset(principal(ctx)?, id).await.gql(ctx)?.into())
+    }
+
+    /// The model families jobs can train, each with its architectures and
+    /// hyperparameters (types, ranges, defaults).
+    async fn families(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<FamilyInfo>> {
+        principal(ctx)?.require(tenfold_app::perms::JOBS_READ).gql(ctx)?;
+        Ok(app(ctx)?.families().plans().map(FamilyInfo::from).collect())
     }
 
     /// The organization's jobs, newest first, optionally in one status.

@@ -13,7 +13,6 @@ use crate::{MlError, Result};
 
 pub const FORMAT: &str = "tenfold-model";
 pub const FORMAT_VERSION: u32 = 1;
-pub const FAMILIES: [&str; 3] = ["image", "chat", "recommendation"];
 pub const WEIGHTS: &str = "model.safetensors";
 pub const CARD: &str = "model.json";
 
@@ -82,7 +81,7 @@ pub fn read_card(dir: &Path) -> Result<ModelCard> {
             format!("model format version {} is not supported (this engine reads {FORMAT_VERSION})", card.format_version),
         ));
     }
-    if !FAMILIES.contains(&card.family.as_str()) {
+    if tenfold_domain::Family::from_short_name(&card.family).is_err() {
         return Err(invalid(dir, format!("unknown model family '{}'", card.family)));
     }
     let unique: std::collections::BTreeSet<&String> = card.classes.iter().collect();

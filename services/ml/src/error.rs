@@ -33,6 +33,10 @@ pub enum MlError {
     #[error("the device '{0}' is not available: {1}")]
     Device(String, String),
 
+    /// Something this build does not do yet (a family, or serving it).
+    #[error("{0} is not supported yet")]
+    Unsupported(String),
+
     #[error("training was cancelled")]
     Cancelled,
 
@@ -61,6 +65,7 @@ impl MlError {
             Self::Incompatible(_) => "incompatible_model",
             Self::Io { .. } => "io",
             Self::Device(..) => "device_unavailable",
+            Self::Unsupported(_) => "unsupported",
             Self::Cancelled => "cancelled",
             Self::Tensor(_) => "internal",
         }

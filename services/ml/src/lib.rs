@@ -6,11 +6,14 @@
 //! - [`optim`] holds AdamW and SGD with momentum, fused on the CPU.
 //! - [`kernels`] are the CPU custom ops (im2col+GEMM conv2d, pooling,
 //!   conv+bias+ReLU+pool, dense, batch norm) that make CPU training practical.
-//! - [`image`] is the first family; chat and recommendation plug in the same way.
+//! - [`family`] is the one extension point: a family implements
+//!   [`family::ModelFamily`] in its own folder and is registered once in
+//!   [`family::Registry::standard`]. [`image`] is the first.
 
 pub mod artifact;
 pub mod device;
 mod error;
+pub mod family;
 pub mod image;
 pub mod kernels;
 pub mod metrics;
@@ -21,5 +24,8 @@ pub mod params;
 pub mod schedule;
 pub mod train;
 
+/// The device type of the family trait, so a family outside this crate
+/// needs no direct dependency on candle.
+pub use candle_core::Device;
 pub use error::{MlError, Result};
 pub use model::Model;

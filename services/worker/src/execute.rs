@@ -7,17 +7,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tenfold_app::job_worker::Produced;
 use tenfold_app::{App, FailOutcome, LeasedJob};
-use tenfold_domain::Hyperparameters;
+use tenfold_domain::JobKind;
 use tenfold_ml::MlError;
 use tenfold_ml::device::parse_device;
-use tenfold_ml::image::data::{Augment, SplitSpec};
-use tenfold_ml::image::{Evaluation, Report, Teacher, TrainRequest};
-use tenfold_ml::optim::OptimizerConfig;
-use tenfold_ml::schedule::Schedule;
-use tenfold_ml::train::{Control, EarlyStopping, EpochRecord, Event, StepProgress, TrainConfig};
+use tenfold_ml::family::{Evaluated, Registry, TrainJob, Trained};
+use tenfold_ml::train::{Control, EpochRecord, Event, StepProgress};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -126,70 +123,16 @@ fn transient(code: &str, e: impl std::fmt::Display) -> Failure {
     Failure { code: code.to_owned(), message: e.to_string(), permanent: false }
 }
 
-fn train_request(h: &Hyperparameters, lease: &LeasedJob, ws: &Workspace, device: &str) -> Result<TrainRequest, MlError> {
-    let lr = h.learning_rate;
-    let epochs = h.epochs as usize;
-    let mut schedule = Schedule::parse(&h.schedule, lr, epochs).map_err(|e| MlError::arg("schedule", e.to_string()))?;
-    schedule.warmup_steps = h.warmup_steps as usize;
-    let base = lease.base.as_ref().map(|_| ws.path("base"));
-    Ok(TrainRequest {
-        data: ws.path("data.zip"),
-        out: ws.path("out"),
-        // From scratch the job names it; fine-tuning takes the base model's.
-        architecture: if base.is_some() { None } else { lease.job.architecture.clone() },
-        config: TrainConfig {
-            epochs,
-            batch_size: h.batch_size as usize,
-            optimizer: OptimizerConfig::parse(&h.optimizer).map_err(|e| MlError::arg("optimizer", e.to_string()))?,
-            schedule,
-            clip_grad_norm: h.clip_grad_norm,
-            early_stopping: h.patience.map(|p| EarlyStopping { patience: p as usize, min_delta: 0.0 }),
-            seed: h.seed,
-        },
-        split: SplitSpec::parse(&h.split).map_err(|e| MlError::arg("split", e.to_string()))?,
-        augment: Augment::parse(&h.augment).map_err(|e| MlError::arg("augment", e.to_string()))?,
-        image_size: h.image_size.map(|s| s as usize),
-        base,
-        freeze_backbone: h.freeze_backbone,
-        teacher: lease.teacher.as_ref().map(|_| Teacher { dir: ws.path("teacher"), alpha: h.alpha, temperature: h.temperature }),
-        device: parse_device(device)?,
-    })
-}
-
-fn evaluation_summary(e: &Evaluation) -> Value {
-    json!({
-        "split": e.split,
-        "examples": e.metrics.examples,
-        "accuracy": e.metrics.accuracy,
-        "macro_f1": e.metrics.macro_f1,
-        "weighted_f1": e.metrics.weighted_f1,
-        "ece": e.metrics.ece,
-        "top_k": e.metrics.top_k,
-        "parameters": e.parameters,
-        "artifact_bytes": e.artifact_bytes,
-        "latency_ms_per_image": { "batch_1": e.latency_ms_per_image.batch_1_ms, "batch_64": e.latency_ms_per_image.batch_64_ms },
-    })
-}
-
-fn report_summary(r: &Report) -> Value {
-    let mut v = r.evaluation.as_ref().map_or_else(|| json!({}), evaluation_summary);
-    if let Some(map) = v.as_object_mut() {
-        map.insert("task".into(), json!(r.task));
-        map.insert("architecture".into(), json!(r.architecture));
-        map.insert("classes".into(), json!(r.classes.len()));
-        map.insert("epochs_run".into(), json!(r.training.history.len()));
-        map.insert("best_epoch".into(), json!(r.training.best_epoch));
-        map.insert("stopped_early".into(), json!(r.training.stopped_early));
-        map.insert("resumed_from_epoch".into(), json!(r.training.resumed_from_epoch));
-        map.insert("samples_per_s".into(), json!(r.training.samples_per_s));
-        if let Some(d) = &r.distillation {
-            map.insert(
-                "distillation".into(),
-                json!({ "accuracy_retained": d.accuracy_retained, "parameter_ratio": d.parameter_ratio, "beats_baseline": d.beats_baseline, "verdict": d.verdict }),
-            );
-        }
-    }
-    v
+/// The dataset's local file: `data` with the upload's extension, which
+/// some families' readers go by (`.jsonl` or `.csv`). Only a short
+/// alphanumeric extension is kept: the name came from a user.
+fn data_path(ws: &Workspace, lease: &LeasedJob) -> PathBuf {
+    let ext = Path::new(&lease.dataset_file_name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .filter(|e| !e.is_empty() && e.len() <= 8 && e.chars().all(|c| c.is_ascii_alphanumeric()))
+        .map(str::to_ascii_lowercase);
+    ws.path(&ext.map_or_else(|| "data".to_owned(), |e| format!("data.{e}")))
 }
 
 /// Writes progress as it comes; returns when the training thread is done.
@@ -242,7 +185,7 @@ async fn follow(app: &App, lease: &LeasedJob, stop: &Stop, mut rx: mpsc::Unbound
 
 async fn prepare(app: &App, lease: &LeasedJob, ws: &Workspace) -> Result<(), Failure> {
     let storage = |e: anyhow::Error| transient("storage_unavailable", format!("the job's files could not be read from storage: {e:#}"));
-    Workspace::fetch(app, lease.org, &lease.dataset_sha256, &ws.path("data.zip")).await.map_err(storage)?;
+    Workspace::fetch(app, lease.org, &lease.dataset_sha256, &data_path(ws, lease)).await.map_err(storage)?;
     if let Some(files) = &lease.base {
         Workspace::fetch_all(app, lease.org, files, &ws.path("base")).await.map_err(storage)?;
     }
@@ -259,23 +202,38 @@ async fn prepare(app: &App, lease: &LeasedJob, ws: &Workspace) -> Result<(), Fai
 }
 
 enum Done {
-    Trained(Box<Report>),
-    Evaluated(Box<Evaluation>),
+    Trained(Box<Trained>),
+    Evaluated(Box<Evaluated>),
 }
 
-async fn run_engine(app: &App, lease: &LeasedJob, ws: &Workspace, stop: &Stop, opts: &ExecOptions) -> Result<Done, Failure> {
+async fn run_engine(
+    families: &Registry,
+    app: &App,
+    lease: &LeasedJob,
+    ws: &Workspace,
+    stop: &Stop,
+    opts: &ExecOptions,
+) -> Result<Done, Failure> {
+    let family = families.get(lease.job.family).map_err(Failure::from)?;
+    // The engine runs on a blocking thread: it gets its own handle.
+    let families = families.clone();
+    let family_id = family.family();
     let device = opts.device.clone();
-    let flag = stop.flag.clone();
-    if lease.job.kind == "EVALUATE" {
-        let (model, data) = (ws.path("base"), ws.path("data.zip"));
-        let evaluation = tokio::task::spawn_blocking(move || tenfold_ml::image::evaluate(&model, &data, &parse_device(&device)?))
+    let data = data_path(ws, lease);
+    if lease.job.kind == JobKind::Evaluate {
+        let model = ws.path("base");
+        let evaluation = tokio::task::spawn_blocking(move || families.get(family_id)?.evaluate(&model, &data, &parse_device(&device)?))
             .await
             .map_err(|e| transient("worker_panic", format!("the evaluation crashed: {e}")))??;
         return Ok(Done::Evaluated(Box::new(evaluation)));
     }
-    let request = train_request(&lease.job.hyperparameters, lease, ws, &device)?;
     let checkpoints = ws.path("checkpoints");
+    let out = ws.path("out");
+    let base = lease.base.as_ref().map(|_| ws.path("base"));
+    let teacher = lease.teacher.as_ref().map(|_| ws.path("teacher"));
+    let (kind, architecture, hyperparameters) = (lease.job.kind, lease.job.architecture.clone(), lease.job.hyperparameters.clone());
     let resume = lease.checkpoint.is_some();
+    let flag = stop.flag.clone();
     let (tx, rx) = mpsc::unbounded_channel();
     let training = tokio::task::spawn_blocking(move || {
         let mut on_event = |event: Event<'_>| {
@@ -292,24 +250,36 @@ async fn run_engine(app: &App, lease: &LeasedJob, ws: &Workspace, stop: &Stop, o
             };
             let _ = tx.send(progress);
         };
+        let device = parse_device(&device)?;
+        let job = TrainJob {
+            kind,
+            data: &data,
+            out: &out,
+            // From scratch the job names it; fine-tuning takes the base model's.
+            architecture: if base.is_some() { None } else { architecture.as_deref() },
+            hyperparameters: &hyperparameters,
+            base: base.as_deref(),
+            teacher: teacher.as_deref(),
+            device: &device,
+        };
         let control = Control { on_event: &mut on_event, cancel: Some(&flag), checkpoint_dir: Some(&checkpoints), resume };
-        tenfold_ml::image::train(&request, control)
+        families.get(family_id)?.train(&job, control)
     });
     follow(app, lease, stop, rx, opts.step_event_interval).await;
-    let report = training.await.map_err(|e| transient("worker_panic", format!("training crashed: {e}")))??;
-    Ok(Done::Trained(Box::new(report)))
+    let trained = training.await.map_err(|e| transient("worker_panic", format!("training crashed: {e}")))??;
+    Ok(Done::Trained(Box::new(trained)))
 }
 
-async fn produced(app: &App, lease: &LeasedJob, out: &Path, report: &Report, seconds: f64) -> Result<Produced, Failure> {
+async fn produced(app: &App, lease: &LeasedJob, out: &Path, trained: &Trained, seconds: f64) -> Result<Produced, Failure> {
     let (files, size) = Workspace::store_all(app, lease.org, out)
         .await
         .map_err(|e| transient("storage_unavailable", format!("storing the model failed: {e:#}")))?;
     Ok(Produced {
-        architecture: report.architecture.clone(),
-        classes: report.classes.clone(),
+        architecture: trained.architecture.clone(),
+        classes: trained.classes.clone(),
         files,
         size_bytes: size,
-        metrics: report_summary(report),
+        metrics: trained.summary.clone(),
         compute_seconds: seconds,
     })
 }
@@ -323,25 +293,33 @@ pub trait Executor: Send + Sync + 'static {
     async fn execute(&self, app: &App, lease: &LeasedJob, stop: &Stop, opts: &ExecOptions) -> Ending;
 }
 
-/// Jobs of the image family on the ML engine.
-pub struct MlExecutor;
+/// Jobs of every registered family on the ML engine.
+pub struct MlExecutor {
+    families: Registry,
+}
+
+impl MlExecutor {
+    pub fn new(families: Registry) -> Self {
+        Self { families }
+    }
+}
 
 #[async_trait::async_trait]
 impl Executor for MlExecutor {
     async fn execute(&self, app: &App, lease: &LeasedJob, stop: &Stop, opts: &ExecOptions) -> Ending {
-        execute(app, lease, stop, opts).await
+        execute(&self.families, app, lease, stop, opts).await
     }
 }
 
 /// Runs a claimed job to its end and records that end.
-async fn execute(app: &App, lease: &LeasedJob, stop: &Stop, opts: &ExecOptions) -> Ending {
+async fn execute(families: &Registry, app: &App, lease: &LeasedJob, stop: &Stop, opts: &ExecOptions) -> Ending {
     let started = Instant::now();
     let ws = match Workspace::create(&opts.work_dir, lease.fence.job, lease.fence.attempt) {
         Ok(ws) => ws,
         Err(e) => return record_failure(app, lease, transient("io", format!("the work folder cannot be created: {e}")), 0.0).await,
     };
     let outcome = match prepare(app, lease, &ws).await {
-        Ok(()) => run_engine(app, lease, &ws, stop, opts).await,
+        Ok(()) => run_engine(families, app, lease, &ws, stop, opts).await,
         Err(f) => Err(f),
     };
     // Messages reach users (the job, emails, webhooks): no worker paths.
@@ -349,7 +327,7 @@ async fn execute(app: &App, lease: &LeasedJob, stop: &Stop, opts: &ExecOptions) 
     let outcome = outcome.map_err(|f| Failure { message: f.message.replace(&root, ""), ..f });
     let seconds = started.elapsed().as_secs_f64();
     let result = match outcome {
-        Ok(Done::Trained(report)) => match produced(app, lease, &ws.path("out"), &report, seconds).await {
+        Ok(Done::Trained(trained)) => match produced(app, lease, &ws.path("out"), &trained, seconds).await {
             Ok(p) => app.succeed_job(lease, p).await,
             Err(f) => return record_failure(app, lease, f, seconds).await,
         },
@@ -359,7 +337,7 @@ async fn execute(app: &App, lease: &LeasedJob, stop: &Stop, opts: &ExecOptions) 
                 classes: Vec::new(),
                 files: Default::default(),
                 size_bytes: 0,
-                metrics: evaluation_summary(&e),
+                metrics: e.summary.clone(),
                 compute_seconds: seconds,
             };
             app.succeed_job(lease, p).await

@@ -10,6 +10,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use tenfold_app::{App, CANCEL_TOPIC, Claimed, FailOutcome, Held, LeasedJob, WAKE_TOPIC};
 use tenfold_broker::{Delivery, JobQueue};
+use tenfold_ml::family::Registry;
 use tenfold_store::queries::dispatch::Capability;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -53,6 +54,12 @@ struct Shared {
     /// Jobs being claimed or run. The consumer holds a slot's permit while
     /// it waits for an entry, so free capacity is counted here instead.
     busy: std::sync::atomic::AtomicUsize,
+    /// Memory reserved by the jobs running here (their estimates): a job
+    /// is claimed only if it fits in what is left, so one tenant's large
+    /// job cannot starve the process of memory the others were promised.
+    /// The lock is held across a claim so two claims cannot both take the
+    /// last megabytes.
+    memory_in_use: tokio::sync::Mutex<i32>,
     /// Set before running jobs are told to stop, so that a job starting
     /// at that moment stops too instead of running past the grace period.
     shutting_down: std::sync::atomic::AtomicBool,
@@ -62,6 +69,12 @@ impl Shared {
     /// Slots not running a job.
     fn free(&self) -> usize {
         self.opts.slots.max(1).saturating_sub(self.busy.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    /// Memory not reserved by running jobs (a snapshot, for the relay).
+    fn memory_left(&self) -> i32 {
+        let in_use = self.memory_in_use.try_lock().map_or(self.opts.memory_mb, |m| *m);
+        self.opts.memory_mb.saturating_sub(in_use).max(0)
     }
 
     fn lease(&self) -> Duration {
@@ -105,7 +118,7 @@ impl Shared {
 /// Runs the worker until `shutdown` completes, then stops taking work,
 /// asks running jobs to checkpoint and release their leases, and returns.
 pub async fn run(app: App, opts: WorkerOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    run_with(app, opts, Arc::new(MlExecutor), shutdown).await
+    run_with(app, opts, Arc::new(MlExecutor::new(Registry::standard())), shutdown).await
 }
 
 /// [`run`] with another executor (the queue benchmark measures the queue
@@ -130,6 +143,7 @@ pub async fn run_with(
         running: Mutex::new(HashMap::new()),
         jobs: tokio::sync::Mutex::new(JoinSet::new()),
         busy: std::sync::atomic::AtomicUsize::new(0),
+        memory_in_use: tokio::sync::Mutex::new(0),
         shutting_down: std::sync::atomic::AtomicBool::new(false),
     });
     info!(worker = %opts.id, slots = opts.slots, device = %opts.device, "worker started");
@@ -181,8 +195,8 @@ async fn registry(shared: Arc<Shared>, started: chrono::DateTime<chrono::Utc>) {
 async fn relay(shared: Arc<Shared>) {
     let mut wakeups: Option<BoxStream<'static, String>> = None;
     let poll = Duration::from_millis(shared.app.job_settings().poll_interval_ms.max(10));
-    let cap = Capability { device: shared.device().to_owned(), memory_mb: shared.opts.memory_mb };
     loop {
+        let cap = Capability { device: shared.device().to_owned(), memory_mb: shared.memory_left() };
         if wakeups.is_none() {
             // (Re)subscribe: a Redis restart ends the subscription.
             wakeups = shared.app.bus_subscribe(WAKE_TOPIC).await.ok();
@@ -286,12 +300,21 @@ async fn handle(shared: Arc<Shared>, delivery: Delivery, permit: OwnedSemaphoreP
             return;
         }
     };
-    let claimed = match shared.app.claim_job(message, &shared.opts.id, shared.opts.memory_mb).await {
-        Ok(c) => c,
-        Err(e) => {
-            // Left pending: reclaimed after the lease time and tried again.
-            warn!(job = %message.job, error = %e, "claiming a job failed");
-            return;
+    let claimed = {
+        let mut in_use = shared.memory_in_use.lock().await;
+        let left = shared.opts.memory_mb.saturating_sub(*in_use).max(0);
+        match shared.app.claim_job(message, &shared.opts.id, left).await {
+            Ok(c) => {
+                if let Claimed::Run(lease) = &c {
+                    *in_use += lease.job.memory_mb;
+                }
+                c
+            }
+            Err(e) => {
+                // Left pending: reclaimed after the lease time and tried again.
+                warn!(job = %message.job, error = %e, "claiming a job failed");
+                return;
+            }
         }
     };
     let lease = match claimed {
@@ -325,6 +348,7 @@ async fn handle(shared: Arc<Shared>, delivery: Delivery, permit: OwnedSemaphoreP
     };
     let ending = shared.executor.execute(&shared.app, &lease, &stop, &opts).await;
     heart.abort();
+    *shared.memory_in_use.lock().await -= lease.job.memory_mb;
     shared.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&lease.fence.job);
     info!(job = %message.job, attempt = lease.fence.attempt, ending = ?ending, "job attempt ended");
     finish_entry(&*queue, &device, &delivery, &lease, ending).await;

@@ -103,7 +103,7 @@ impl App {
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
         let row = jobs::model_version(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("model version"))?;
         tx.commit().await?;
-        Ok(model_version_view(&row))
+        model_version_view(&row)
     }
 
     /// Model versions a job produced (one at most; a list so that a test
@@ -113,7 +113,7 @@ impl App {
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
         let rows = jobs::model_versions_of_job(&tx, p.org, job).await?;
         tx.commit().await?;
-        Ok(rows.iter().map(model_version_view).collect())
+        rows.iter().map(model_version_view).collect()
     }
 
     /// Cancels a job: a queued one at once, a running one cooperatively
@@ -123,7 +123,7 @@ impl App {
         let now = Utc::now();
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
         let row = jobs::get(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("job"))?;
-        let status = JobStatus::parse(&row.status).unwrap_or(JobStatus::Failed);
+        let status = super::views::stored(JobStatus::parse(&row.status), "job status")?;
         let cancel_queued = || Finish {
             status: "CANCELLED",
             error_code: None,
@@ -244,7 +244,7 @@ impl Follow {
         let row = jobs::get(&tx, self.org, self.job).await?.ok_or_else(|| AppError::not_found("job"))?;
         let page = jobs::events(&tx, self.org, self.job, self.last, EVENT_BATCH).await?;
         tx.commit().await?;
-        let finished = JobStatus::parse(&row.status).is_some_and(JobStatus::is_terminal);
+        let finished = JobStatus::parse(&row.status).is_ok_and(JobStatus::is_terminal);
         if page.rows.is_empty() {
             // The job's row is read with its events: once it is final and
             // every event up to its counter is delivered, nothing more comes.

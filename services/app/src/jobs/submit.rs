@@ -2,8 +2,11 @@
 
 use chrono::{Datelike, TimeZone, Utc};
 use serde_json::json;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use tenfold_domain::{Hyperparameters, IMAGE_ARCHITECTURES, JobKind, JobStatus, OrgId, Quotas, reference_throughput};
+use tenfold_domain::{
+    Catalog, DataStats, DomainError, Estimate, Family, FamilyPlan, Hyperparameters, JobKind, JobShape, JobStatus, OrgId, Quotas,
+};
 use tenfold_store::Tx;
 use tenfold_store::entities::{dataset_versions, job_dispatch, jobs as job_rows, model_versions};
 use tenfold_store::queries::jobs::{self, NewEvent};
@@ -20,21 +23,26 @@ use crate::tenancy::org_view;
 
 #[derive(Debug, Clone)]
 pub struct SubmitJobInput {
-    pub kind: String,
-    pub family: String,
+    pub kind: JobKind,
+    pub family: Family,
     pub dataset_version_id: Uuid,
     pub architecture: Option<String>,
     pub base_model_version_id: Option<Uuid>,
     pub teacher_model_version_id: Option<Uuid>,
-    pub hyperparameters: Hyperparameters,
+    /// As the caller sent them; checked against the family's schema.
+    pub hyperparameters: Map<String, Value>,
     pub priority: i32,
     pub idempotency_key: Option<String>,
     /// `cpu` or `cuda`.
     pub device: String,
 }
 
-/// Only the image family has an engine in this release.
-const TRAINABLE_FAMILY: &str = "IMAGE_CLASSIFICATION";
+/// A submission whose shape passed every check that needs no database.
+struct Checked<'a> {
+    kind: JobKind,
+    plan: &'a dyn FamilyPlan,
+    hyperparameters: Hyperparameters,
+}
 
 fn check_key(key: Option<&str>) -> AppResult<Option<String>> {
     match key.map(str::trim) {
@@ -46,13 +54,14 @@ fn check_key(key: Option<&str>) -> AppResult<Option<String>> {
     }
 }
 
-/// The request's fingerprint: a reused key with other parameters is refused
-/// (Stripe's rule), a retry of the same request gets the same job.
-fn request_hash(input: &SubmitJobInput) -> String {
+/// The request's fingerprint, over the normalised hyperparameters: a
+/// reused key with other parameters is refused (Stripe's rule), a retry of
+/// the same request gets the same job.
+fn request_hash(input: &SubmitJobInput, hyperparameters: &Hyperparameters) -> String {
     let canonical = json!({
         "kind": input.kind, "family": input.family, "dataset": input.dataset_version_id,
         "architecture": input.architecture, "base": input.base_model_version_id,
-        "teacher": input.teacher_model_version_id, "hyperparameters": input.hyperparameters,
+        "teacher": input.teacher_model_version_id, "hyperparameters": hyperparameters,
         "priority": input.priority, "device": input.device,
     });
     hex(&Sha256::digest(canonical.to_string().as_bytes()))
@@ -62,48 +71,58 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn check_shape(input: &SubmitJobInput) -> AppResult<JobKind> {
-    let kind = JobKind::parse(&input.kind)?;
-    if input.family != TRAINABLE_FAMILY {
-        return Err(AppError::bad_input(
-            "family",
-            format!("{} models cannot be trained yet; this release trains IMAGE_CLASSIFICATION", input.family),
-        ));
+fn architecture_names(plan: &dyn FamilyPlan, students_only: bool) -> String {
+    let names: Vec<&str> = plan.architectures().iter().filter(|a| a.student || !students_only).map(|a| a.name).collect();
+    names.join(", ")
+}
+
+/// Everything about the submission that needs no database: the family
+/// (through the catalog), its kinds, architectures and hyperparameter
+/// schema, priority and device.
+fn check_shape<'a>(catalog: &'a Catalog, input: &SubmitJobInput) -> AppResult<Checked<'a>> {
+    let kind = input.kind;
+    let plan = catalog.get(input.family)?;
+    if !plan.kinds().contains(&kind) {
+        return Err(AppError::bad_input("kind", format!("{} models cannot run {kind} jobs yet", input.family)));
     }
-    let problems = input.hyperparameters.problems();
-    if let Some(first) = problems.first() {
-        let all: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        return Err(AppError::bad_input(first.field(), format!("fix these hyperparameters: {}", all.join("; "))));
-    }
+    let hyperparameters = match plan.normalise(&input.hyperparameters) {
+        Ok(h) => h,
+        Err(problems) => {
+            let all: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            let field = problems.first().map_or("hyperparameters", DomainError::field);
+            return Err(AppError::bad_input(field, format!("fix these hyperparameters: {}", all.join("; "))));
+        }
+    };
     if !(-10..=10).contains(&input.priority) {
         return Err(AppError::bad_input("priority", format!("{} is out of range; use -10 (lowest) to 10 (highest)", input.priority)));
     }
     if !matches!(input.device.as_str(), "cpu" | "cuda") {
         return Err(AppError::bad_input("device", format!("{:?} is not a device type; use cpu or cuda", input.device)));
     }
-    if let Some(a) = &input.architecture
-        && !IMAGE_ARCHITECTURES.contains(&a.as_str())
-    {
-        return Err(AppError::bad_input(
-            "architecture",
-            format!("unknown architecture {a:?}; choose one of {}", IMAGE_ARCHITECTURES.join(", ")),
-        ));
+    if let Some(a) = &input.architecture {
+        let arch = plan.architecture(a)?;
+        if kind == JobKind::Distill && !arch.student {
+            return Err(AppError::bad_input(
+                "architecture",
+                format!("{a} cannot be a distillation student; choose one of {}", architecture_names(plan, true)),
+            ));
+        }
     }
     match kind {
         JobKind::FineTune if input.architecture.is_none() && input.base_model_version_id.is_none() => Err(AppError::bad_input(
             "architecture",
-            format!("choose an architecture ({}) or a baseModelVersionId to fine-tune", IMAGE_ARCHITECTURES.join(", ")),
+            format!("choose an architecture ({}) or a baseModelVersionId to fine-tune", architecture_names(plan, false)),
         )),
         JobKind::Distill if input.teacher_model_version_id.is_none() => {
             Err(AppError::bad_input("teacherModelVersionId", "a DISTILL job needs the teacher's model version"))
         }
         JobKind::Distill if input.architecture.is_none() => {
-            Err(AppError::bad_input("architecture", format!("choose the student's architecture: {}", IMAGE_ARCHITECTURES.join(", "))))
+            Err(AppError::bad_input("architecture", format!("choose the student's architecture: {}", architecture_names(plan, true))))
         }
         JobKind::Evaluate if input.base_model_version_id.is_none() => {
             Err(AppError::bad_input("baseModelVersionId", "an EVALUATE job needs the model version to evaluate"))
         }
-        _ => Ok(kind),
+        _ => Ok(Checked { kind, plan, hyperparameters }),
     }
 }
 
@@ -122,7 +141,7 @@ async fn ready_dataset(tx: &Tx, org: OrgId, input: &SubmitJobInput) -> AppResult
         }
     }
     let dataset = datasets::get(tx, org, version.dataset_id).await?.ok_or_else(|| AppError::not_found("dataset version"))?;
-    if dataset.family != input.family {
+    if dataset.family != input.family.as_str() {
         return Err(AppError::bad_input(
             "datasetVersionId",
             format!("this dataset holds {} data, not {}; choose a dataset of the job's family", dataset.family, input.family),
@@ -135,35 +154,15 @@ async fn model_of_family(
     tx: &Tx,
     org: OrgId,
     id: Option<Uuid>,
-    family: &str,
+    family: Family,
     field: &'static str,
 ) -> AppResult<Option<model_versions::Model>> {
     let Some(id) = id else { return Ok(None) };
     let model = jobs::model_version(tx, org, id).await?.ok_or_else(|| AppError::not_found("model version"))?;
-    if model.family != family {
+    if model.family != family.as_str() {
         return Err(AppError::bad_input(field, format!("this model version is a {} model, not {family}", model.family)));
     }
     Ok(Some(model))
-}
-
-/// Seconds of compute from the data's size and measured throughput.
-fn estimate_seconds(kind: JobKind, h: &Hyperparameters, images: u64, architecture: &str, device: &str) -> i64 {
-    let side = f64::from(h.image_size.unwrap_or(28));
-    let throughput = reference_throughput(architecture, device) * (28.0 * 28.0) / (side * side).max(1.0);
-    // Loading, evaluation, artifacts.
-    let overhead = 5.0;
-    let train_samples = images as f64 * h.train_fraction() * f64::from(h.epochs);
-    let seconds = match kind {
-        JobKind::FineTune => train_samples / throughput,
-        // The student, then the same student without the teacher (the baseline).
-        JobKind::Distill => 2.0 * train_samples / throughput,
-        JobKind::Evaluate => images as f64 / (throughput * 3.0),
-    };
-    (seconds + overhead).ceil() as i64
-}
-
-fn memory_mb(architecture: &str) -> i32 {
-    if architecture == "resnet-s" { 2048 } else { 1024 }
 }
 
 fn month_start() -> chrono::DateTime<Utc> {
@@ -177,23 +176,23 @@ impl App {
     pub async fn submit_job(&self, p: &Principal, input: SubmitJobInput) -> AppResult<JobView> {
         p.require(perms::JOBS_WRITE)?;
         let key = check_key(input.idempotency_key.as_deref())?;
-        let hash = request_hash(&input);
+        let Checked { kind, plan, hyperparameters } = check_shape(&self.inner.families, &input)?;
+        let hash = request_hash(&input, &hyperparameters);
         if let Some(key) = &key
             && let Some(existing) = self.job_by_key(p, key, &hash).await?
         {
             return Ok(existing);
         }
-        let kind = check_shape(&input)?;
 
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
         // One submission of the organization at a time past here: the quota
         // check and the insert must not interleave with another's.
         dispatch::lock_org(&tx, p.org).await?;
         let version = ready_dataset(&tx, p.org, &input).await?;
-        let base = model_of_family(&tx, p.org, input.base_model_version_id, &input.family, "baseModelVersionId").await?;
+        let base = model_of_family(&tx, p.org, input.base_model_version_id, input.family, "baseModelVersionId").await?;
         // The teacher's classes are checked against the data by the engine
         // (a permanent failure, reported once); here its family.
-        model_of_family(&tx, p.org, input.teacher_model_version_id, &input.family, "teacherModelVersionId").await?;
+        model_of_family(&tx, p.org, input.teacher_model_version_id, input.family, "teacherModelVersionId").await?;
         if let (Some(arch), Some(base)) = (&input.architecture, &base)
             && *arch != base.architecture
         {
@@ -206,11 +205,12 @@ impl App {
             ));
         }
         let architecture = input.architecture.clone().or_else(|| base.as_ref().map(|b| b.architecture.clone())).unwrap_or_default();
-        let images = serde_json::from_str::<serde_json::Value>(version.stats.as_deref().unwrap_or("{}"))
-            .ok()
-            .and_then(|s| s.get("images").and_then(serde_json::Value::as_u64))
-            .unwrap_or(1000);
-        let estimate = estimate_seconds(kind, &input.hyperparameters, images, &architecture, &input.device);
+        let data = DataStats {
+            bytes: u64::try_from(version.size_bytes).unwrap_or(0),
+            raw: version.stats.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or(Value::Null),
+        };
+        let shape = JobShape { kind, architecture: &architecture, hyperparameters: &hyperparameters, device: &input.device };
+        let Estimate { seconds: estimate, memory_mb } = plan.estimate(&data, &shape);
         let org = orgs::get(&tx, p.org).await?.ok_or_else(|| AppError::not_found("organization"))?;
         let quotas = org_view(&org)?.quotas();
         self.check_compute_quota(&tx, p.org, &quotas, estimate).await?;
@@ -221,18 +221,18 @@ impl App {
             org_id: p.org.0,
             id,
             kind: kind.as_str().to_owned(),
-            family: input.family.clone(),
+            family: input.family.as_str().to_owned(),
             status: JobStatus::Queued.as_str().to_owned(),
             dataset_version_id: input.dataset_version_id,
             architecture: (!architecture.is_empty()).then_some(architecture.clone()),
             base_model_version_id: input.base_model_version_id,
             teacher_model_version_id: input.teacher_model_version_id,
-            hyperparameters: serde_json::to_string(&input.hyperparameters).map_err(AppError::internal)?,
+            hyperparameters: serde_json::to_string(&hyperparameters).map_err(AppError::internal)?,
             priority: input.priority,
             idempotency_key: key.clone(),
             request_hash: hash.clone(),
             device: input.device.clone(),
-            memory_mb: memory_mb(&architecture),
+            memory_mb,
             attempt: 0,
             failures: 0,
             max_attempts: self.inner.settings.jobs.max_attempts.max(1) as i32,
@@ -328,44 +328,5 @@ impl App {
             )));
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn estimates_grow_with_data_and_epochs_and_shrink_on_gpus() {
-        let h = Hyperparameters::default();
-        let small = estimate_seconds(JobKind::FineTune, &h, 1_000, "cnn-small", "cpu");
-        let big = estimate_seconds(JobKind::FineTune, &h, 100_000, "cnn-small", "cpu");
-        let long = estimate_seconds(JobKind::FineTune, &Hyperparameters { epochs: 100, ..h.clone() }, 100_000, "cnn-small", "cpu");
-        let gpu = estimate_seconds(JobKind::FineTune, &h, 100_000, "cnn-small", "cuda");
-        assert!(small < big && big < long && gpu < big, "{small} {big} {long} {gpu}");
-        assert!(estimate_seconds(JobKind::FineTune, &h, 100_000, "resnet-s", "cpu") > big);
-    }
-
-    #[test]
-    fn the_request_hash_changes_with_any_parameter() {
-        let input = SubmitJobInput {
-            kind: "FINE_TUNE".into(),
-            family: TRAINABLE_FAMILY.into(),
-            dataset_version_id: Uuid::nil(),
-            architecture: Some("cnn-tiny".into()),
-            base_model_version_id: None,
-            teacher_model_version_id: None,
-            hyperparameters: Hyperparameters::default(),
-            priority: 0,
-            idempotency_key: Some("a".into()),
-            device: "cpu".into(),
-        };
-        let mut other = input.clone();
-        other.hyperparameters.epochs = 11;
-        assert_ne!(request_hash(&input), request_hash(&other));
-        // The key itself is not part of the fingerprint.
-        let mut same = input.clone();
-        same.idempotency_key = Some("b".into());
-        assert_eq!(request_hash(&input), request_hash(&same));
     }
 }

@@ -1,5 +1,5 @@
 use chrono::{DateTime, Utc};
-use tenfold_domain::{Hyperparameters, JobStatus, OrgId};
+use tenfold_domain::{Family, Hyperparameters, JobKind, JobStatus, OrgId};
 use tenfold_store::entities::{job_checkpoints, job_events, jobs, model_versions, usage_records};
 use uuid::Uuid;
 
@@ -9,8 +9,8 @@ use crate::error::{AppError, AppResult};
 pub struct JobView {
     pub id: Uuid,
     pub org: OrgId,
-    pub kind: String,
-    pub family: String,
+    pub kind: JobKind,
+    pub family: Family,
     pub status: JobStatus,
     pub dataset_version_id: Uuid,
     pub architecture: Option<String>,
@@ -25,6 +25,8 @@ pub struct JobView {
     pub max_attempts: i32,
     pub cancel_requested: bool,
     pub estimate_seconds: i64,
+    /// Memory the job's process needs, from its family's estimate.
+    pub memory_mb: i32,
     pub compute_seconds: f64,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
@@ -40,15 +42,23 @@ pub struct JobView {
     pub eta_seconds: Option<f64>,
 }
 
+/// A value read from the database that must parse; a failure is internal
+/// (a bad migration or a newer writer), with the column named.
+pub(crate) fn stored<T>(parsed: Result<T, tenfold_domain::DomainError>, what: &str) -> AppResult<T> {
+    parsed.map_err(|e| AppError::internal(anyhow::anyhow!("stored {what} is invalid: {e}")))
+}
+
 pub(crate) fn job_view(j: &jobs::Model) -> AppResult<JobView> {
-    let status =
-        JobStatus::parse(&j.status).ok_or_else(|| AppError::internal(anyhow::anyhow!("stored job status {:?} is invalid", j.status)))?;
+    // The store's edge: an unknown stored value is an error, never a default.
+    let status = stored(JobStatus::parse(&j.status), "job status")?;
+    let kind = stored(JobKind::parse(&j.kind), "job kind")?;
+    let family = stored(j.family.parse::<Family>(), "job family")?;
     let hyperparameters = serde_json::from_str(&j.hyperparameters).map_err(AppError::internal)?;
     Ok(JobView {
         id: j.id,
         org: OrgId(j.org_id),
-        kind: j.kind.clone(),
-        family: j.family.clone(),
+        kind,
+        family,
         status,
         dataset_version_id: j.dataset_version_id,
         architecture: j.architecture.clone(),
@@ -63,6 +73,7 @@ pub(crate) fn job_view(j: &jobs::Model) -> AppResult<JobView> {
         max_attempts: j.max_attempts,
         cancel_requested: j.cancel_requested,
         estimate_seconds: j.estimate_seconds,
+        memory_mb: j.memory_mb,
         compute_seconds: j.compute_seconds,
         error_code: j.error_code.clone(),
         error_message: j.error_message.clone(),
@@ -115,7 +126,7 @@ pub struct ModelVersionView {
     pub id: Uuid,
     pub org: OrgId,
     pub job_id: Uuid,
-    pub family: String,
+    pub family: Family,
     pub architecture: String,
     pub classes: Vec<String>,
     pub size_bytes: i64,
@@ -123,18 +134,18 @@ pub struct ModelVersionView {
     pub created_at: DateTime<Utc>,
 }
 
-pub(crate) fn model_version_view(m: &model_versions::Model) -> ModelVersionView {
-    ModelVersionView {
+pub(crate) fn model_version_view(m: &model_versions::Model) -> AppResult<ModelVersionView> {
+    Ok(ModelVersionView {
         id: m.id,
         org: OrgId(m.org_id),
         job_id: m.job_id,
-        family: m.family.clone(),
+        family: stored(m.family.parse::<Family>(), "model family")?,
         architecture: m.architecture.clone(),
         classes: serde_json::from_str(&m.classes).unwrap_or_default(),
         size_bytes: m.size_bytes,
         metrics: serde_json::from_str(&m.metrics).unwrap_or(serde_json::Value::Null),
         created_at: m.created_at,
-    }
+    })
 }
 
 #[derive(Debug, Clone)]

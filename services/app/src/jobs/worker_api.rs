@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tenfold_broker::{JobMessage, JobQueue};
 use tenfold_config::JobSettings;
-use tenfold_domain::{JobStatus, OrgId};
+use tenfold_domain::{JobKind, JobStatus, OrgId};
 use tenfold_store::entities::{job_checkpoints, model_versions, usage_records, workers};
 use tenfold_store::queries::datasets;
 use tenfold_store::queries::dispatch::{self, Capability};
@@ -168,7 +168,8 @@ impl App {
         Ok(n)
     }
 
-    /// Claims the job of a broker entry for `owner`, which offers `memory_mb`.
+    /// Claims the job of a broker entry for `owner`, which has `memory_mb`
+    /// left after the jobs it is running.
     pub async fn claim_job(&self, message: JobMessage, owner: &str, memory_mb: i32) -> AppResult<Claimed> {
         let (org, id) = (message.org, message.job.0);
         let now = Utc::now();
@@ -178,12 +179,13 @@ impl App {
             && job.memory_mb > memory_mb
             && job.status == "QUEUED"
         {
-            // One stream per device type: a worker with less memory can read
-            // an entry meant for a bigger one. Back to the outbox for a relay
-            // that offers enough (relays filter by memory).
+            // One stream per device type: a worker with less memory left can
+            // read an entry meant for a bigger one or for a moment when it is
+            // less busy. Back to the outbox for a relay that has enough
+            // (relays filter by the memory their worker has left).
             dispatch::set_waiting(&tx, id, now).await?;
             tx.commit().await?;
-            return Ok(Claimed::Skip("the job needs more memory than this worker offers"));
+            return Ok(Claimed::Skip("the job needs more memory than this worker has left"));
         }
         let (row, took_over) = match jobs::claim(&tx, org, id, owner, lease_until, now).await? {
             Claim::Claimed { job, took_over } => (job, took_over),
@@ -353,7 +355,7 @@ impl App {
             return Ok(false);
         }
         self.meter(&tx, org, fence, &lease.job.device, produced.compute_seconds).await?;
-        let model_id = if lease.job.kind == "EVALUATE" {
+        let model_id = if lease.job.kind == JobKind::Evaluate {
             None
         } else {
             let id = Uuid::now_v7();
@@ -363,7 +365,7 @@ impl App {
                     org_id: org.0,
                     id,
                     job_id: fence.job,
-                    family: lease.job.family.clone(),
+                    family: lease.job.family.as_str().to_owned(),
                     architecture: produced.architecture.clone(),
                     classes: json!(produced.classes).to_string(),
                     files: json!(produced.files).to_string(),

@@ -3,13 +3,13 @@ use tenfold_app::UploadInput;
 
 use crate::context::{GqlResult, app, principal};
 use crate::ids::{GlobalId, NodeKind};
-use crate::types::{DatasetFamily, DatasetVersion};
+use crate::types::{DatasetVersion, Family};
 
 #[derive(InputObject)]
 pub struct UploadDatasetInput {
     /// The dataset's name; uploading again under it adds a version.
     pub name: String,
-    pub family: DatasetFamily,
+    pub family: Family,
     /// The file, by the GraphQL multipart request spec.
     pub file: Upload,
     /// CHAT only: mask email addresses, phone numbers and card numbers in
@@ -30,7 +30,7 @@ impl DatasetsMutation {
         let upload = input.file.value(ctx)?;
         let input = UploadInput {
             name: &input.name,
-            family: input.family.as_str(),
+            family: tenfold_domain::Family::from(input.family).as_str(),
             file_name: &upload.filename,
             file: upload.content,
             redact: input.redact,

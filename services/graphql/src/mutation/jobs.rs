@@ -24,13 +24,13 @@ impl JobsMutation {
         let base = model_ref(input.base_model_version_id.as_ref(), "model version").gql(ctx)?;
         let teacher = model_ref(input.teacher_model_version_id.as_ref(), "model version").gql(ctx)?;
         let submit = AppSubmit {
-            kind: input.kind.as_str().to_owned(),
-            family: input.family.as_str().to_owned(),
+            kind: input.kind.into(),
+            family: input.family.into(),
             dataset_version_id: dataset,
             architecture: input.architecture,
             base_model_version_id: base,
             teacher_model_version_id: teacher,
-            hyperparameters: input.hyperparameters.unwrap_or_default().into(),
+            hyperparameters: input.hyperparameters.map(|h| h.0).unwrap_or_default(),
             priority: input.priority,
             idempotency_key: input.idempotency_key,
             device: match input.device {

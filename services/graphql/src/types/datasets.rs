@@ -5,32 +5,16 @@ use tenfold_app::{DatasetVersionView, DatasetView};
 use crate::context::{GqlResult, app, principal};
 use crate::ids::{GlobalId, NodeKind};
 
+/// The kind of model a dataset, job or model version is for.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-pub enum DatasetFamily {
+#[graphql(remote = "tenfold_domain::Family")]
+pub enum Family {
     /// A ZIP in ImageFolder layout: `class/file.png`, optionally under train/, val/, test/.
     ImageClassification,
     /// OpenAI chat fine-tuning JSONL, or an intent table (CSV `text,intent[,response]`).
     Chat,
     /// Interactions: CSV/TSV `user_id,item_id[,rating][,timestamp]`.
     Recommendation,
-}
-
-impl DatasetFamily {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DatasetFamily::ImageClassification => "IMAGE_CLASSIFICATION",
-            DatasetFamily::Chat => "CHAT",
-            DatasetFamily::Recommendation => "RECOMMENDATION",
-        }
-    }
-
-    pub(crate) fn parse(raw: &str) -> Self {
-        match raw {
-            "CHAT" => DatasetFamily::Chat,
-            "RECOMMENDATION" => DatasetFamily::Recommendation,
-            _ => DatasetFamily::ImageClassification,
-        }
-    }
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -50,7 +34,7 @@ pub enum DatasetStatus {
 pub struct Dataset {
     pub id: ID,
     pub name: String,
-    pub family: DatasetFamily,
+    pub family: Family,
     pub created_at: DateTime<Utc>,
     #[graphql(skip)]
     pub raw_id: uuid::Uuid,
@@ -61,7 +45,7 @@ impl From<DatasetView> for Dataset {
         Self {
             id: GlobalId::new(NodeKind::Dataset, d.id).to_id(),
             name: d.name,
-            family: DatasetFamily::parse(&d.family),
+            family: d.family.into(),
             created_at: d.created_at,
             raw_id: d.id,
         }

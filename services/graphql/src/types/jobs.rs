@@ -2,13 +2,13 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 use tenfold_app::{CheckpointView, JobEventView, JobView, ModelVersionView, UsageView};
-use tenfold_domain::Hyperparameters as DomainHyperparameters;
 
-use super::DatasetFamily;
+use super::Family;
 use crate::context::{GqlResult, app, principal};
 use crate::ids::{GlobalId, NodeKind};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "tenfold_domain::JobKind")]
 pub enum JobKind {
     /// Train on a dataset: from scratch with an architecture, or from a base model.
     FineTune,
@@ -18,25 +18,8 @@ pub enum JobKind {
     Evaluate,
 }
 
-impl JobKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobKind::FineTune => "FINE_TUNE",
-            JobKind::Distill => "DISTILL",
-            JobKind::Evaluate => "EVALUATE",
-        }
-    }
-
-    fn parse(raw: &str) -> Self {
-        match raw {
-            "DISTILL" => JobKind::Distill,
-            "EVALUATE" => JobKind::Evaluate,
-            _ => JobKind::FineTune,
-        }
-    }
-}
-
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "tenfold_domain::JobStatus")]
 pub enum JobStatus {
     Queued,
     Running,
@@ -45,102 +28,16 @@ pub enum JobStatus {
     Cancelled,
 }
 
-impl From<tenfold_domain::JobStatus> for JobStatus {
-    fn from(s: tenfold_domain::JobStatus) -> Self {
-        match s {
-            tenfold_domain::JobStatus::Queued => JobStatus::Queued,
-            tenfold_domain::JobStatus::Running => JobStatus::Running,
-            tenfold_domain::JobStatus::Succeeded => JobStatus::Succeeded,
-            tenfold_domain::JobStatus::Failed => JobStatus::Failed,
-            tenfold_domain::JobStatus::Cancelled => JobStatus::Cancelled,
-        }
-    }
-}
-
-impl From<JobStatus> for tenfold_domain::JobStatus {
-    fn from(s: JobStatus) -> Self {
-        match s {
-            JobStatus::Queued => tenfold_domain::JobStatus::Queued,
-            JobStatus::Running => tenfold_domain::JobStatus::Running,
-            JobStatus::Succeeded => tenfold_domain::JobStatus::Succeeded,
-            JobStatus::Failed => tenfold_domain::JobStatus::Failed,
-            JobStatus::Cancelled => tenfold_domain::JobStatus::Cancelled,
-        }
-    }
-}
-
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum DeviceType {
     Cpu,
     Cuda,
 }
 
-/// Training settings; anything left out takes its default.
-#[derive(InputObject, Default)]
-pub struct HyperparametersInput {
-    /// 1–1000 (default 10).
-    pub epochs: Option<i32>,
-    /// 1–4096 (default 64).
-    pub batch_size: Option<i32>,
-    /// Above 0, at most 1 (default 0.001).
-    pub learning_rate: Option<f64>,
-    /// `adamw` (default) or `sgd`.
-    pub optimizer: Option<String>,
-    /// `constant` (default), `cosine` or `step`.
-    pub schedule: Option<String>,
-    pub warmup_steps: Option<i32>,
-    pub clip_grad_norm: Option<f64>,
-    /// Stop after this many epochs without improvement.
-    pub patience: Option<i32>,
-    /// Train/validation/test percentages (default `80/10/10`).
-    pub split: Option<String>,
-    /// `none` (default), `crop`, `flip` or `crop,flip`.
-    pub augment: Option<String>,
-    /// Square input side, 8–256 pixels (default: the data's, at most 64).
-    pub image_size: Option<i32>,
-    /// Seeds initialisation, shuffling and augmentation (default 42).
-    pub seed: Option<i32>,
-    /// Fine-tuning: train only the new head.
-    pub freeze_backbone: Option<bool>,
-    /// Distillation: weight of the label loss, 0–1 (default 0.5).
-    pub alpha: Option<f64>,
-    /// Distillation: softmax temperature (default 4).
-    pub temperature: Option<f64>,
-}
-
-/// A negative count cannot be stored in the domain's unsigned fields: map
-/// it to a value its range check refuses, naming the same field.
-fn count(v: Option<i32>, default: u32) -> u32 {
-    v.map_or(default, |n| u32::try_from(n).unwrap_or(u32::MAX))
-}
-
-impl From<HyperparametersInput> for DomainHyperparameters {
-    fn from(h: HyperparametersInput) -> Self {
-        let d = DomainHyperparameters::default();
-        Self {
-            epochs: count(h.epochs, d.epochs),
-            batch_size: count(h.batch_size, d.batch_size),
-            learning_rate: h.learning_rate.unwrap_or(d.learning_rate),
-            optimizer: h.optimizer.unwrap_or(d.optimizer),
-            schedule: h.schedule.unwrap_or(d.schedule),
-            warmup_steps: count(h.warmup_steps, d.warmup_steps),
-            clip_grad_norm: h.clip_grad_norm.or(d.clip_grad_norm),
-            patience: h.patience.map(|p| count(Some(p), 0)),
-            split: h.split.unwrap_or(d.split),
-            augment: h.augment.unwrap_or(d.augment),
-            image_size: h.image_size.map(|s| count(Some(s), 0)),
-            seed: h.seed.map_or(d.seed, |s| u64::try_from(s).unwrap_or(d.seed)),
-            freeze_backbone: h.freeze_backbone.unwrap_or(d.freeze_backbone),
-            alpha: h.alpha.unwrap_or(d.alpha),
-            temperature: h.temperature.unwrap_or(d.temperature),
-        }
-    }
-}
-
 #[derive(InputObject)]
 pub struct SubmitJobInput {
     pub kind: JobKind,
-    pub family: DatasetFamily,
+    pub family: Family,
     /// A READY dataset version of the job's family.
     pub dataset_version_id: ID,
     /// FINE_TUNE from scratch, or DISTILL's student: cnn-small, resnet-s or cnn-tiny.
@@ -149,7 +46,10 @@ pub struct SubmitJobInput {
     pub base_model_version_id: Option<ID>,
     /// DISTILL: the teacher.
     pub teacher_model_version_id: Option<ID>,
-    pub hyperparameters: Option<HyperparametersInput>,
+    /// Named as in `families { hyperparameters { name } }`, e.g.
+    /// `{epochs: 10, learningRate: 0.001}`; anything left out takes the
+    /// family's default. Each value is checked against its range.
+    pub hyperparameters: Option<Json<serde_json::Map<String, serde_json::Value>>>,
     /// -10 (lowest) to 10 (highest); orders your own queued jobs (default 0).
     #[graphql(default = 0)]
     pub priority: i32,
@@ -159,66 +59,20 @@ pub struct SubmitJobInput {
     pub device: DeviceType,
 }
 
-/// The hyperparameters a job runs with, defaults filled in.
-#[derive(SimpleObject, Clone)]
-pub struct Hyperparameters {
-    pub epochs: i32,
-    pub batch_size: i32,
-    pub learning_rate: f64,
-    pub optimizer: String,
-    pub schedule: String,
-    pub warmup_steps: i32,
-    pub clip_grad_norm: Option<f64>,
-    pub patience: Option<i32>,
-    pub split: String,
-    pub augment: String,
-    pub image_size: Option<i32>,
-    /// As a string: it may exceed GraphQL's 32-bit Int.
-    pub seed: String,
-    pub freeze_backbone: bool,
-    pub alpha: f64,
-    pub temperature: f64,
-}
-
-fn int(v: u32) -> i32 {
-    i32::try_from(v).unwrap_or(i32::MAX)
-}
-
-impl From<DomainHyperparameters> for Hyperparameters {
-    fn from(h: DomainHyperparameters) -> Self {
-        Self {
-            epochs: int(h.epochs),
-            batch_size: int(h.batch_size),
-            learning_rate: h.learning_rate,
-            optimizer: h.optimizer,
-            schedule: h.schedule,
-            warmup_steps: int(h.warmup_steps),
-            clip_grad_norm: h.clip_grad_norm,
-            patience: h.patience.map(int),
-            split: h.split,
-            augment: h.augment,
-            image_size: h.image_size.map(int),
-            seed: h.seed.to_string(),
-            freeze_backbone: h.freeze_backbone,
-            alpha: h.alpha,
-            temperature: h.temperature,
-        }
-    }
-}
-
 /// A training, distillation or evaluation job.
 #[derive(SimpleObject, Clone)]
 #[graphql(complex)]
 pub struct Job {
     pub id: ID,
     pub kind: JobKind,
-    pub family: DatasetFamily,
+    pub family: Family,
     pub status: JobStatus,
     pub dataset_version_id: ID,
     pub architecture: Option<String>,
     pub base_model_version_id: Option<ID>,
     pub teacher_model_version_id: Option<ID>,
-    pub hyperparameters: Hyperparameters,
+    /// The hyperparameters it runs with, the family's defaults filled in.
+    pub hyperparameters: Json<serde_json::Value>,
     pub priority: i32,
     pub idempotency_key: Option<String>,
     pub device: String,
@@ -259,14 +113,14 @@ impl From<JobView> for Job {
     fn from(j: JobView) -> Self {
         Self {
             id: GlobalId::new(NodeKind::Job, j.id).to_id(),
-            kind: JobKind::parse(&j.kind),
-            family: DatasetFamily::parse(&j.family),
+            kind: j.kind.into(),
+            family: j.family.into(),
             status: j.status.into(),
             dataset_version_id: GlobalId::new(NodeKind::DatasetVersion, j.dataset_version_id).to_id(),
             architecture: j.architecture,
             base_model_version_id: j.base_model_version_id.map(model_id),
             teacher_model_version_id: j.teacher_model_version_id.map(model_id),
-            hyperparameters: j.hyperparameters.into(),
+            hyperparameters: Json(j.hyperparameters.as_json()),
             priority: j.priority,
             idempotency_key: j.idempotency_key,
             device: j.device,
@@ -350,7 +204,7 @@ impl From<UsageView> for UsageRecord {
 #[derive(SimpleObject, Clone)]
 pub struct ModelVersion {
     pub id: ID,
-    pub family: DatasetFamily,
+    pub family: Family,
     pub architecture: String,
     pub classes: Vec<String>,
     pub size_bytes: f64,
@@ -363,7 +217,7 @@ impl From<ModelVersionView> for ModelVersion {
     fn from(m: ModelVersionView) -> Self {
         Self {
             id: model_id(m.id),
-            family: DatasetFamily::parse(&m.family),
+            family: m.family.into(),
             architecture: m.architecture,
             classes: m.classes,
             size_bytes: m.size_bytes as f64,

@@ -3,6 +3,7 @@
 
 mod connection;
 mod datasets;
+mod families;
 mod identity;
 mod jobs;
 mod org;
@@ -10,6 +11,7 @@ mod webhooks;
 
 pub use connection::connection;
 pub use datasets::*;
+pub use families::*;
 pub use identity::*;
 pub use jobs::*;
 pub use org::*;
@@ -19,6 +21,7 @@ use async_graphql::{Enum, Interface};
 
 /// A member's role; ordered by power.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "tenfold_domain::Role")]
 pub enum Role {
     Owner,
     Admin,
@@ -26,43 +29,12 @@ pub enum Role {
     Viewer,
 }
 
-impl From<tenfold_domain::Role> for Role {
-    fn from(r: tenfold_domain::Role) -> Self {
-        match r {
-            tenfold_domain::Role::Owner => Role::Owner,
-            tenfold_domain::Role::Admin => Role::Admin,
-            tenfold_domain::Role::Member => Role::Member,
-            tenfold_domain::Role::Viewer => Role::Viewer,
-        }
-    }
-}
-
-impl From<Role> for tenfold_domain::Role {
-    fn from(r: Role) -> Self {
-        match r {
-            Role::Owner => tenfold_domain::Role::Owner,
-            Role::Admin => tenfold_domain::Role::Admin,
-            Role::Member => tenfold_domain::Role::Member,
-            Role::Viewer => tenfold_domain::Role::Viewer,
-        }
-    }
-}
-
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "tenfold_domain::Plan")]
 pub enum Plan {
     Free,
     Pro,
     Enterprise,
-}
-
-impl From<tenfold_domain::Plan> for Plan {
-    fn from(p: tenfold_domain::Plan) -> Self {
-        match p {
-            tenfold_domain::Plan::Free => Plan::Free,
-            tenfold_domain::Plan::Pro => Plan::Pro,
-            tenfold_domain::Plan::Enterprise => Plan::Enterprise,
-        }
-    }
 }
 
 /// An object that can be fetched by its global id with `node(id:)`.

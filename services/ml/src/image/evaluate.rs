@@ -103,16 +103,25 @@ pub struct Prediction {
 const MAX_PIXELS: u64 = 40_000_000;
 
 fn read(path: &Path) -> Result<image::DynamicImage> {
-    let reader = ImageReader::open(path).map_err(MlError::io(path))?.with_guessed_format().map_err(MlError::io(path))?;
-    let bad = |why: String| MlError::arg("image", format!("{}: {why}", path.display()));
-    if reader.format().is_none_or(|f| !matches!(f, image::ImageFormat::Png | image::ImageFormat::Jpeg)) {
+    let bytes = std::fs::read(path).map_err(MlError::io(path))?;
+    read_image(&bytes, &path.display().to_string())
+}
+
+/// Decodes a PNG or JPEG after checking its header: the format by content
+/// and the pixel count before any pixel is decoded. `name` says which input
+/// a message is about.
+pub(crate) fn read_image(bytes: &[u8], name: &str) -> Result<image::DynamicImage> {
+    let bad = |why: String| MlError::arg("image", format!("{name}: {why}"));
+    let reader = || ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| bad(format!("unreadable ({e})")));
+    let format = reader()?.format();
+    if format.is_none_or(|f| !matches!(f, image::ImageFormat::Png | image::ImageFormat::Jpeg)) {
         return Err(bad("not a PNG or JPEG image".into()));
     }
-    let (w, h) = reader.into_dimensions().map_err(|e| bad(format!("unreadable image header ({e})")))?;
+    let (w, h) = reader()?.into_dimensions().map_err(|e| bad(format!("unreadable image header ({e})")))?;
     if u64::from(w) * u64::from(h) > MAX_PIXELS {
         return Err(bad(format!("{w}×{h} is larger than {MAX_PIXELS} pixels")));
     }
-    image::open(path).map_err(|e| bad(format!("cannot be decoded ({e})")))
+    reader()?.decode().map_err(|e| bad(format!("cannot be decoded ({e})")))
 }
 
 /// The `top` most probable classes of each image.

@@ -4,10 +4,12 @@
 pub mod arch;
 pub mod data;
 mod evaluate;
+mod family;
 mod loaded;
 mod task;
 mod train;
 
 pub use evaluate::{Evaluation, Latency, Prediction, evaluate, predict};
+pub use family::ImageFamily;
 pub use loaded::LoadedModel;
 pub use train::{Comparison, Distillation, Report, Teacher, TrainRequest, train};
