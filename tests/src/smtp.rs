@@ -32,9 +32,17 @@ impl CapturedMail {
 #[derive(Clone, Default)]
 pub struct Mailbox {
     mails: Arc<Mutex<Vec<CapturedMail>>>,
+    /// Milliseconds the server waits before accepting a message (a slow
+    /// mail server), for tests of what must not wait for SMTP.
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Mailbox {
+    /// Makes the server slow to accept each message from now on.
+    pub fn set_delay(&self, delay: Duration) {
+        self.delay_ms.store(delay.as_millis() as u64, std::sync::atomic::Ordering::SeqCst);
+    }
+
     pub fn all(&self) -> Vec<CapturedMail> {
         self.mails.lock().unwrap().clone()
     }
@@ -61,12 +69,12 @@ impl Mailbox {
     pub async fn start(&self) -> u16 {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let mails = self.mails.clone();
+        let (mails, delay) = (self.mails.clone(), self.delay_ms.clone());
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let mails = mails.clone();
+                let (mails, delay) = (mails.clone(), delay.clone());
                 tokio::spawn(async move {
-                    let _ = session(stream, mails).await;
+                    let _ = session(stream, mails, delay).await;
                 });
             }
         });
@@ -74,7 +82,11 @@ impl Mailbox {
     }
 }
 
-async fn session(stream: tokio::net::TcpStream, mails: Arc<Mutex<Vec<CapturedMail>>>) -> std::io::Result<()> {
+async fn session(
+    stream: tokio::net::TcpStream,
+    mails: Arc<Mutex<Vec<CapturedMail>>>,
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     write.write_all(b"220 capture.local ESMTP\r\n").await?;
@@ -91,6 +103,7 @@ async fn session(stream: tokio::net::TcpStream, mails: Arc<Mutex<Vec<CapturedMai
         } else if upper.starts_with("HELO") || upper.starts_with("RSET") || upper.starts_with("NOOP") {
             write.write_all(b"250 OK\r\n").await?;
         } else if upper.starts_with("MAIL FROM:") {
+            tokio::time::sleep(Duration::from_millis(delay_ms.load(std::sync::atomic::Ordering::SeqCst))).await;
             from = line[10..].trim().trim_matches(['<', '>']).to_owned();
             to.clear();
             write.write_all(b"250 OK\r\n").await?;

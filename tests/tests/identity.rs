@@ -166,6 +166,31 @@ async fn password_reset_is_single_use_and_ends_all_sessions() {
 }
 
 #[tokio::test]
+async fn password_reset_answers_as_fast_for_an_account_as_for_an_unknown_address() {
+    let app = TestApp::spawn().await;
+    app.sign_up("ada@example.com", "Acme").await;
+    // A mail server that takes 3 s to accept a message: an answer that
+    // waited for it would tell who has an account.
+    app.mailbox.set_delay(std::time::Duration::from_secs(3));
+    let q = "mutation($e: String!) { requestPasswordReset(email: $e) }";
+    let timed = |email: &'static str| {
+        let app = &app;
+        async move {
+            let started = std::time::Instant::now();
+            app.gql(q, json!({ "e": email }), None).await.ok();
+            started.elapsed()
+        }
+    };
+    let unknown = timed("nobody@example.com").await;
+    let known = timed("ada@example.com").await;
+    // Far below the server's 3 s: the answer never waits for SMTP.
+    assert!(known < std::time::Duration::from_millis(1500), "known {known:?}, unknown {unknown:?}");
+    assert!(unknown < std::time::Duration::from_millis(1500), "known {known:?}, unknown {unknown:?}");
+    // The email still goes out, after the answer.
+    app.mailbox.wait_for("ada@example.com", "Reset your").await;
+}
+
+#[tokio::test]
 async fn invitations_roles_and_the_last_owner() {
     let app = TestApp::spawn().await;
     let owner = app.sign_up("ada@example.com", "Acme").await;

@@ -89,6 +89,9 @@ async fn a_redis_restart_mid_run_loses_no_job_and_runs_none_twice() {
     for id in &jobs {
         let job = app.wait_job(&owner.access, id, Duration::from_secs(180), |j| j["status"] != "QUEUED" && j["status"] != "RUNNING").await;
         assert_eq!(job["status"], "SUCCEEDED", "{job:#}");
+        // Run once: no attempt was lost or repeated because the broker was.
+        assert_eq!(job["attempt"], 1, "{job:#}");
+        assert_eq!(job["failures"], 0, "{job:#}");
         assert_eq!(job["modelVersions"].as_array().unwrap().len(), 1, "one model version: {job:#}");
         let ends = tenfold_tests::events(&job).iter().filter(|e| e.3["status"] == "SUCCEEDED").count();
         assert_eq!(ends, 1, "{job:#}");

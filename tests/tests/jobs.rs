@@ -141,3 +141,25 @@ async fn a_queued_job_is_cancelled_at_once_and_positions_follow_fair_share() {
         .ok();
     assert_eq!(b_now.at("/job/queuePosition"), 2, "still right after A's next job");
 }
+
+#[tokio::test]
+async fn an_unknown_stored_kind_status_or_family_is_an_internal_error_not_a_default() {
+    use sea_orm::{ConnectionTrait, Database};
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("ada@example.com", "Acme").await;
+    let digits = app.ready_images(&owner.access, "digits", mnist_subset(&["0", "1"], 20)).await;
+    let id = app.submit_job(&owner.access, &digits, json!({})).await.ok().str_at("/submitJob/id");
+    let q = "query($id: ID!) { job(id: $id) { kind status family } }";
+    let fine = app.gql(q, json!({ "id": id }), Some(&owner.access)).await.ok();
+    assert_eq!(fine.at("/job"), &json!({ "kind": "FINE_TUNE", "status": "QUEUED", "family": "IMAGE_CLASSIFICATION" }));
+    let db = Database::connect(app.db.owner_url()).await.unwrap();
+    // The old reading turned an unknown kind into FINE_TUNE and an unknown
+    // status into PENDING; a value the code does not know is a fault to see.
+    for (column, value) in [("kind", "TRAIN"), ("status", "PENDING"), ("family", "VIDEO")] {
+        db.execute_unprepared(&format!("UPDATE jobs SET {column} = '{value}'")).await.unwrap();
+        let res = app.gql(q, json!({ "id": id }), Some(&owner.access)).await;
+        assert_eq!(res.first_code(), "INTERNAL", "{column}: {:#}", res.body);
+        assert!(!res.first_message().contains(value), "internal details stay in the log: {}", res.first_message());
+        db.execute_unprepared("UPDATE jobs SET kind = 'FINE_TUNE', status = 'QUEUED', family = 'IMAGE_CLASSIFICATION'").await.unwrap();
+    }
+}

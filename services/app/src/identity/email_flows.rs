@@ -86,7 +86,11 @@ impl App {
         let token = self.create_email_token(&tx, UserId(user.id), RESET, Utc::now()).await?;
         tx.commit().await?;
         let ttl_minutes = self.inner.settings.auth.password_reset_ttl_seconds / 60;
-        self.send_mail(Template::PasswordReset { link: &self.link("reset-password", &token), ttl_minutes }.render(&user.email)).await;
+        let mail = Template::PasswordReset { link: &self.link("reset-password", &token), ttl_minutes }.render(&user.email);
+        // Sent after answering: waiting for SMTP would make the answer for a
+        // real account slower than for an unknown one, telling who has one.
+        let app = self.clone();
+        tokio::spawn(async move { app.send_mail(mail).await });
         Ok(true)
     }
 
