@@ -7,6 +7,8 @@ use crate::{GqlResponse, Mailbox, PASSWORD, TestDb};
 /// A running Tenfold server with its own database and mailbox.
 pub struct TestApp {
     pub address: String,
+    /// The metrics listener's port, when `metrics.port` gave it its own.
+    pub metrics_port: Option<u16>,
     pub client: reqwest::Client,
     pub mailbox: Mailbox,
     pub settings: Settings,
@@ -70,6 +72,10 @@ impl TestApp {
         // Cheap hashing: the tests check behaviour, not the work factor.
         settings.auth.argon2_memory_kib = 1024;
         settings.auth.argon2_iterations = 1;
+        // The general API limits stay out of the way of tests that make many
+        // requests at once; tests of the limits set their own.
+        settings.rate_limits.ip_per_minute = 1_000_000;
+        settings.rate_limits.org_per_minute = 1_000_000;
         // Jobs on a test's time scale: a worker silent for 2 s is dead,
         // retries wait a fraction of a second, relays poll often.
         settings.jobs.lease_seconds = 2.0;
@@ -97,9 +103,10 @@ impl TestApp {
         let app = tenfold_cli::boot::build_app_with(settings.clone(), families).await.expect("build app");
         let application = tenfold_api::Application::build(app.clone()).expect("bind server");
         let address = format!("http://127.0.0.1:{}", application.port());
+        let metrics_port = application.metrics_port();
         tokio::spawn(application.run_until_stopped());
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Self { address, client, mailbox, settings, app, db }
+        Self { address, metrics_port, client, mailbox, settings, app, db }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -214,3 +214,27 @@ pub fn events(job: &Value) -> Vec<(i64, i64, String, Value)> {
         })
         .collect()
 }
+
+/// A model version row as a finished job leaves it, in `owner`'s
+/// organization (training one would take a worker; the row is what the
+/// operations read); its global id.
+pub async fn insert_model_version(app: &TestApp, owner: &crate::Session) -> String {
+    let org = owner.org();
+    let id = uuid::Uuid::now_v7();
+    let tx = app.app.store().tenant(org, None).await.unwrap();
+    let row = tenfold_store::entities::model_versions::Model {
+        org_id: org.0,
+        id,
+        job_id: uuid::Uuid::now_v7(),
+        family: "IMAGE_CLASSIFICATION".into(),
+        architecture: "cnn-tiny".into(),
+        classes: "[\"0\",\"1\"]".into(),
+        files: "{}".into(),
+        size_bytes: 1,
+        metrics: "{}".into(),
+        created_at: chrono::Utc::now(),
+    };
+    tenfold_store::queries::jobs::insert_model_version(&tx, row).await.unwrap();
+    tx.commit().await.unwrap();
+    tenfold_graphql::GlobalId::new(tenfold_graphql::NodeKind::ModelVersion, id).encode()
+}

@@ -20,9 +20,9 @@ mod smtp;
 mod ws;
 
 pub use app::{Session, TestApp, fixtures_dir};
-pub use db::TestDb;
+pub use db::{APP_ROLE_PASSWORD, TestDb};
 pub use gql::GqlResponse;
-pub use jobs::{JOB, SUBMIT, WorkerProcess, events, mnist_subset};
+pub use jobs::{JOB, SUBMIT, WorkerProcess, events, insert_model_version, mnist_subset};
 pub use receiver::{Received, Receiver};
 pub use smtp::{CapturedMail, Mailbox};
 pub use ws::{GqlSocket, WsRefused};

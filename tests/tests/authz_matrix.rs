@@ -1,6 +1,7 @@
 //! Tests generated from `tests/authz/matrix.toml`: every operation × every
-//! kind of caller (each role, an API key holding every scope, anonymous) ×
-//! own and other organization. One trial per operation, plus one that fails
+//! kind of caller (each role; an API key holding exactly the operation's
+//! scope and one holding every other scope; anonymous) × own and other
+//! organization (over HTTP and WebSocket alike). One trial per operation, plus one that fails
 //! when the schema has an operation the matrix does not cover.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -67,7 +68,12 @@ fn covers_every_operation(names: &[String]) -> Result<(), Failed> {
 
 enum Caller {
     Person(&'static str, String),
-    ApiKey,
+    /// A key holding exactly the operation's scope (operations without a
+    /// scope: every scope, which must still be refused).
+    ApiKeyExact,
+    /// A key holding every scope but the operation's: wiring an operation
+    /// to the wrong scope fails here.
+    ApiKeyLacking,
     Anonymous,
 }
 
@@ -75,7 +81,8 @@ impl Caller {
     fn label(&self) -> String {
         match self {
             Caller::Person(role, _) => (*role).to_owned(),
-            Caller::ApiKey => "API key with every scope".into(),
+            Caller::ApiKeyExact => "API key with exactly its scope".into(),
+            Caller::ApiKeyLacking => "API key with every other scope".into(),
             Caller::Anonymous => "anonymous".into(),
         }
     }
@@ -84,7 +91,9 @@ impl Caller {
 struct Fixture {
     owner_a: Session,
     owner_b: Session,
-    key_a: String,
+    key_exact: String,
+    /// None when the operation's scope is every scope (no such key exists).
+    key_lacking: Option<String>,
 }
 
 async fn run_operation(op: Operation) -> Result<(), Failed> {
@@ -104,19 +113,26 @@ async fn run_operation(op: Operation) -> Result<(), Failed> {
         app.app.set_plan(owner.org(), tenfold_domain::Plan::Enterprise).await.unwrap();
     }
     let every_scope: Vec<&str> = tenfold_domain::Scope::ALL.iter().map(|s| s.as_str()).collect();
-    let (_, key_a) = app.api_key(&owner_a, &every_scope).await;
-    let fx = Fixture { owner_a, owner_b, key_a };
+    let exact: Vec<&str> = if op.scopes.is_empty() { every_scope.clone() } else { op.scopes.iter().map(String::as_str).collect() };
+    let others: Vec<&str> = every_scope.iter().copied().filter(|s| !op.scopes.iter().any(|o| o == s)).collect();
+    let (_, key_exact) = app.api_key(&owner_a, &exact).await;
+    let key_lacking = if others.is_empty() || op.scopes.is_empty() { None } else { Some(app.api_key(&owner_a, &others).await.1) };
+    let fx = Fixture { owner_a, owner_b, key_exact, key_lacking };
 
     let callers = [
         Caller::Person("OWNER", "owner-a@example.com".into()),
         Caller::Person("ADMIN", "admin-a@example.com".into()),
         Caller::Person("MEMBER", "member-a@example.com".into()),
         Caller::Person("VIEWER", "viewer-a@example.com".into()),
-        Caller::ApiKey,
+        Caller::ApiKeyExact,
+        Caller::ApiKeyLacking,
         Caller::Anonymous,
     ];
     let mut failures = Vec::new();
     for caller in &callers {
+        if matches!(caller, Caller::ApiKeyLacking) && fx.key_lacking.is_none() {
+            continue;
+        }
         if let Err(e) = run_cell(&app, &fx, &op, caller).await {
             failures.push(format!("{} as {}: {e}", op.name, caller.label()));
         }
@@ -128,7 +144,8 @@ async fn credential(app: &TestApp, fx: &Fixture, caller: &Caller) -> Option<Stri
     match caller {
         // A fresh sign-in per cell: some operations end the caller's session.
         Caller::Person(_, email) => Some(app.log_in(email, PASSWORD).await.ok().str_at("/logIn/accessToken")),
-        Caller::ApiKey => Some(fx.key_a.clone()),
+        Caller::ApiKeyExact => Some(fx.key_exact.clone()),
+        Caller::ApiKeyLacking => fx.key_lacking.clone(),
         Caller::Anonymous => None,
     }
 }
@@ -137,8 +154,8 @@ fn allowed(op: &Operation, caller: &Caller) -> bool {
     op.public
         || match caller {
             Caller::Person(role, _) => op.roles.iter().any(|r| r == role),
-            Caller::ApiKey => !op.scopes.is_empty(),
-            Caller::Anonymous => false,
+            Caller::ApiKeyExact => !op.scopes.is_empty(),
+            Caller::ApiKeyLacking | Caller::Anonymous => false,
         }
 }
 
@@ -220,7 +237,7 @@ async fn make_target(app: &TestApp, owner: &Session, kind: &str) -> Value {
             let dataset = image_dataset(app, owner).await;
             json!(app.submit_job(&owner.access, &dataset, json!({})).await.ok().str_at("/submitJob/id"))
         }
-        "modelVersion" => json!(model_version(app, owner).await),
+        "modelVersion" => json!(tenfold_tests::insert_model_version(app, owner).await),
         "webhook" => {
             let res = app
                 .gql(
@@ -277,36 +294,23 @@ async fn assert_intact(app: &TestApp, owner: &Session, kind: &str, id: &Value) -
                 app.gql("query($id: ID!) { job(id: $id) { status cancelRequested } }", json!({ "id": id }), Some(&owner.access)).await;
             check(res.at("/job/status") == "QUEUED" && res.at("/job/cancelRequested") == false, "cancelled")
         }
-        _ => Ok(()),
+        "webhook" => {
+            let res = app.gql("{ webhooks { id } }", json!({}), Some(&owner.access)).await;
+            let hooks = res.at("/webhooks").as_array().cloned().unwrap_or_default();
+            check(hooks.iter().any(|h| &h["id"] == id), "deleted")
+        }
+        "modelVersion" => {
+            let res = app.gql("query($id: ID!) { modelVersion(id: $id) { id } }", json!({ "id": id }), Some(&owner.access)).await;
+            check(res.errors().is_empty() && res.at("/modelVersion/id") == id, "deleted")
+        }
+        "none" => Ok(()),
+        other => Err(format!("assert_intact does not know how to check a {other}; add it")),
     }
 }
 
 async fn image_dataset(app: &TestApp, owner: &Session) -> String {
     let name = format!("digits-{}", uuid::Uuid::new_v4().simple());
     app.ready_images(&owner.access, &name, tenfold_tests::mnist_subset(&["0", "1"], 10)).await
-}
-
-/// A model version row as a finished job leaves it (training one per cell
-/// would take a worker; the rows are what the operations read).
-async fn model_version(app: &TestApp, owner: &Session) -> String {
-    let org = owner.org();
-    let id = uuid::Uuid::now_v7();
-    let tx = app.app.store().tenant(org, None).await.unwrap();
-    let row = tenfold_store::entities::model_versions::Model {
-        org_id: org.0,
-        id,
-        job_id: uuid::Uuid::now_v7(),
-        family: "IMAGE_CLASSIFICATION".into(),
-        architecture: "cnn-tiny".into(),
-        classes: "[\"0\",\"1\"]".into(),
-        files: "{}".into(),
-        size_bytes: 1,
-        metrics: "{}".into(),
-        created_at: chrono::Utc::now(),
-    };
-    tenfold_store::queries::jobs::insert_model_version(&tx, row).await.unwrap();
-    tx.commit().await.unwrap();
-    tenfold_graphql::GlobalId::new(tenfold_graphql::NodeKind::ModelVersion, id).encode()
 }
 
 /// A subscription cell: allowed callers see an event that happens after
@@ -329,15 +333,37 @@ async fn run_ws_cell(app: &TestApp, fx: &Fixture, op: &Operation, caller: &Calle
     socket.subscribe_with("1", &op.document, json!({ "target": target })).await;
     if allowed(op, caller) {
         // The subscription starts asynchronously: trigger events until one arrives.
+        let mut live = false;
         for _ in 0..50 {
             app.api_key(&fx.owner_a, &["org:read"]).await;
             match socket.next_message(Duration::from_millis(300)).await {
-                Some(m) if m["type"] == "next" && m["payload"]["errors"].is_null() => return Ok(()),
+                Some(m) if m["type"] == "next" && m["payload"]["errors"].is_null() => {
+                    live = true;
+                    break;
+                }
                 Some(other) => return Err(format!("expected a live event, got {other}")),
                 None => continue,
             }
         }
-        Err("no live event arrived".into())
+        if !live {
+            return Err("no live event arrived".into());
+        }
+        // The other organization's object over the same transport: NOT_FOUND.
+        if op.target != "none" {
+            let foreign = make_target(app, &fx.owner_b, &op.target).await;
+            let token = credential(app, fx, caller).await;
+            let mut socket = app.ws_connect(token.as_deref(), None).await.map_err(|e| format!("connection refused: {e:?}"))?;
+            socket.subscribe_with("2", &op.document, json!({ "target": foreign })).await;
+            let msg = socket.next_message(Duration::from_secs(5)).await;
+            let code = msg.as_ref().map(|m| {
+                let errors = if m["type"] == "error" { &m["payload"] } else { &m["payload"]["errors"] };
+                errors[0]["extensions"]["code"].clone()
+            });
+            if code != Some(json!("NOT_FOUND")) {
+                return Err(format!("on another organization's {}: expected NOT_FOUND, got {msg:?}", op.target));
+            }
+        }
+        Ok(())
     } else {
         let msg = socket.next_message(Duration::from_secs(5)).await;
         match msg {

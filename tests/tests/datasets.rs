@@ -6,6 +6,7 @@
 
 use std::io::{Cursor, Write};
 
+use futures::StreamExt;
 use serde_json::json;
 use tenfold_tests::{Session, TestApp, fixtures_dir};
 
@@ -214,6 +215,21 @@ async fn opt_in_redaction_masks_personal_data_before_storing() {
     let input = json!({ "name": "ratings", "family": "RECOMMENDATION", "file": null, "redact": true });
     let res = app.upload_with(Some(&s.access), input, "r.csv", b"user_id,item_id\n1,2\n".to_vec()).await;
     assert_eq!(res.expect_code("BAD_USER_INPUT").errors()[0]["extensions"]["field"], "redact");
+    // A line past the validators' cap (1 MiB) is refused before anything is
+    // stored, and so is an intent table whose quoted field never ends.
+    let before = app.gql("{ datasets(first: 10) { edges { node { id } } } }", json!({}), Some(&s.access)).await.ok();
+    let long = format!("{}\n", "x".repeat(2 * 1024 * 1024));
+    let input = json!({ "name": "huge", "family": "CHAT", "file": null, "redact": true });
+    let res = app.upload_with(Some(&s.access), input, "huge.jsonl", long.into_bytes()).await;
+    let err = res.expect_code("BAD_USER_INPUT");
+    assert!(err.first_message().contains("line 1 is longer than 1048576 bytes"), "{}", err.first_message());
+    let endless = format!("text,intent\n\"{}", "call me at ada@example.com\n".repeat(50_000));
+    let input = json!({ "name": "endless", "family": "CHAT", "file": null, "redact": true });
+    let res = app.upload_with(Some(&s.access), input, "endless.csv", endless.into_bytes()).await;
+    let err = res.expect_code("BAD_USER_INPUT");
+    assert!(err.first_message().contains("longer than 1048576 bytes"), "{:#}", err.body);
+    let after = app.gql("{ datasets(first: 10) { edges { node { id } } } }", json!({}), Some(&s.access)).await.ok();
+    assert_eq!(before.at("/datasets/edges"), after.at("/datasets/edges"), "nothing was stored");
 }
 
 fn zip_with(build: impl FnOnce(&mut zip::ZipWriter<Cursor<Vec<u8>>>)) -> Vec<u8> {
@@ -392,4 +408,64 @@ fn png_shade(shade: u8) -> Vec<u8> {
     let mut out = Cursor::new(Vec::new());
     image::GrayImage::from_pixel(4, 4, image::Luma([shade])).write_to(&mut out, image::ImageFormat::Png).unwrap();
     out.into_inner()
+}
+
+/// A multipart upload whose body never finishes: only a server that
+/// answers before reading the body can answer it.
+async fn stalled_upload(app: &TestApp, bearer: Option<&str>, declared: u64) -> (u16, serde_json::Value) {
+    let operations = json!({ "query": "mutation($input: UploadDatasetInput!) { uploadDataset(input: $input) { id } }",
+        "variables": { "input": { "name": "n", "family": "RECOMMENDATION", "file": null } } });
+    let head = format!(
+        "--XyZ\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{operations}\r\n--XyZ\r\nContent-Disposition: form-data; name=\"map\"\r\n\r\n{{\"0\": [\"variables.input.file\"]}}\r\n--XyZ\r\nContent-Disposition: form-data; name=\"0\"; filename=\"a.csv\"\r\n\r\nuser_id,item_id\r\n"
+    );
+    let first = futures::stream::once(async move { Ok::<_, std::io::Error>(head.into_bytes()) });
+    let body = reqwest::Body::wrap_stream(first.chain(futures::stream::pending()));
+    let mut req = app
+        .client
+        .post(app.url("/graphql"))
+        .header("Content-Type", "multipart/form-data; boundary=XyZ")
+        .header("Apollo-Require-Preflight", "true")
+        .header("Content-Length", declared.to_string())
+        .body(body);
+    if let Some(b) = bearer {
+        req = req.bearer_auth(b);
+    }
+    let res = tokio::time::timeout(std::time::Duration::from_secs(5), req.send())
+        .await
+        .expect("the server answered without waiting for the body")
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn uploads_are_refused_before_the_body_is_read() {
+    // The server takes bodies of up to 10 GiB, so the plan's limit decides.
+    let app = TestApp::spawn_with(|s| s.graphql.max_upload_bytes = 10 * 1024 * 1024 * 1024).await;
+    let owner = app.sign_up("ada@example.com", "Acme").await;
+    let viewer = app.join(&owner, "vi@example.com", "VIEWER").await;
+
+    let (status, body) = stalled_upload(&app, None, 10_000_000).await;
+    assert_eq!((status, body["errors"][0]["extensions"]["code"].as_str()), (401, Some("UNAUTHENTICATED")), "{body}");
+    let (status, body) = stalled_upload(&app, Some(&viewer.access), 10_000_000).await;
+    assert_eq!((status, body["errors"][0]["extensions"]["code"].as_str()), (403, Some("FORBIDDEN")), "{body}");
+    // Declared larger than the FREE plan's 1 GiB upload limit.
+    let (status, body) = stalled_upload(&app, Some(&owner.access), 2 * 1024 * 1024 * 1024).await;
+    assert_eq!((status, body["errors"][0]["extensions"]["code"].as_str()), (402, Some("QUOTA_EXCEEDED")), "{body}");
+    // Nothing reached storage or the staging folder.
+    let files: Vec<_> = walk(&app.settings.storage.data_dir);
+    assert!(files.iter().all(|f| !f.to_string_lossy().contains("sha256")), "{files:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }

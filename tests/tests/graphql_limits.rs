@@ -242,3 +242,44 @@ async fn internal_errors_are_opaque_to_the_client_and_carry_a_request_id() {
         assert!(!res.body.to_string().contains(leak), "{leak:?} leaked: {:#}", res.body);
     }
 }
+
+#[tokio::test]
+async fn the_api_limits_requests_per_address_and_per_organization() {
+    // Per address: the sixth request in a minute is refused with the wait.
+    let app = TestApp::spawn_with(|s| s.rate_limits.ip_per_minute = 5).await;
+    for _ in 0..5 {
+        app.gql("{ __typename }", json!({}), None).await.ok();
+    }
+    let res = app.client.post(app.url("/graphql")).json(&json!({ "query": "{ __typename }" })).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 429);
+    let wait: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED", "{body}");
+
+    // Per organization, whatever the address: one tenant's burst leaves the
+    // others alone, and REST counts as well as GraphQL.
+    let app = TestApp::spawn_with(|s| {
+        s.rate_limits.org_per_minute = 6;
+        s.server.trust_forwarded_for = true;
+    })
+    .await;
+    let a = app.sign_up("ada@example.com", "Acme").await;
+    let b = app.sign_up("bob@example.com", "Bob Co").await;
+    let from = |ip: &str, bearer: &str| {
+        app.client
+            .post(app.url("/graphql"))
+            .header("X-Forwarded-For", ip)
+            .bearer_auth(bearer)
+            .json(&json!({ "query": "{ me { user { id } } }" }))
+    };
+    for i in 0..5 {
+        assert_eq!(from(&format!("10.0.0.{i}"), &a.access).send().await.unwrap().status().as_u16(), 200);
+    }
+    let rest = app.client.head(app.url("/v1/uploads/00000000-0000-0000-0000-000000000000")).bearer_auth(&a.access).send().await.unwrap();
+    assert_eq!(rest.status().as_u16(), 404, "the sixth request is let through (and finds nothing)");
+    let limited = from("10.0.1.1", &a.access).send().await.unwrap();
+    assert_eq!(limited.status().as_u16(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+    assert_eq!(from("10.0.1.1", &b.access).send().await.unwrap().status().as_u16(), 200, "another organization is not limited");
+}

@@ -218,10 +218,20 @@ async fn invitations_roles_and_the_last_owner() {
     app.gql(change, json!({ "u": viewer.user_id, "r": "ADMIN" }), Some(&owner.access)).await.ok();
     app.gql("{ auditLog(first: 5) { edges { node { action } } } }", json!({}), Some(&viewer.access)).await.ok();
 
-    // Removing a member ends their access at once.
+    // Removing a member ends their access at once, their API keys' too
+    // (keys act with their creator's authority); others' keys keep working.
+    let (_, admins_key) = app.api_key(&admin, &["org:read"]).await;
+    let (_, owners_key) = app.api_key(&owner, &["org:read"]).await;
+    let org_name = "{ organization { name } }";
+    app.gql(org_name, json!({}), Some(&admins_key)).await.ok();
     app.gql(remove, json!({ "u": admin.user_id }), Some(&owner.access)).await.ok();
     app.gql(ME, json!({}), Some(&admin.access)).await.expect_code("UNAUTHENTICATED");
     app.gql(REFRESH, json!({ "t": admin.refresh }), None).await.expect_code("UNAUTHENTICATED");
+    app.gql(org_name, json!({}), Some(&admins_key)).await.expect_code("UNAUTHENTICATED");
+    app.gql(org_name, json!({}), Some(&owners_key)).await.ok();
+    let audit = app.gql("{ auditLog(first: 1) { edges { node { action details } } } }", json!({}), Some(&owner.access)).await.ok();
+    assert_eq!(audit.at("/auditLog/edges/0/node/action"), "member.removed");
+    assert_eq!(audit.at("/auditLog/edges/0/node/details/apiKeysRevoked"), 1, "{:#}", audit.body);
 
     let members = app
         .gql("{ organization { members(first: 10) { edges { node { user { email } role } } } } }", json!({}), Some(&owner.access))

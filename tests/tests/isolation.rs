@@ -28,8 +28,47 @@ async fn every_node_kind_of_another_tenant_is_not_found_like_a_random_id() {
         .ok()
         .str_at("/auditLog/edges/0/node/id");
 
-    let b_objects =
-        [("User", b.user_id.clone()), ("Organization", b.org_id.clone()), ("Invitation", inv), ("ApiKey", b_key), ("AuditEvent", b_event)];
+    let ratings = app.upload(Some(&b.access), "ratings", "RECOMMENDATION", "r.csv", b"user_id,item_id\n1,2\n".to_vec()).await.ok();
+    let b_version = ratings.str_at("/uploadDataset/id");
+    app.wait_validated(&b.access, &b_version).await;
+    let b_dataset = app
+        .gql("{ datasets(first: 1) { edges { node { id } } } }", json!({}), Some(&b.access))
+        .await
+        .ok()
+        .str_at("/datasets/edges/0/node/id");
+    let digits = app.ready_images(&b.access, "digits", tenfold_tests::mnist_subset(&["0", "1"], 10)).await;
+    let b_job = app.submit_job(&b.access, &digits, json!({})).await.ok().str_at("/submitJob/id");
+    let b_model = tenfold_tests::insert_model_version(&app, &b).await;
+    let b_hook = app
+        .gql(
+            "mutation { createWebhook(input: {url: \"https://hooks.example.com/b\", events: [JOB_FAILED]}) { webhook { id } } }",
+            json!({}),
+            Some(&b.access),
+        )
+        .await
+        .ok()
+        .str_at("/createWebhook/webhook/id");
+
+    let b_objects = [
+        ("User", b.user_id.clone()),
+        ("Organization", b.org_id.clone()),
+        ("Invitation", inv),
+        ("ApiKey", b_key),
+        ("AuditEvent", b_event),
+        ("Dataset", b_dataset),
+        ("DatasetVersion", b_version),
+        ("Job", b_job),
+        ("ModelVersion", b_model),
+        ("Webhook", b_hook),
+    ];
+    // Every kind the schema's Node interface has is covered here.
+    let node = app.gql("{ __type(name: \"Node\") { possibleTypes { name } } }", json!({}), Some(&a.access)).await.ok();
+    let mut kinds: Vec<String> =
+        node.at("/__type/possibleTypes").as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect();
+    kinds.sort();
+    let mut covered: Vec<String> = b_objects.iter().map(|(k, _)| (*k).to_owned()).collect();
+    covered.sort();
+    assert_eq!(kinds, covered, "a node kind without an isolation case");
     // Control: B sees each of its own objects.
     for (kind, id) in &b_objects {
         let res = app.gql(NODE, json!({ "id": id }), Some(&b.access)).await;

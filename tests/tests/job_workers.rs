@@ -207,7 +207,7 @@ async fn a_poison_job_is_dead_lettered_with_its_error_and_other_jobs_keep_flowin
     let dead = app.wait_job(&owner.access, &poison, LONG, |j| j["status"] == "FAILED").await;
     assert_eq!(dead["deadLettered"], true, "{dead:#}");
     assert_eq!(dead["failures"], 3, "max_attempts transient failures: {dead:#}");
-    assert_eq!(dead["errorCode"], "storage_unavailable");
+    assert_eq!(dead["errorCode"], "STORAGE_UNAVAILABLE");
     assert!(dead["errorMessage"].as_str().unwrap().contains("gave up after 3 attempts"), "{dead:#}");
     let retries = events(&dead).iter().filter(|e| e.2 == "status" && e.3["retryInSeconds"].is_number()).count();
     assert_eq!(retries, 2, "retried twice with backoff before giving up");
@@ -215,7 +215,7 @@ async fn a_poison_job_is_dead_lettered_with_its_error_and_other_jobs_keep_flowin
         let failed = app.wait_job(&owner.access, &doomed, LONG, |j| j["status"] == "FAILED").await;
         assert_eq!(failed["attempt"], 1, "a permanent error is not retried: {failed:#}");
         assert_eq!(failed["deadLettered"], false);
-        assert_eq!(failed["errorCode"], "invalid_dataset", "{failed:#}");
+        assert_eq!(failed["errorCode"], "INVALID_DATASET", "{failed:#}");
         let mail = app.mailbox.wait_for("ada@example.com", "failed").await;
         assert!(mail.data.contains("What went wrong"), "{}", mail.data);
     }

@@ -68,7 +68,9 @@ async fn the_same_idempotency_key_returns_the_same_job_and_a_reused_key_with_oth
     assert_eq!(first.at("/submitJob/queuePosition"), 1);
     let other =
         app.submit_job(&owner.access, &digits, json!({ "idempotencyKey": "retry-me-7f3a", "hyperparameters": { "epochs": 2 } })).await;
-    assert_eq!(other.first_code(), "BAD_USER_INPUT");
+    assert_eq!(other.first_code(), "CONFLICT");
+    assert_eq!(other.errors()[0]["extensions"]["reason"], "IDEMPOTENCY_KEY_REUSED");
+    assert_eq!(other.errors()[0]["extensions"]["field"], "idempotencyKey");
     assert!(other.first_message().contains("different request"), "{}", other.first_message());
     // Concurrent retries with one key: still one job.
     let key = json!({ "idempotencyKey": "burst" });

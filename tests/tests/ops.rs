@@ -30,3 +30,28 @@ async fn metrics_use_the_prefix_base_units_and_route_patterns() {
         assert!(line.starts_with("tenfold_"), "unprefixed metric: {line}");
     }
 }
+
+#[tokio::test]
+async fn metrics_can_require_a_token_and_move_to_their_own_port() {
+    // Behind a token on the API listener.
+    let app = TestApp::spawn_with(|s| s.metrics.token = tenfold_config::SecretString::from("scrape-me".to_owned())).await;
+    let get = |auth: Option<&str>| {
+        let mut req = app.client.get(app.url("/metrics"));
+        if let Some(a) = auth {
+            req = req.header("Authorization", a);
+        }
+        req.send()
+    };
+    assert_eq!(get(None).await.unwrap().status().as_u16(), 401);
+    assert_eq!(get(Some("Bearer wrong")).await.unwrap().status().as_u16(), 401);
+    let ok = get(Some("Bearer scrape-me")).await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    assert!(ok.text().await.unwrap().contains("tenfold_build_info"));
+
+    // On its own port: gone from the API listener.
+    let app = TestApp::spawn_with(|s| s.metrics.port = Some(0)).await;
+    let port = app.metrics_port.expect("a metrics listener");
+    assert_eq!(app.client.get(app.url("/metrics")).send().await.unwrap().status().as_u16(), 404);
+    let body = app.client.get(format!("http://127.0.0.1:{port}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(body.contains("tenfold_build_info"), "{body}");
+}

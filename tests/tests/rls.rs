@@ -216,3 +216,34 @@ async fn the_tenant_setting_never_outlives_its_transaction() {
     assert_eq!(row.try_get::<String>("", "v").unwrap(), "");
     assert_eq!(count(&single, "api_keys").await, 0);
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: runs in the PostgreSQL pass of .ci/run"]
+async fn production_refuses_a_runtime_role_that_bypasses_row_level_security() {
+    use tenfold_config::{Mode, SecretString};
+    let app = TestApp::spawn().await;
+    assert!(app.db.is_postgres(), "set TENFOLD_TEST_DATABASE_URL to run the row-level security tests");
+    let with = |url: &str, mode: Mode| {
+        let mut settings = app.settings.clone();
+        settings.database.url = SecretString::from(url.to_owned());
+        settings.mode = mode;
+        settings
+    };
+    // The owner here is the server's superuser: production will not run on it.
+    let err = tenfold_cli::boot::build_app(with(app.db.owner_url(), Mode::Production)).await.err().expect("refused");
+    let message = format!("{err:#}");
+    assert!(message.contains("is a superuser: row-level security would not apply"), "{message}");
+    assert!(message.contains("tenfold_app"), "the fix is named: {message}");
+    // The restricted role starts; outside production the superuser only warns.
+    tenfold_cli::boot::build_app(with(app.db.app_url(), Mode::Production)).await.unwrap();
+    tenfold_cli::boot::build_app(with(app.db.owner_url(), Mode::Test)).await.unwrap();
+    // A role with BYPASSRLS is refused as well.
+    let owner = Database::connect(app.db.owner_url()).await.unwrap();
+    // (Roles are cluster-wide: an earlier run may have made it.)
+    let password = tenfold_tests::APP_ROLE_PASSWORD;
+    owner.execute_unprepared(&format!("CREATE ROLE tenfold_bypass_probe LOGIN BYPASSRLS PASSWORD '{password}'")).await.ok();
+    let url = app.db.app_url().replacen("tenfold_app:", "tenfold_bypass_probe:", 1);
+    assert_ne!(url, app.db.app_url());
+    let err = tenfold_cli::boot::build_app(with(&url, Mode::Production)).await.err().expect("refused");
+    assert!(format!("{err:#}").contains("has BYPASSRLS"), "{err:#}");
+}

@@ -120,3 +120,84 @@ fn forbidden_code(msg: &serde_json::Value) -> Option<&str> {
         _ => None,
     }
 }
+
+/// Waits for the server to close the socket; the close code. Events that
+/// arrive first fail the test: none may reach a caller whose access ended.
+async fn closed_with(socket: &mut tenfold_tests::GqlSocket, within: Duration) -> u64 {
+    let msg = socket.next_message(within).await.expect("the server closes the socket");
+    assert_eq!(msg["type"], "closed", "no event after access ended: {msg}");
+    msg["code"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn a_socket_closes_when_its_credential_stops_working() {
+    // A re-check every half second; the per-event check is tested below.
+    let app = TestApp::spawn_with(|s| s.graphql.ws_recheck_seconds = 0.5).await;
+    let owner = app.sign_up("ada@example.com", "Acme").await;
+    let admin = app.join(&owner, "bob@example.com", "ADMIN").await;
+
+    // The member is removed: their socket closes with 4401.
+    let mut socket = app.ws_connect(Some(&admin.access), None).await.unwrap();
+    socket.subscribe("1", AUDIT).await;
+    prime(&app, &admin.access, &mut socket).await;
+    app.gql("mutation($u: ID!) { removeMember(userId: $u) }", json!({ "u": admin.user_id }), Some(&owner.access)).await.ok();
+    assert_eq!(closed_with(&mut socket, Duration::from_secs(5)).await, 4401);
+
+    // The API key is revoked.
+    let (key_id, key) = app.api_key(&owner, &["audit:read", "org:read"]).await;
+    let mut socket = app.ws_connect(Some(&key), None).await.unwrap();
+    socket.subscribe("1", AUDIT).await;
+    prime(&app, &owner.access, &mut socket).await;
+    app.gql("mutation($id: ID!) { revokeApiKey(id: $id) { id } }", json!({ "id": key_id }), Some(&owner.access)).await.ok();
+    assert_eq!(closed_with(&mut socket, Duration::from_secs(5)).await, 4401);
+
+    // A demotion ends the socket too (it was opened with more power).
+    let carol = app.join(&owner, "cy@example.com", "ADMIN").await;
+    let mut socket = app.ws_connect(Some(&carol.access), None).await.unwrap();
+    socket.subscribe("1", AUDIT).await;
+    prime(&app, &carol.access, &mut socket).await;
+    let change = "mutation($u: ID!, $r: Role!) { changeRole(userId: $u, role: $r) { role } }";
+    app.gql(change, json!({ "u": carol.user_id, "r": "VIEWER" }), Some(&owner.access)).await.ok();
+    assert_eq!(closed_with(&mut socket, Duration::from_secs(5)).await, 4403);
+    // The user signs out.
+    let mut socket = app.ws_connect(Some(&owner.access), None).await.unwrap();
+    socket.subscribe("1", AUDIT).await;
+    prime(&app, &owner.access, &mut socket).await;
+    app.gql("mutation { logOut }", json!({}), Some(&owner.access)).await.ok();
+    assert_eq!(closed_with(&mut socket, Duration::from_secs(5)).await, 4401);
+}
+
+#[tokio::test]
+async fn no_event_reaches_a_removed_member_even_before_the_timer() {
+    // The timer would take an hour: only the check before each event stops it.
+    let app = TestApp::spawn_with(|s| s.graphql.ws_recheck_seconds = 3600.0).await;
+    let owner = app.sign_up("ada@example.com", "Acme").await;
+    let admin = app.join(&owner, "bob@example.com", "ADMIN").await;
+    let mut socket = app.ws_connect(Some(&admin.access), None).await.unwrap();
+    socket.subscribe("1", AUDIT).await;
+    prime(&app, &admin.access, &mut socket).await;
+    // The removal is itself an audit event: it must not be delivered to them.
+    app.gql("mutation($u: ID!) { removeMember(userId: $u) }", json!({ "u": admin.user_id }), Some(&owner.access)).await.ok();
+    assert_eq!(closed_with(&mut socket, Duration::from_secs(5)).await, 4401);
+}
+
+#[tokio::test]
+async fn expired_tokens_and_old_sockets_are_closed() {
+    let app = TestApp::spawn_with(|s| {
+        s.graphql.ws_recheck_seconds = 0.5;
+        s.auth.access_token_ttl_seconds = 2;
+        s.auth.leeway_seconds = 0;
+    })
+    .await;
+    let owner = app.sign_up("ada@example.com", "Acme").await;
+    let mut socket = app.ws_connect(Some(&owner.access), None).await.unwrap();
+    socket.subscribe("1", AUDIT).await;
+    assert_eq!(closed_with(&mut socket, Duration::from_secs(6)).await, 4401, "the access token expired");
+
+    let app = TestApp::spawn_with(|s| s.graphql.ws_max_lifetime_seconds = 1).await;
+    let owner = app.sign_up("ada@example.com", "Acme").await;
+    let (_, key) = app.api_key(&owner, &["audit:read"]).await;
+    let mut socket = app.ws_connect(Some(&key), None).await.unwrap();
+    socket.subscribe("1", AUDIT).await;
+    assert_eq!(closed_with(&mut socket, Duration::from_secs(5)).await, 1001, "going away at the lifetime cap");
+}

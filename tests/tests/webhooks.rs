@@ -22,6 +22,7 @@ async fn urls_that_reach_our_own_network_are_refused_with_production_settings() 
         ("https://169.254.169.254/latest/meta-data/", "private"),
         ("https://[::1]:8443/x", "private"),
         ("https://localhost/x", "private"),
+        ("https://LocalHost./x", "private"),
         ("https://10.0.0.7/x", "private"),
         ("https://admin:pw@hooks.example.com/x", "credentials"),
         ("hooks.example.com", "not a URL"),

@@ -32,10 +32,7 @@ async fn post(req: HttpRequest, payload: web::Payload, state: web::Data<ServerSt
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if mime == "multipart/form-data" {
-        return match crate::uploads::parse_multipart(&req, payload, &content_type, state.app.settings()).await {
-            Ok(gql_request) => execute(&req, &state, gql_request, request_id).await,
-            Err(response) => response,
-        };
+        return upload(&req, payload, &content_type, &state, request_id).await;
     }
     if mime != "application/json" && mime != "application/graphql+json" {
         return http_error(
@@ -69,7 +66,18 @@ async fn post(req: HttpRequest, payload: web::Payload, state: web::Data<ServerSt
             );
         }
     };
+    if let Some(refused) = missing_query(&gql_request) {
+        return refused;
+    }
     execute(&req, &state, gql_request, request_id).await
+}
+
+/// A request without a document is not a GraphQL request at all: 400
+/// before anything runs, whatever the client accepts.
+fn missing_query(request: &async_graphql::Request) -> Option<HttpResponse> {
+    request.query.trim().is_empty().then(|| {
+        http_error(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, "the request has no `query`; give the GraphQL document to run")
+    })
 }
 
 async fn get(req: HttpRequest, payload: web::Payload, state: web::Data<ServerState>, request_id: RequestId) -> HttpResponse {
@@ -98,6 +106,9 @@ async fn get(req: HttpRequest, payload: web::Payload, state: web::Data<ServerSta
             );
         }
     };
+    if let Some(refused) = missing_query(&gql_request) {
+        return refused;
+    }
     // Mutations over GET could be triggered by a link or an <img>: refused
     // before anything runs.
     if is_mutation(&gql_request) {
@@ -109,6 +120,59 @@ async fn get(req: HttpRequest, payload: web::Payload, state: web::Data<ServerSta
             );
     }
     execute(&req, &state, gql_request, request_id).await
+}
+
+/// A file upload: the caller is authenticated, allowed to upload and has
+/// room for the declared size *before* a byte of the body is read, so an
+/// anonymous or over-quota client cannot make the server write its file.
+async fn upload(req: &HttpRequest, payload: web::Payload, content_type: &str, state: &ServerState, request_id: RequestId) -> HttpResponse {
+    let settings = state.app.settings();
+    if let Some(refused) = crate::uploads::refuse_multipart_headers(req, settings) {
+        return refused;
+    }
+    let meta: RequestMeta = request::meta(req, settings.server.trust_forwarded_for, request_id.to_string());
+    let refuse = |e: AppError| refused(e, &meta);
+    let principal = match authenticate(req, state, &meta).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return refuse(AppError::unauthenticated("sign in (Authorization: Bearer <token or API key>) before uploading a file")),
+        Err(e) => return refuse(e),
+    };
+    if let Err(e) = state.app.admit_request(&meta, Some(&principal)).await {
+        return refuse(e);
+    }
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if let Err(e) = state.app.precheck_upload(&principal, declared).await {
+        return refuse(e);
+    }
+    match crate::uploads::parse_multipart(req, payload, content_type, settings).await {
+        Ok(gql_request) => run(req, state, gql_request, meta, Ok(Some(principal))).await,
+        Err(response) => response,
+    }
+}
+
+/// An error answered before GraphQL runs: its status from the error
+/// table, `Retry-After` when rate limited, the body in GraphQL's shape.
+fn refused(e: AppError, meta: &RequestMeta) -> HttpResponse {
+    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    if e.code == ErrorCode::Internal {
+        tracing::error!(request_id = %meta.request_id, error = %e, "a request could not be checked");
+    }
+    let mut res = http_error(status, e.code, e.public_message());
+    if let Some(secs) = e.retry_after_secs
+        && let Ok(value) = header::HeaderValue::from_str(&secs.to_string())
+    {
+        res.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    res
+}
+
+/// The caller of a request, from its bearer credential (none: anonymous).
+async fn authenticate(req: &HttpRequest, state: &ServerState, meta: &RequestMeta) -> Result<Option<tenfold_app::Principal>, AppError> {
+    match request::bearer(req) {
+        Ok(None) => Ok(None),
+        Ok(Some(credential)) => state.app.authenticate(&credential, meta.clone()).await.map(Some),
+        Err(e) => Err(e),
+    }
 }
 
 fn is_mutation(request: &async_graphql::Request) -> bool {
@@ -125,23 +189,33 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
 async fn execute(req: &HttpRequest, state: &ServerState, gql_request: async_graphql::Request, request_id: RequestId) -> HttpResponse {
     let settings = state.app.settings();
     let meta: RequestMeta = request::meta(req, settings.server.trust_forwarded_for, request_id.to_string());
-    let principal = match request::bearer(req) {
-        Ok(None) => Ok(None),
-        Ok(Some(credential)) => state.app.authenticate(&credential, meta.clone()).await.map(Some),
-        Err(e) => Err(e),
-    };
+    let principal = authenticate(req, state, &meta).await;
+    run(req, state, gql_request, meta, principal).await
+}
+
+async fn run(
+    req: &HttpRequest,
+    state: &ServerState,
+    gql_request: async_graphql::Request,
+    meta: RequestMeta,
+    principal: Result<Option<tenfold_app::Principal>, AppError>,
+) -> HttpResponse {
+    let settings = state.app.settings();
+    if let Err(e) = state.app.admit_request(&meta, principal.as_ref().ok().and_then(Option::as_ref)).await {
+        return refused(e, &meta);
+    }
     if let Err(e) = &principal
         && e.code == ErrorCode::Internal
     {
         // The credential could not be checked at all: say so as INTERNAL.
         let err = to_graphql_error(AppError::internal(anyhow::anyhow!("{e}")), Some(&meta.request_id));
-        return respond(req, Response::from_errors(vec![err.into_server_error(Default::default())]));
+        return respond(req, Response::from_errors(vec![err.into_server_error(Default::default())]), Outcome::NotRun);
     }
     let request_id_text = meta.request_id.clone();
     let gql_request = gql_request.data(RequestAuth { meta, principal });
     let budget = Duration::from_secs(settings.graphql.timeout_seconds);
-    let response = match tokio::time::timeout(budget, state.schema.execute(gql_request)).await {
-        Ok(response) => response,
+    let (response, outcome) = match tokio::time::timeout(budget, state.schema.execute(gql_request)).await {
+        Ok(response) => (response, Outcome::Executed),
         Err(_) => {
             tracing::warn!(request_id = %request_id_text, "graphql operation timed out");
             let mut ext = ErrorExtensionValues::default();
@@ -151,13 +225,21 @@ async fn execute(req: &HttpRequest, state: &ServerState, gql_request: async_grap
                 None,
             );
             err.extensions = Some(ext);
-            Response::from_errors(vec![err])
+            (Response::from_errors(vec![err]), Outcome::NotRun)
         }
     };
-    respond(req, response)
+    respond(req, response, outcome)
 }
 
-fn respond(req: &HttpRequest, response: Response) -> HttpResponse {
+/// Whether the schema ran the request (its errors may be request errors),
+/// or the server answered for it (a timeout, a credential check).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Executed,
+    NotRun,
+}
+
+fn respond(req: &HttpRequest, response: Response, outcome: Outcome) -> HttpResponse {
     let retry_after = response
         .errors
         .iter()
@@ -178,6 +260,19 @@ fn respond(req: &HttpRequest, response: Response) -> HttpResponse {
     }
     let wants_graphql_json =
         req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/graphql-response+json"));
+    // A request error (the document does not parse or validate, variables
+    // do not coerce) ran nothing: no error has a path and there is no data.
+    // GraphQL over HTTP: with the newer media type that is a 400 without a
+    // `data` entry; with application/json it stays a 200 for older clients.
+    let request_error = outcome == Outcome::Executed
+        && response.data == Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    if wants_graphql_json && request_error {
+        builder.status(StatusCode::BAD_REQUEST);
+        builder.content_type("application/graphql-response+json");
+        return builder.json(json!({ "errors": response.errors }));
+    }
     builder.content_type(if wants_graphql_json { "application/graphql-response+json" } else { "application/json" });
     builder.json(response)
 }

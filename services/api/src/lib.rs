@@ -17,10 +17,11 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{App as ActixApp, HttpServer, web};
 use tenfold_app::App;
+use tenfold_config::ExposeSecret;
 use tenfold_graphql::TenfoldSchema;
 use tracing_actix_web::TracingLogger;
 
-pub use metrics_http::install_metrics;
+pub use metrics_http::{MetricsToken, install_metrics};
 
 /// Everything a request handler needs, shared by all workers.
 #[derive(Clone)]
@@ -32,6 +33,8 @@ pub struct ServerState {
 pub struct Application {
     port: u16,
     server: Server,
+    /// `/metrics` on its own listener, when `metrics.port` is set.
+    metrics: Option<(u16, Server)>,
 }
 
 impl Application {
@@ -42,6 +45,27 @@ impl Application {
         let schema = tenfold_graphql::build_schema(Some(app.clone()), &settings.graphql);
         let state = ServerState { app, schema };
         let metrics = install_metrics();
+        let token = MetricsToken(settings.metrics.token.expose_secret().to_owned());
+        let on_api_listener = settings.metrics.port.is_none();
+        let metrics_server = match settings.metrics.port {
+            Some(port) => {
+                let listener = TcpListener::bind((settings.metrics.host.as_str(), port))?;
+                let port = listener.local_addr()?.port();
+                let (metrics, token) = (metrics.clone(), token.clone());
+                let server = HttpServer::new(move || {
+                    ActixApp::new()
+                        .app_data(web::Data::new(metrics.clone()))
+                        .app_data(web::Data::new(token.clone()))
+                        .configure(metrics_http::routes)
+                })
+                .workers(1)
+                .shutdown_timeout(settings.server.shutdown_grace_seconds)
+                .listen(listener)?
+                .run();
+                Some((port, server))
+            }
+            None => None,
+        };
         let workers = if settings.server.workers == 0 {
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
         } else {
@@ -53,25 +77,45 @@ impl Application {
                 .wrap(TracingLogger::<access_log::AccessLogSpan>::new())
                 .app_data(web::Data::new(state.clone()))
                 .app_data(web::Data::new(metrics.clone()))
+                .app_data(web::Data::new(token.clone()))
                 .configure(graphql_http::routes)
                 .configure(health::routes)
                 .configure(uploads_rest::routes)
-                .route("/metrics", web::get().to(metrics_http::render))
+                .configure(|cfg| {
+                    if on_api_listener {
+                        metrics_http::routes(cfg);
+                    }
+                })
         })
         .workers(workers)
         .shutdown_timeout(settings.server.shutdown_grace_seconds)
         .client_request_timeout(Duration::from_secs(30))
         .listen(listener)?
         .run();
-        Ok(Self { port, server })
+        Ok(Self { port, server, metrics: metrics_server })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// The port of the metrics listener, when it has its own.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        match self.metrics {
+            Some((_, metrics)) => {
+                let api = self.server.handle();
+                // Whichever stops first (a signal stops both) ends the other.
+                tokio::select! {
+                    r = self.server => r,
+                    r = metrics => { api.stop(true).await; r }
+                }
+            }
+            None => self.server.await,
+        }
     }
 
     /// A handle to stop the server from elsewhere (tests, `tenfold dev`).

@@ -38,8 +38,28 @@ pub fn install_metrics() -> PrometheusHandle {
         .clone()
 }
 
-pub async fn render(handle: web::Data<PrometheusHandle>) -> HttpResponse {
+/// The bearer token `/metrics` requires; empty: none.
+#[derive(Clone)]
+pub struct MetricsToken(pub String);
+
+pub async fn render(req: actix_web::HttpRequest, handle: web::Data<PrometheusHandle>, token: web::Data<MetricsToken>) -> HttpResponse {
+    if !token.0.is_empty() {
+        let given =
+            req.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        // Compared in constant time: the token guards every tenant's traffic figures.
+        let ok = given.is_some_and(|g| subtle::ConstantTimeEq::ct_eq(g.as_bytes(), token.0.as_bytes()).into());
+        if !ok {
+            return HttpResponse::Unauthorized()
+                .insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\""))
+                .body("send the metrics token as Authorization: Bearer <token>");
+        }
+    }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(handle.render())
+}
+
+/// `/metrics` alone, for its own listener.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(render));
 }
 
 /// Counts and times every request by its matched route pattern.

@@ -41,18 +41,29 @@ pub async fn read_capped(req: &HttpRequest, mut payload: web::Payload, limit: us
     Ok(body)
 }
 
+/// What a multipart request must satisfy before anything else is looked
+/// at: the preflight header (a form posted cross-site cannot send it) and
+/// the size it declares. The refusal, if it is refused.
+pub fn refuse_multipart_headers(req: &HttpRequest, settings: &Settings) -> Option<HttpResponse> {
+    if !PREFLIGHT_HEADERS.iter().any(|h| req.headers().contains_key(*h)) {
+        return Some(http_error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadUserInput,
+            "multipart requests must carry the header `Apollo-Require-Preflight: true` (protection against cross-site uploads)",
+        ));
+    }
+    let limit = settings.graphql.max_upload_bytes;
+    declared_length(req).is_some_and(|n| n > limit + 1024 * 1024).then(|| too_large(limit))
+}
+
 pub async fn parse_multipart(
     req: &HttpRequest,
     mut payload: web::Payload,
     content_type: &str,
     settings: &Settings,
 ) -> Result<async_graphql::Request, HttpResponse> {
-    if !PREFLIGHT_HEADERS.iter().any(|h| req.headers().contains_key(*h)) {
-        return Err(http_error(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::BadUserInput,
-            "multipart requests must carry the header `Apollo-Require-Preflight: true` (protection against cross-site uploads)",
-        ));
+    if let Some(refused) = refuse_multipart_headers(req, settings) {
+        return Err(refused);
     }
     let limit = settings.graphql.max_upload_bytes;
     if declared_length(req).is_some_and(|n| n > limit + 1024 * 1024) {

@@ -25,13 +25,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/uploads/{id}", web::delete().to(cancel));
 }
 
-/// The error table as a REST body; an offset mismatch is 409 Conflict.
+/// The error table as a REST body (an offset mismatch is CONFLICT, 409).
 fn error(e: AppError, request_id: &str) -> HttpResponse {
-    let status = if e.field == Some("uploadOffset") {
-        StatusCode::CONFLICT
-    } else {
-        StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-    };
+    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let message = if e.code == ErrorCode::Internal {
         tracing::error!(request_id, error = %e, "internal error");
         format!("internal error; quote request id {request_id} to support")
@@ -43,16 +39,18 @@ fn error(e: AppError, request_id: &str) -> HttpResponse {
     if let Some(secs) = e.retry_after_secs {
         res.insert_header((header::RETRY_AFTER, secs.to_string()));
     }
-    res.json(json!({ "error": { "code": e.code.as_str(), "message": message, "field": e.field, "requestId": request_id } }))
+    res.json(json!({ "error": { "code": e.code.as_str(), "reason": e.reason.map(|r| r.as_str()), "message": message, "field": e.field, "requestId": request_id } }))
 }
 
 async fn principal(req: &HttpRequest, state: &ServerState, request_id: &str) -> Result<Principal, HttpResponse> {
     let meta = request::meta(req, state.app.settings().server.trust_forwarded_for, request_id.to_owned());
-    match request::bearer(req) {
-        Ok(Some(credential)) => state.app.authenticate(&credential, meta).await.map_err(|e| error(e, request_id)),
-        Ok(None) => Err(error(AppError::unauthenticated("send `Authorization: Bearer <access token or API key>`"), request_id)),
-        Err(e) => Err(error(e, request_id)),
-    }
+    let p = match request::bearer(req) {
+        Ok(Some(credential)) => state.app.authenticate(&credential, meta.clone()).await.map_err(|e| error(e, request_id))?,
+        Ok(None) => return Err(error(AppError::unauthenticated("send `Authorization: Bearer <access token or API key>`"), request_id)),
+        Err(e) => return Err(error(e, request_id)),
+    };
+    state.app.admit_request(&meta, Some(&p)).await.map_err(|e| error(e, request_id))?;
+    Ok(p)
 }
 
 fn upload_id(raw: &str) -> Result<Uuid, AppError> {

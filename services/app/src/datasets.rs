@@ -127,7 +127,10 @@ async fn redacted(family: Family, file_name: &str, file: std::fs::File) -> AppRe
     if !jsonl && !lower.ends_with(".csv") {
         return Err(AppError::bad_input("redact", "redaction reads .jsonl chats and .csv intent tables"));
     }
-    tokio::task::spawn_blocking(move || -> std::io::Result<(std::fs::File, Option<RedactionCounts>)> {
+    // Off the async runtime, in the validators' caps: one line (or CSV
+    // record) at a time, so memory stays flat whatever the file holds.
+    let limits = Limits::default();
+    let redacted = tokio::task::spawn_blocking(move || -> Result<(std::fs::File, Option<RedactionCounts>), redact::RedactError> {
         use std::io::{Seek, SeekFrom};
         let mut file = file;
         file.seek(SeekFrom::Start(0))?;
@@ -135,17 +138,33 @@ async fn redacted(family: Family, file_name: &str, file: std::fs::File) -> AppRe
         let input = std::io::BufReader::new(file);
         let counts = {
             let writer = std::io::BufWriter::new(&mut out);
-            if jsonl { redact::redact_chat_jsonl(input, writer)? } else { redact::redact_intents_csv(input, writer)? }
+            if jsonl { redact::redact_chat_jsonl(input, writer, &limits)? } else { redact::redact_intents_csv(input, writer, &limits)? }
         };
         out.seek(SeekFrom::Start(0))?;
         Ok((out, Some(counts)))
     })
     .await
-    .map_err(AppError::internal)?
-    .map_err(AppError::internal)
+    .map_err(AppError::internal)?;
+    match redacted {
+        Ok(done) => Ok(done),
+        Err(redact::RedactError::Io(e)) => Err(AppError::internal(e)),
+        // A file that breaks a cap is refused whole: nothing unredacted is kept.
+        Err(e) => Err(AppError::bad_input("file", e.to_string())),
+    }
 }
 
 impl App {
+    /// What can be checked of an upload before its body is read: the
+    /// permission, and the declared size against the plan and the storage
+    /// left (the body's length, a little more than the file's).
+    pub async fn precheck_upload(&self, p: &Principal, declared_bytes: Option<u64>) -> AppResult<()> {
+        p.require(perms::DATASETS_WRITE)?;
+        if let Some(size) = declared_bytes {
+            self.check_upload_quota(p, size).await?;
+        }
+        Ok(())
+    }
+
     /// QUOTA_EXCEEDED unless the plan takes an upload of `size` bytes and
     /// has room for it in storage.
     pub(crate) async fn check_upload_quota(&self, p: &Principal, size: u64) -> AppResult<()> {

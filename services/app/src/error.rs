@@ -12,17 +12,39 @@ pub enum ErrorCode {
     Forbidden,
     NotFound,
     BadUserInput,
+    /// The request is well-formed but clashes with the state it meets;
+    /// `ConflictReason` says which clash (`extensions.reason`).
+    Conflict,
     RateLimited,
     QuotaExceeded,
     Internal,
 }
 
+/// The kinds of CONFLICT, each with its own `extensions.reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictReason {
+    /// An idempotency key already used for a request with other parameters.
+    IdempotencyKeyReused,
+    /// A resumable-upload chunk sent for another offset than the upload's.
+    UploadOffsetMismatch,
+}
+
+impl ConflictReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictReason::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            ConflictReason::UploadOffsetMismatch => "UPLOAD_OFFSET_MISMATCH",
+        }
+    }
+}
+
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 7] = [
+    pub const ALL: [ErrorCode; 8] = [
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
         ErrorCode::BadUserInput,
+        ErrorCode::Conflict,
         ErrorCode::RateLimited,
         ErrorCode::QuotaExceeded,
         ErrorCode::Internal,
@@ -35,6 +57,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::BadUserInput => "BAD_USER_INPUT",
+            ErrorCode::Conflict => "CONFLICT",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::QuotaExceeded => "QUOTA_EXCEEDED",
             ErrorCode::Internal => "INTERNAL",
@@ -48,6 +71,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::BadUserInput => 400,
+            ErrorCode::Conflict => 409,
             ErrorCode::RateLimited => 429,
             ErrorCode::QuotaExceeded => 402,
             ErrorCode::Internal => 500,
@@ -65,12 +89,14 @@ pub struct AppError {
     pub field: Option<&'static str>,
     /// Seconds to wait, for RATE_LIMITED.
     pub retry_after_secs: Option<u64>,
+    /// Which clash, for CONFLICT.
+    pub reason: Option<ConflictReason>,
     pub cause: Option<anyhow::Error>,
 }
 
 impl AppError {
     fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), field: None, retry_after_secs: None, cause: None }
+        Self { code, message: message.into(), field: None, retry_after_secs: None, reason: None, cause: None }
     }
 
     pub fn unauthenticated(message: impl Into<String>) -> Self {
@@ -89,6 +115,11 @@ impl AppError {
 
     pub fn bad_input(field: &'static str, message: impl Into<String>) -> Self {
         Self { field: Some(field), ..Self::new(ErrorCode::BadUserInput, message) }
+    }
+
+    /// CONFLICT with its reason and the input field it is about.
+    pub fn conflict(reason: ConflictReason, field: &'static str, message: impl Into<String>) -> Self {
+        Self { reason: Some(reason), field: Some(field), ..Self::new(ErrorCode::Conflict, message) }
     }
 
     pub fn rate_limited(message: impl Into<String>, retry_after_secs: u64) -> Self {

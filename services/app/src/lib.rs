@@ -35,7 +35,7 @@ pub mod views;
 mod webhooks;
 
 pub use app::{App, Backends};
-pub use error::{AppError, AppResult, ErrorCode};
+pub use error::{AppError, AppResult, ConflictReason, ErrorCode};
 pub use principal::{Actor, Permission, Principal, RequestMeta, perms};
 pub use tenfold_store::queries::Page;
 pub use webhooks::{AttemptResult, DeliveryView, DueDelivery, WEBHOOK_EVENTS, WebhookView, check_webhook_url, webhook_signature};

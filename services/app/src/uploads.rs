@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::App;
 use crate::datasets::{DatasetVersionView, UploadInput, check_file_name, check_name, parse_family};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ConflictReason};
 use crate::principal::{Principal, perms};
 
 /// Largest chunk one request may carry; clients send the file in chunks.
@@ -115,7 +115,8 @@ impl App {
         let mut file = std::fs::OpenOptions::new().append(true).read(true).open(&part).map_err(AppError::internal)?;
         let current = file.metadata().map_err(AppError::internal)?.len();
         if offset != current {
-            return Err(AppError::bad_input(
+            return Err(AppError::conflict(
+                ConflictReason::UploadOffsetMismatch,
                 "uploadOffset",
                 format!("the upload stands at byte {current}; send the chunk that starts there"),
             ));

@@ -130,7 +130,13 @@ pub fn check_webhook_url(raw: &str, settings: &WebhookSettings) -> AppResult<url
     let literal = match host {
         url::Host::Ipv4(ip) => Some(std::net::IpAddr::V4(ip)),
         url::Host::Ipv6(ip) => Some(std::net::IpAddr::V6(ip)),
-        url::Host::Domain(d) if d.eq_ignore_ascii_case("localhost") || d.ends_with(".localhost") => {
+        // A trailing dot names the same host ("localhost." is localhost).
+        url::Host::Domain(d)
+            if {
+                let d = d.trim_end_matches('.').to_ascii_lowercase();
+                d == "localhost" || d.ends_with(".localhost")
+            } =>
+        {
             Some(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
         }
         url::Host::Domain(_) => None,

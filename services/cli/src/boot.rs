@@ -15,7 +15,7 @@ use tenfold_config::{ExposeSecret, Mode, SecretString, Settings, SmtpTls};
 use tenfold_mail::{Mailer, OutboxMailer, SmtpMailer, SmtpSecurity};
 use tenfold_ml::family::Registry;
 use tenfold_store::{BlobStore, ConnectOptions, S3Options, Store};
-use tracing::info;
+use tracing::{info, warn};
 
 /// Fills in embedded defaults. Production gets none: there every backend
 /// must be configured explicitly (checked by `Settings::validate`).
@@ -148,11 +148,25 @@ pub async fn build_app(settings: Settings) -> anyhow::Result<App> {
 /// [`build_app`] with the given families (tests register their own).
 pub async fn build_app_with(settings: Settings, families: &Registry) -> anyhow::Result<App> {
     let store = connect_store(&settings, false).await?;
+    check_row_level_security(&store, settings.mode).await?;
     let BrokerBackends { limiter, bus, queue } = broker(&settings).await?;
     let mailer = mailer(&settings)?;
     let blobs = blob_store(&settings)?;
     let families = families.catalog();
     App::new(settings, Backends { store, limiter, bus, queue, mailer, blobs, families }).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Row-level security is the second lock on every tenant table; a runtime
+/// role that escapes it (a superuser, BYPASSRLS) silently leaves only the
+/// first. Production refuses to start on such a role; elsewhere a warning.
+pub async fn check_row_level_security(store: &Store, mode: Mode) -> anyhow::Result<()> {
+    let Some(why) = store.rls_bypass().await.context("checking the database role")? else { return Ok(()) };
+    let fix = "connect the app as the restricted role tenfold_app (TENFOLD_DATABASE__URL) and run migrations as the owner (TENFOLD_DATABASE__MIGRATION_URL)";
+    if mode == Mode::Production {
+        anyhow::bail!("{why}: row-level security would not apply to it; {fix}");
+    }
+    warn!("{why}: row-level security does not apply to it; {fix}");
+    Ok(())
 }
 
 /// A worker id unique across machines and restarts: host, process, random.

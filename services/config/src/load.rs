@@ -48,6 +48,11 @@ impl Settings {
             if self.graphql.graphiql {
                 return Err(ConfigError::Unsafe("graphql.graphiql is on; GraphiQL is for development only".into()));
             }
+            if self.metrics.port.is_none() && self.metrics.token.expose_secret().is_empty() {
+                return Err(ConfigError::Unsafe(
+                    "/metrics would be public on the API listener; give it its own port (TENFOLD_METRICS__PORT) or a bearer token (TENFOLD_METRICS__TOKEN)".into(),
+                ));
+            }
             if self.webhooks.allow_private_networks || self.webhooks.allow_http {
                 return Err(ConfigError::Unsafe(
                     "webhooks.allow_private_networks / allow_http are on; production webhooks go to public HTTPS endpoints only".into(),
@@ -85,7 +90,17 @@ mod tests {
         s.graphql.introspection = false;
         s.graphql.graphiql = false;
         s.auth.jwt_secret = SecretString::from("x".repeat(32));
+        s.metrics.port = Some(9090);
         s
+    }
+
+    #[test]
+    fn production_refuses_public_metrics() {
+        let mut s = production();
+        s.metrics.port = None;
+        assert!(s.validate().unwrap_err().to_string().contains("TENFOLD_METRICS__PORT"));
+        s.metrics.token = SecretString::from("scraper-token");
+        assert!(s.validate().is_ok());
     }
 
     #[test]

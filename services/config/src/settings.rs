@@ -29,6 +29,49 @@ pub struct Settings {
     pub log: LogSettings,
     pub jobs: JobSettings,
     pub webhooks: WebhookSettings,
+    pub metrics: MetricsSettings,
+    pub rate_limits: RateLimitSettings,
+}
+
+/// Requests per minute on the API (GraphQL and REST), fixed one-minute
+/// windows, shared across replicas through Redis. Sign-in and email flows
+/// have their own, stricter limits on top.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RateLimitSettings {
+    /// Per client address (every request, signed in or not).
+    pub ip_per_minute: u64,
+    /// Per organization (every authenticated request, all its members and keys).
+    pub org_per_minute: u64,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self { ip_per_minute: 1200, org_per_minute: 3000 }
+    }
+}
+
+/// Where `/metrics` is served. It tells anyone who reads it the traffic,
+/// errors and routes of every tenant, so production never serves it openly
+/// on the API listener: give it its own port (reachable only by the
+/// scraper, e.g. a Kubernetes pod port without a Service), a bearer token,
+/// or both.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MetricsSettings {
+    /// Serve `/metrics` on this port (0: any free port) instead of the API
+    /// listener; unset: on the API listener.
+    pub port: Option<u16>,
+    /// The address of the metrics listener.
+    pub host: String,
+    /// When set, `/metrics` answers only `Authorization: Bearer <token>`.
+    pub token: SecretString,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self { port: None, host: "127.0.0.1".into(), token: SecretString::from(String::new()) }
+    }
 }
 
 /// Outgoing webhooks. Safe by default: HTTPS only, public addresses only
@@ -313,6 +356,12 @@ pub struct GraphqlSettings {
     pub max_upload_bytes: u64,
     /// Seconds one operation may run.
     pub timeout_seconds: u64,
+    /// A subscription socket's credential is checked again this often (and
+    /// before each event it delivers); the socket closes when it fails.
+    pub ws_recheck_seconds: f64,
+    /// A subscription socket closes after this long (1001, going away);
+    /// clients reconnect with a fresh credential.
+    pub ws_max_lifetime_seconds: u64,
 }
 
 impl Default for GraphqlSettings {
@@ -328,6 +377,8 @@ impl Default for GraphqlSettings {
             max_body_bytes: 256 * 1024,
             max_upload_bytes: 1024 * 1024 * 1024,
             timeout_seconds: 30,
+            ws_recheck_seconds: 15.0,
+            ws_max_lifetime_seconds: 4 * 3600,
         }
     }
 }

@@ -4,6 +4,9 @@
 //! so the original never reaches storage. Counts are reported.
 
 use std::io::{BufRead, Read, Write};
+
+use crate::Limits;
+use crate::text::{BoundedLines, LINE_TOO_LONG, Line, LineCapReader};
 use std::sync::OnceLock;
 
 use regex::Regex;
@@ -80,12 +83,32 @@ pub fn redact_text(text: &str, counts: &mut RedactionCounts) -> String {
     step3.into_owned()
 }
 
-/// Redacts the `content` of every message of a chat JSONL file. Lines that
-/// are not valid JSON are copied unchanged: validation reports them.
-pub fn redact_chat_jsonl(input: impl BufRead, mut output: impl Write) -> std::io::Result<RedactionCounts> {
+/// Why a file cannot be redacted: it breaks a cap that validation would
+/// refuse anyway (so nothing unredacted is ever stored), or I/O failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RedactError {
+    #[error("line {line} is longer than {max} bytes; redaction reads lines (and CSV records) of at most {max} bytes — split it")]
+    TooLong { line: u64, max: usize },
+    #[error("line {line} is not UTF-8 text (the bytes after {valid_up_to} are not); save the file as UTF-8")]
+    NotUtf8 { line: u64, valid_up_to: usize },
+    #[error("the CSV could not be read: {0}")]
+    Csv(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Redacts the message contents of a chat JSONL file, line by line within
+/// the validators' line cap (memory stays flat in the file's size). Lines
+/// that are not JSON pass through as they are; validation reports them.
+pub fn redact_chat_jsonl(input: impl BufRead, mut output: impl Write, limits: &Limits) -> Result<RedactionCounts, RedactError> {
     let mut counts = RedactionCounts::default();
-    for line in input.lines() {
-        let line = line?;
+    let mut lines = BoundedLines::new(input, limits.max_line_bytes);
+    while let Some(line) = lines.next_line()? {
+        let line = match line {
+            Line::Text(t) => t,
+            Line::TooLong => return Err(RedactError::TooLong { line: lines.number, max: limits.max_line_bytes }),
+            Line::NotUtf8 { valid_up_to } => return Err(RedactError::NotUtf8 { line: lines.number, valid_up_to }),
+        };
         match serde_json::from_str::<Value>(&line) {
             Ok(mut value) => {
                 if let Some(messages) = value.get_mut("messages").and_then(Value::as_array_mut) {
@@ -95,7 +118,7 @@ pub fn redact_chat_jsonl(input: impl BufRead, mut output: impl Write) -> std::io
                         }
                     }
                 }
-                serde_json::to_writer(&mut output, &value)?;
+                serde_json::to_writer(&mut output, &value).map_err(std::io::Error::other)?;
             }
             Err(_) => output.write_all(line.as_bytes())?,
         }
@@ -105,17 +128,25 @@ pub fn redact_chat_jsonl(input: impl BufRead, mut output: impl Write) -> std::io
     Ok(counts)
 }
 
-/// Redacts the `text` and `response` columns of an intent table.
-pub fn redact_intents_csv(input: impl Read, output: impl Write) -> std::io::Result<RedactionCounts> {
+/// Redacts the `text` and `response` columns of an intent table, record by
+/// record, each record within the line cap (a quoted field cannot grow one
+/// without bound).
+pub fn redact_intents_csv(input: impl Read, output: impl Write, limits: &Limits) -> Result<RedactionCounts, RedactError> {
     let mut counts = RedactionCounts::default();
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(input);
+    let capped = LineCapReader::new(input, limits.max_line_bytes);
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(capped);
     let mut writer = csv::WriterBuilder::new().flexible(true).from_writer(output);
     let mut header: Vec<String> = Vec::new();
     for (i, record) in reader.records().enumerate() {
-        let record = record.map_err(std::io::Error::other)?;
+        let record = record.map_err(|e| match e.kind() {
+            csv::ErrorKind::Io(io) if io.to_string() == LINE_TOO_LONG => {
+                RedactError::TooLong { line: e.position().map_or(0, |p| p.line()) + 1, max: limits.max_line_bytes }
+            }
+            _ => RedactError::Csv(e.to_string()),
+        })?;
         if i == 0 {
             header = record.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
-            writer.write_record(&record).map_err(std::io::Error::other)?;
+            writer.write_record(&record).map_err(|e| RedactError::Csv(e.to_string()))?;
             continue;
         }
         let fields: Vec<String> = record
@@ -129,7 +160,7 @@ pub fn redact_intents_csv(input: impl Read, output: impl Write) -> std::io::Resu
                 }
             })
             .collect();
-        writer.write_record(&fields).map_err(std::io::Error::other)?;
+        writer.write_record(&fields).map_err(|e| RedactError::Csv(e.to_string()))?;
     }
     writer.flush()?;
     Ok(counts)
@@ -154,13 +185,27 @@ mod tests {
     fn redacts_message_contents_in_jsonl_and_csv() {
         let input = "{\"messages\":[{\"role\":\"user\",\"content\":\"I am bob@corp.com\"},{\"role\":\"assistant\",\"content\":\"Thanks!\"}]}\nnot json\n";
         let mut out = Vec::new();
-        let c = redact_chat_jsonl(input.as_bytes(), &mut out).unwrap();
+        let c = redact_chat_jsonl(input.as_bytes(), &mut out, &Limits::default()).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("I am [EMAIL]") && !text.contains("bob@corp.com") && text.contains("not json"));
         assert_eq!(c.emails, 1);
         let mut out = Vec::new();
-        let c = redact_intents_csv("text,intent,response\ncall 555-123-4567,phone,ok\n".as_bytes(), &mut out).unwrap();
+        let c = redact_intents_csv("text,intent,response\ncall 555-123-4567,phone,ok\n".as_bytes(), &mut out, &Limits::default()).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "text,intent,response\ncall [PHONE],phone,ok\n");
         assert_eq!(c.phones, 1);
+    }
+
+    #[test]
+    fn long_lines_and_endless_quoted_fields_are_refused_not_read_whole() {
+        let limits = Limits { max_line_bytes: 64, ..Limits::default() };
+        let long = format!("{{\"messages\":[]}}\n{}\n", "x".repeat(1000));
+        let err = redact_chat_jsonl(long.as_bytes(), Vec::new(), &limits).unwrap_err();
+        assert!(matches!(err, RedactError::TooLong { line: 2, max: 64 }), "{err}");
+        // One quoted field of many short lines: each line is short, the record is not.
+        let endless = format!("text,intent\n\"{}\",greet\n", "hi\n".repeat(100));
+        let err = redact_intents_csv(endless.as_bytes(), Vec::new(), &limits).unwrap_err();
+        assert!(matches!(err, RedactError::TooLong { .. }), "{err}");
+        let ok = redact_intents_csv("text,intent\n\"two\nlines\",greet\n".as_bytes(), Vec::new(), &limits);
+        assert!(ok.is_ok(), "{ok:?}");
     }
 }

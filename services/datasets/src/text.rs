@@ -76,15 +76,46 @@ impl<R: BufRead> BoundedLines<R> {
     }
 }
 
-/// A reader that fails once a line grows past `max` bytes: lets a streaming
-/// parser (csv) keep its speed while no single line can exhaust memory.
+/// A reader that fails once a CSV record grows past `max` bytes: lets a
+/// streaming parser (csv) keep its speed while no single record can
+/// exhaust memory. A newline inside a quoted field does not end the record
+/// (a quoted field spanning a million short lines is one huge record), so
+/// the reader follows CSV quoting: a field quoted from its first byte runs
+/// to its closing quote (`""` inside is an escaped quote). Both `,` and tab
+/// count as delimiters, since the delimiter is chosen after the first read.
 pub struct LineCapReader<R> {
     inner: R,
     max: usize,
     since_newline: usize,
-    /// Set once a line went over the cap: the bytes before it were handed
+    quote: CsvState,
+    /// Set once a record went over the cap: the bytes before it were handed
     /// out, the next read fails.
     failed: bool,
+}
+
+/// Where the reader is in CSV quoting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CsvState {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted field: closing, or the first of `""`.
+    AfterQuote,
+}
+
+impl CsvState {
+    /// The next state, and whether `b` ends the record.
+    fn step(self, b: u8) -> (CsvState, bool) {
+        match (self, b) {
+            (CsvState::Quoted, b'"') => (CsvState::AfterQuote, false),
+            (CsvState::Quoted, _) => (CsvState::Quoted, false),
+            (CsvState::AfterQuote, b'"') => (CsvState::Quoted, false),
+            (_, b'\n') => (CsvState::FieldStart, true),
+            (_, b',' | b'\t') => (CsvState::FieldStart, false),
+            (CsvState::FieldStart, b'"') => (CsvState::Quoted, false),
+            _ => (CsvState::Unquoted, false),
+        }
+    }
 }
 
 /// The error kind `LineCapReader` fails with; callers turn it into a problem.
@@ -92,7 +123,7 @@ pub const LINE_TOO_LONG: &str = "line too long";
 
 impl<R> LineCapReader<R> {
     pub fn new(inner: R, max: usize) -> Self {
-        Self { inner, max, since_newline: 0, failed: false }
+        Self { inner, max, since_newline: 0, quote: CsvState::FieldStart, failed: false }
     }
 }
 
@@ -103,7 +134,9 @@ impl<R: std::io::Read> std::io::Read for LineCapReader<R> {
         }
         let n = self.inner.read(buf)?;
         for (i, &b) in buf[..n].iter().enumerate() {
-            if b == b'\n' {
+            let (quote, record_ends) = self.quote.step(b);
+            self.quote = quote;
+            if record_ends {
                 self.since_newline = 0;
             } else {
                 self.since_newline += 1;
@@ -186,6 +219,25 @@ mod tests {
             });
         }
         out
+    }
+
+    fn read_capped(input: &[u8], max: usize) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut LineCapReader::new(std::io::BufReader::with_capacity(3, input), max), &mut out)
+            .map(|_| out)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_record_cap_follows_csv_quoting() {
+        // Short lines, but one quoted field spanning them all: one long record.
+        let endless = format!("a,b\n1,\"{}\"\n", "x\n".repeat(50));
+        assert_eq!(read_capped(endless.as_bytes(), 20).unwrap_err(), LINE_TOO_LONG);
+        // Escaped quotes and a closed quoted field keep the count right.
+        assert!(read_capped(b"a,b\n1,\"say \"\"hi\"\"\nthere\"\n2,3\n", 20).is_ok());
+        // A quote in the middle of a field is literal (as the csv crate reads it).
+        let stray = format!("a,b\n{}", "5\" screen,1\n".repeat(20));
+        assert!(read_capped(stray.as_bytes(), 20).is_ok());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod email;
 mod error;
+mod failure;
 mod family;
 mod hyperparameters;
 mod ids;
@@ -16,6 +17,7 @@ mod scope;
 
 pub use email::Email;
 pub use error::DomainError;
+pub use failure::FailureCode;
 pub use family::{Architecture, Catalog, DataStats, Estimate, Family, FamilyPlan, JobShape};
 pub use hyperparameters::{Hyperparameters, ParamKind, ParamSpec, parse_split};
 pub use ids::{ApiKeyId, AuditEventId, InvitationId, JobId, ModelVersionId, OrgId, RefreshTokenId, UserId};

@@ -23,6 +23,9 @@ pub fn to_graphql_error(err: AppError, request_id: Option<&str>) -> async_graphq
         if let Some(secs) = err.retry_after_secs {
             ext.set("retryAfter", secs);
         }
+        if let Some(reason) = err.reason {
+            ext.set("reason", reason.as_str());
+        }
         if let Some(id) = request_id {
             ext.set("requestId", id);
         }

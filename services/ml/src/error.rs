@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use tenfold_domain::FailureCode;
+
 #[derive(Debug, thiserror::Error)]
 pub enum MlError {
     /// A hyperparameter or option out of range; `name` is the flag/field.
@@ -55,26 +57,26 @@ impl MlError {
         Self::InvalidArgument { name, message: message.into() }
     }
 
-    /// A stable machine-readable code, for job failures and exit reasons.
-    pub fn code(&self) -> &'static str {
+    /// Its code in the one table of job failures.
+    pub fn code(&self) -> FailureCode {
         match self {
-            Self::InvalidArgument { .. } => "invalid_argument",
-            Self::UnknownArchitecture { .. } => "unknown_architecture",
-            Self::InvalidDataset { .. } => "invalid_dataset",
-            Self::InvalidModel { .. } => "invalid_model",
-            Self::Incompatible(_) => "incompatible_model",
-            Self::Io { .. } => "io",
-            Self::Device(..) => "device_unavailable",
-            Self::Unsupported(_) => "unsupported",
-            Self::Cancelled => "cancelled",
-            Self::Tensor(_) => "internal",
+            Self::InvalidArgument { .. } => FailureCode::InvalidArgument,
+            Self::UnknownArchitecture { .. } => FailureCode::UnknownArchitecture,
+            Self::InvalidDataset { .. } => FailureCode::InvalidDataset,
+            Self::InvalidModel { .. } => FailureCode::InvalidModel,
+            Self::Incompatible(_) => FailureCode::IncompatibleModel,
+            Self::Io { .. } => FailureCode::Io,
+            Self::Device(..) => FailureCode::DeviceUnavailable,
+            Self::Unsupported(_) => FailureCode::Unsupported,
+            Self::Cancelled => FailureCode::Cancelled,
+            Self::Tensor(_) => FailureCode::Internal,
         }
     }
 
     /// Whether the same request can never succeed (bad input), as opposed
     /// to a failure worth retrying: the job queue fails these once.
     pub fn is_permanent(&self) -> bool {
-        !matches!(self, Self::Io { .. } | Self::Device(..) | Self::Tensor(_))
+        self.code().is_permanent()
     }
 }
 

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{Database, DatabaseConnection, DbBackend, SqliteTransactionMode, TransactionOptions, TransactionTrait};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, SqliteTransactionMode, TransactionOptions, TransactionTrait};
 use tenfold_domain::{OrgId, UserId};
 use tracing::info;
 
@@ -62,6 +62,30 @@ impl Store {
 
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// Why the connected role escapes row-level security (a superuser, or
+    /// BYPASSRLS), if it does; `None` when RLS applies to it, and on SQLite,
+    /// which has none.
+    pub async fn rls_bypass(&self) -> Result<Option<String>> {
+        if self.backend() != DbBackend::Postgres {
+            return Ok(None);
+        }
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT current_user::text AS name, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
+            ))
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let name: String = row.try_get("", "name")?;
+        let (superuser, bypass): (bool, bool) = (row.try_get("", "rolsuper")?, row.try_get("", "rolbypassrls")?);
+        Ok(match (superuser, bypass) {
+            (true, _) => Some(format!("the database role {name:?} is a superuser")),
+            (_, true) => Some(format!("the database role {name:?} has BYPASSRLS")),
+            _ => None,
+        })
     }
 
     pub async fn ping(&self) -> Result<()> {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tenfold_app::job_worker::Produced;
 use tenfold_app::{App, FailOutcome, LeasedJob};
-use tenfold_domain::JobKind;
+use tenfold_domain::{FailureCode, JobKind};
 use tenfold_ml::MlError;
 use tenfold_ml::device::parse_device;
 use tenfold_ml::family::{Evaluated, Registry, TrainJob, Trained};
@@ -108,19 +108,19 @@ enum Progress {
 
 /// A failure and whether retrying could help.
 struct Failure {
-    code: String,
+    code: FailureCode,
     message: String,
     permanent: bool,
 }
 
 impl From<MlError> for Failure {
     fn from(e: MlError) -> Self {
-        Self { code: e.code().to_owned(), message: e.to_string(), permanent: e.is_permanent() }
+        Self { code: e.code(), message: e.to_string(), permanent: e.is_permanent() }
     }
 }
 
-fn transient(code: &str, e: impl std::fmt::Display) -> Failure {
-    Failure { code: code.to_owned(), message: e.to_string(), permanent: false }
+fn transient(code: FailureCode, e: impl std::fmt::Display) -> Failure {
+    Failure { code, message: e.to_string(), permanent: false }
 }
 
 /// The dataset's local file: `data` with the upload's extension, which
@@ -184,7 +184,8 @@ async fn follow(app: &App, lease: &LeasedJob, stop: &Stop, mut rx: mpsc::Unbound
 }
 
 async fn prepare(app: &App, lease: &LeasedJob, ws: &Workspace) -> Result<(), Failure> {
-    let storage = |e: anyhow::Error| transient("storage_unavailable", format!("the job's files could not be read from storage: {e:#}"));
+    let storage =
+        |e: anyhow::Error| transient(FailureCode::StorageUnavailable, format!("the job's files could not be read from storage: {e:#}"));
     Workspace::fetch(app, lease.org, &lease.dataset_sha256, &data_path(ws, lease)).await.map_err(storage)?;
     if let Some(files) = &lease.base {
         Workspace::fetch_all(app, lease.org, files, &ws.path("base")).await.map_err(storage)?;
@@ -196,7 +197,7 @@ async fn prepare(app: &App, lease: &LeasedJob, ws: &Workspace) -> Result<(), Fai
         let name = format!("epoch-{epoch:04}");
         let dir = ws.path("checkpoints");
         Workspace::fetch_all(app, lease.org, files, &dir.join(&name)).await.map_err(storage)?;
-        std::fs::write(dir.join("latest"), &name).map_err(|e| transient("io", e))?;
+        std::fs::write(dir.join("latest"), &name).map_err(|e| transient(FailureCode::Io, e))?;
     }
     Ok(())
 }
@@ -224,7 +225,7 @@ async fn run_engine(
         let model = ws.path("base");
         let evaluation = tokio::task::spawn_blocking(move || families.get(family_id)?.evaluate(&model, &data, &parse_device(&device)?))
             .await
-            .map_err(|e| transient("worker_panic", format!("the evaluation crashed: {e}")))??;
+            .map_err(|e| transient(FailureCode::WorkerPanic, format!("the evaluation crashed: {e}")))??;
         return Ok(Done::Evaluated(Box::new(evaluation)));
     }
     let checkpoints = ws.path("checkpoints");
@@ -266,14 +267,14 @@ async fn run_engine(
         families.get(family_id)?.train(&job, control)
     });
     follow(app, lease, stop, rx, opts.step_event_interval).await;
-    let trained = training.await.map_err(|e| transient("worker_panic", format!("training crashed: {e}")))??;
+    let trained = training.await.map_err(|e| transient(FailureCode::WorkerPanic, format!("training crashed: {e}")))??;
     Ok(Done::Trained(Box::new(trained)))
 }
 
 async fn produced(app: &App, lease: &LeasedJob, out: &Path, trained: &Trained, seconds: f64) -> Result<Produced, Failure> {
     let (files, size) = Workspace::store_all(app, lease.org, out)
         .await
-        .map_err(|e| transient("storage_unavailable", format!("storing the model failed: {e:#}")))?;
+        .map_err(|e| transient(FailureCode::StorageUnavailable, format!("storing the model failed: {e:#}")))?;
     Ok(Produced {
         architecture: trained.architecture.clone(),
         classes: trained.classes.clone(),
@@ -316,7 +317,9 @@ async fn execute(families: &Registry, app: &App, lease: &LeasedJob, stop: &Stop,
     let started = Instant::now();
     let ws = match Workspace::create(&opts.work_dir, lease.fence.job, lease.fence.attempt) {
         Ok(ws) => ws,
-        Err(e) => return record_failure(app, lease, transient("io", format!("the work folder cannot be created: {e}")), 0.0).await,
+        Err(e) => {
+            return record_failure(app, lease, transient(FailureCode::Io, format!("the work folder cannot be created: {e}")), 0.0).await;
+        }
     };
     let outcome = match prepare(app, lease, &ws).await {
         Ok(()) => run_engine(families, app, lease, &ws, stop, opts).await,
@@ -342,7 +345,7 @@ async fn execute(families: &Registry, app: &App, lease: &LeasedJob, stop: &Stop,
             };
             app.succeed_job(lease, p).await
         }
-        Err(f) if f.code == "cancelled" => {
+        Err(f) if f.code == FailureCode::Cancelled => {
             return match stop.reason() {
                 Some(StopReason::Shutdown) => written(app.release_job(lease, seconds).await, Ending::Released),
                 Some(StopReason::Lost) => Ending::Lost,
@@ -356,7 +359,7 @@ async fn execute(families: &Registry, app: &App, lease: &LeasedJob, stop: &Stop,
 
 async fn record_failure(app: &App, lease: &LeasedJob, f: Failure, seconds: f64) -> Ending {
     info!(job = %lease.fence.job, attempt = lease.fence.attempt, code = %f.code, permanent = f.permanent, error = %f.message, "job attempt failed");
-    match app.fail_job(lease, &f.code, &f.message, f.permanent, seconds).await {
+    match app.fail_job(lease, f.code, &f.message, f.permanent, seconds).await {
         Ok(FailOutcome::Lost) => Ending::Lost,
         Ok(outcome) => Ending::Failed(outcome),
         Err(e) => {

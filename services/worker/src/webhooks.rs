@@ -43,10 +43,25 @@ pub async fn deliverer(app: App) {
 }
 
 async fn resolve(url: &url::Url, allow_private: bool) -> Result<(String, SocketAddr), String> {
+    resolve_with(
+        url,
+        allow_private,
+        |host, port| async move { tokio::net::lookup_host((host.as_str(), port)).await.map(Iterator::collect) },
+    )
+    .await
+}
+
+/// Resolves the URL's host with `lookup` and refuses it if *any* address
+/// it answers is not public (an attacker's DNS can mix one private address
+/// into public ones); the connection is then pinned to the checked address.
+async fn resolve_with<F, Fut>(url: &url::Url, allow_private: bool, lookup: F) -> Result<(String, SocketAddr), String>
+where
+    F: FnOnce(String, u16) -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<Vec<SocketAddr>>>,
+{
     let host = url.host_str().ok_or("the URL has no host")?.trim_start_matches('[').trim_end_matches(']').to_owned();
     let port = url.port_or_known_default().ok_or("the URL has no port")?;
-    let addrs: Vec<SocketAddr> =
-        tokio::net::lookup_host((host.as_str(), port)).await.map_err(|e| format!("{host} does not resolve: {e}"))?.collect();
+    let addrs: Vec<SocketAddr> = lookup(host.clone(), port).await.map_err(|e| format!("{host} does not resolve: {e}"))?;
     let addr = addrs.first().copied().ok_or_else(|| format!("{host} has no address"))?;
     if !allow_private && let Some(bad) = addrs.iter().find(|a| !is_public_ip(a.ip())) {
         return Err(format!("{host} resolves to {}, a private address; webhooks only call public ones", bad.ip()));
@@ -107,5 +122,39 @@ async fn send(app: &App, d: &DueDelivery) -> AttemptResult {
             failed(Some(status), format!("the endpoint answered {status}: {body}"))
         }
         Err(e) => failed(None, format!("the request failed: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn answers(ips: &'static [&'static str]) -> impl FnOnce(String, u16) -> std::future::Ready<std::io::Result<Vec<SocketAddr>>> {
+        move |_, port| std::future::ready(Ok(ips.iter().map(|ip| SocketAddr::new(ip.parse().unwrap(), port)).collect()))
+    }
+
+    #[tokio::test]
+    async fn a_name_that_resolves_to_a_private_address_is_refused_at_delivery() {
+        let url = url::Url::parse("https://hooks.example.com/t").unwrap();
+        let err = resolve_with(&url, false, answers(&["10.0.0.5"])).await.unwrap_err();
+        assert_eq!(err, "hooks.example.com resolves to 10.0.0.5, a private address; webhooks only call public ones");
+        // One private address among public ones is enough to refuse.
+        let err = resolve_with(&url, false, answers(&["93.184.216.34", "169.254.169.254"])).await.unwrap_err();
+        assert!(err.contains("169.254.169.254"), "{err}");
+        let (_, addr) = resolve_with(&url, false, answers(&["93.184.216.34"])).await.unwrap();
+        assert_eq!(addr, "93.184.216.34:443".parse().unwrap(), "the connection is pinned to the checked address");
+        // Dev and test may allow private networks.
+        assert!(resolve_with(&url, true, answers(&["10.0.0.5"])).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_system_resolver_is_checked_too() {
+        // Through getaddrinfo, as deliveries resolve: a name answered with
+        // loopback is refused like a literal one.
+        let url = url::Url::parse("http://localhost:8080/t").unwrap();
+        let err = resolve(&url, false).await.unwrap_err();
+        assert!(err.contains("a private address"), "{err}");
     }
 }

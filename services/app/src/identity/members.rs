@@ -8,7 +8,7 @@ use tenfold_domain::{Email, InvitationId, OrgId, Password, Role, UserId};
 use tenfold_mail::Template;
 use tenfold_store::StoreError;
 use tenfold_store::queries::invitations::{self, NewInvitation};
-use tenfold_store::queries::{Page, memberships, orgs, refresh_tokens, users};
+use tenfold_store::queries::{Page, api_keys, memberships, orgs, refresh_tokens, users};
 use uuid::Uuid;
 
 use crate::App;
@@ -236,8 +236,21 @@ impl App {
         }
         memberships::delete(&tx, p.org, target).await?;
         refresh_tokens::revoke_for_user(&tx, target, Some(p.org), now).await?;
-        self.record(&tx, p.org, Some(p), &p.meta, "member.removed", Some(format!("user:{target}")), json!({ "role": role.as_str() }))
-            .await?;
+        // A person who leaves takes their integrations' access with them:
+        // keys act with their creator's authority, which has ended. (An
+        // integration that must outlive a person belongs to a key made by
+        // someone who stays; the audit entry counts what was revoked.)
+        let keys_revoked = api_keys::revoke_created_by(&tx, p.org, target, now).await?;
+        self.record(
+            &tx,
+            p.org,
+            Some(p),
+            &p.meta,
+            "member.removed",
+            Some(format!("user:{target}")),
+            json!({ "role": role.as_str(), "apiKeysRevoked": keys_revoked }),
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }

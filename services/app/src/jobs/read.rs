@@ -27,6 +27,13 @@ const EVENT_BATCH: u64 = 100;
 impl App {
     pub async fn job(&self, p: &Principal, id: Uuid) -> AppResult<JobView> {
         p.require(perms::JOBS_READ)?;
+        self.load_job(p, id).await
+    }
+
+    /// The job as its caller sees it, without the read permission: for
+    /// answering a write the caller was allowed to make (a key with only
+    /// `jobs:write` gets back the job it submitted or cancelled).
+    pub(crate) async fn load_job(&self, p: &Principal, id: Uuid) -> AppResult<JobView> {
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
         let row = jobs::get(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("job"))?;
         let mut view = job_view(&row)?;
@@ -161,7 +168,7 @@ impl App {
             .await?;
         self.publish_after_commit(&tx, job_topic(p.org, id), "0".into());
         tx.commit().await?;
-        self.job(p, id).await
+        self.load_job(p, id).await
     }
 
     /// A job's events from sequence number `after` on, in order, live. The

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::views::JobView;
 use super::{WAKE_TOPIC, job_topic};
 use crate::App;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ConflictReason};
 use crate::principal::{Principal, perms};
 use crate::tenancy::org_view;
 
@@ -300,7 +300,7 @@ impl App {
         self.publish_after_commit(&tx, WAKE_TOPIC.into(), input.device.clone());
         tx.commit().await?;
         info!(job = %id, org = %p.org, kind = kind.as_str(), "job queued");
-        self.job(p, id).await
+        self.load_job(p, id).await
     }
 
     async fn job_by_key(&self, p: &Principal, key: &str, hash: &str) -> AppResult<Option<JobView>> {
@@ -308,12 +308,13 @@ impl App {
         let Some(existing) = jobs::by_idempotency_key(&tx, p.org, key).await? else { return Ok(None) };
         drop(tx);
         if existing.request_hash != hash {
-            return Err(AppError::bad_input(
+            return Err(AppError::conflict(
+                ConflictReason::IdempotencyKeyReused,
                 "idempotencyKey",
                 "this idempotency key was used for a different request; use a new key for new parameters",
             ));
         }
-        Ok(Some(self.job(p, existing.id).await?))
+        Ok(Some(self.load_job(p, existing.id).await?))
     }
 
     /// QUOTA_EXCEEDED when this month's compute, the estimates of jobs not

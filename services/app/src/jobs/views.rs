@@ -1,5 +1,5 @@
 use chrono::{DateTime, Utc};
-use tenfold_domain::{Family, Hyperparameters, JobKind, JobStatus, OrgId};
+use tenfold_domain::{FailureCode, Family, Hyperparameters, JobKind, JobStatus, OrgId};
 use tenfold_store::entities::{job_checkpoints, job_events, jobs, model_versions, usage_records};
 use uuid::Uuid;
 
@@ -28,7 +28,7 @@ pub struct JobView {
     /// Memory the job's process needs, from its family's estimate.
     pub memory_mb: i32,
     pub compute_seconds: f64,
-    pub error_code: Option<String>,
+    pub error_code: Option<FailureCode>,
     pub error_message: Option<String>,
     pub dead_lettered: bool,
     pub result: serde_json::Value,
@@ -75,7 +75,7 @@ pub(crate) fn job_view(j: &jobs::Model) -> AppResult<JobView> {
         estimate_seconds: j.estimate_seconds,
         memory_mb: j.memory_mb,
         compute_seconds: j.compute_seconds,
-        error_code: j.error_code.clone(),
+        error_code: j.error_code.as_deref().map(|c| stored(FailureCode::parse(c), "job error code")).transpose()?,
         error_message: j.error_message.clone(),
         dead_lettered: j.dead_lettered,
         result: j.result.as_deref().and_then(|r| serde_json::from_str(r).ok()).unwrap_or(serde_json::Value::Null),

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tenfold_broker::{JobMessage, JobQueue};
 use tenfold_config::JobSettings;
-use tenfold_domain::{JobKind, JobStatus, OrgId};
+use tenfold_domain::{FailureCode, JobKind, JobStatus, OrgId};
 use tenfold_store::entities::{job_checkpoints, model_versions, usage_records, workers};
 use tenfold_store::queries::datasets;
 use tenfold_store::queries::dispatch::{self, Capability};
@@ -102,11 +102,9 @@ fn status_event(status: JobStatus, message: impl Into<String>, extra: serde_json
 /// Whether ending with `error` counts the current attempt as failed: every
 /// failure does, except giving up on a job whose worker was lost (that
 /// attempt was counted when it was taken over).
-fn self_failed(error: Option<(&str, &str)>) -> bool {
-    error.is_some_and(|(code, _)| code != LOST_WORKER)
+fn self_failed(error: Option<(FailureCode, &str)>) -> bool {
+    error.is_some_and(|(code, _)| code != FailureCode::WorkerLost)
 }
-
-const LOST_WORKER: &str = "worker_lost";
 
 fn files_of(raw: &str) -> Files {
     serde_json::from_str(raw).unwrap_or_default()
@@ -204,8 +202,7 @@ impl App {
                 "gave up after {} attempts; the last one's worker stopped answering (crashed or was killed){earlier}",
                 row.failures
             );
-            let code = LOST_WORKER.to_owned();
-            self.end_in(&tx, org, fence, JobStatus::Failed, Some((&code, &reason)), &reason, true).await?;
+            self.end_in(&tx, org, fence, JobStatus::Failed, Some((FailureCode::WorkerLost, &reason)), &reason, true).await?;
             tx.commit().await?;
             self.notify_job_finished(org, id).await;
             return Ok(Claimed::GaveUp(reason));
@@ -234,8 +231,13 @@ impl App {
         tx.commit().await?;
         let Some(version) = version else {
             // The dataset was deleted after the job was queued.
-            self.fail_job_permanently(org, fence, "dataset_deleted", "the dataset version was deleted; submit the job again with another")
-                .await?;
+            self.fail_job_permanently(
+                org,
+                fence,
+                FailureCode::DatasetDeleted,
+                "the dataset version was deleted; submit the job again with another",
+            )
+            .await?;
             return Ok(Claimed::Skip("the dataset was deleted"));
         };
         Ok(Claimed::Run(Box::new(LeasedJob {
@@ -416,14 +418,14 @@ impl App {
         org: OrgId,
         fence: Fence,
         status: JobStatus,
-        error: Option<(&str, &str)>,
+        error: Option<(FailureCode, &str)>,
         message: &str,
         dead_lettered: bool,
     ) -> AppResult<bool> {
         let now = Utc::now();
         let end = Finish {
             status: status.as_str(),
-            error_code: error.map(|e| e.0),
+            error_code: error.map(|e| e.0.as_str()),
             error_message: error.map(|e| e.1),
             result: None,
             model_version_id: None,
@@ -443,7 +445,7 @@ impl App {
         Ok(true)
     }
 
-    async fn fail_job_permanently(&self, org: OrgId, fence: Fence, code: &str, message: &str) -> AppResult<bool> {
+    async fn fail_job_permanently(&self, org: OrgId, fence: Fence, code: FailureCode, message: &str) -> AppResult<bool> {
         let tx = self.inner.store.tenant(org, None).await?;
         let ended = self.end_in(&tx, org, fence, JobStatus::Failed, Some((code, message)), message, false).await?;
         tx.commit().await?;
@@ -458,7 +460,7 @@ impl App {
     pub async fn fail_job(
         &self,
         lease: &LeasedJob,
-        code: &str,
+        code: FailureCode,
         message: &str,
         permanent: bool,
         compute_seconds: f64,
@@ -482,7 +484,7 @@ impl App {
             let jitter = rand::random::<f64>() * 2.0 - 1.0;
             let after = backoff(failures as u32, settings.backoff_base_seconds, settings.backoff_max_seconds, jitter);
             let run_after = Utc::now() + chrono::Duration::from_std(after).unwrap_or_default();
-            jobs::requeue(&tx, org, fence, run_after, Some((code, message))).await?;
+            jobs::requeue(&tx, org, fence, run_after, Some((code.as_str(), message))).await?;
             dispatch::set_waiting(&tx, fence.job, run_after).await?;
             let text = format!("attempt {} failed ({message}); retrying in {:.1} s", fence.attempt, after.as_secs_f64());
             let extra = json!({ "attempt": fence.attempt, "errorCode": code, "retryInSeconds": after.as_secs_f64() });

@@ -28,6 +28,28 @@ pub enum JobStatus {
     Cancelled,
 }
 
+/// Why a job failed. Permanent ones (bad data, bad model, a bad argument,
+/// unsupported, cancelled, deleted data) fail the job at once; the others
+/// are retried with backoff until the attempts run out.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "tenfold_domain::FailureCode")]
+pub enum JobErrorCode {
+    InvalidArgument,
+    UnknownArchitecture,
+    InvalidDataset,
+    InvalidModel,
+    IncompatibleModel,
+    Unsupported,
+    DatasetDeleted,
+    Cancelled,
+    Io,
+    DeviceUnavailable,
+    StorageUnavailable,
+    WorkerLost,
+    WorkerPanic,
+    Internal,
+}
+
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum DeviceType {
     Cpu,
@@ -90,7 +112,8 @@ pub struct Job {
     pub queue_position: Option<i32>,
     /// While QUEUED: estimated seconds until it starts.
     pub eta_seconds: Option<f64>,
-    pub error_code: Option<String>,
+    /// Why it failed, from the one table of job failures.
+    pub error_code: Option<JobErrorCode>,
     /// Why it failed, in plain words.
     pub error_message: Option<String>,
     /// It failed transiently on every attempt and was moved to the dead-letter queue.
@@ -132,7 +155,7 @@ impl From<JobView> for Job {
             compute_seconds: j.compute_seconds,
             queue_position: j.queue_position.map(|p| i32::try_from(p).unwrap_or(i32::MAX)),
             eta_seconds: j.eta_seconds,
-            error_code: j.error_code,
+            error_code: j.error_code.map(Into::into),
             error_message: j.error_message,
             dead_lettered: j.dead_lettered,
             result: (!j.result.is_null()).then_some(Json(j.result)),

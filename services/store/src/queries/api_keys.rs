@@ -67,6 +67,18 @@ pub async fn revoke(tx: &Tx, org: OrgId, id: ApiKeyId, now: DateTime<Utc>) -> Re
     Ok(res.rows_affected == 1)
 }
 
+/// Revokes every live key `user` created in the organization; how many.
+pub async fn revoke_created_by(tx: &Tx, org: OrgId, user: UserId, now: DateTime<Utc>) -> Result<u64> {
+    let res = ApiKeys::update_many()
+        .col_expr(api_keys::Column::RevokedAt, Some(now).into())
+        .filter(api_keys::Column::OrgId.eq(org.0))
+        .filter(api_keys::Column::CreatedBy.eq(user.0))
+        .filter(api_keys::Column::RevokedAt.is_null())
+        .exec(tx.conn())
+        .await?;
+    Ok(res.rows_affected)
+}
+
 pub async fn touch(tx: &Tx, org: OrgId, id: ApiKeyId, now: DateTime<Utc>) -> Result<()> {
     ApiKeys::update_many()
         .col_expr(api_keys::Column::LastUsedAt, Some(now).into())
