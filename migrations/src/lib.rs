@@ -13,6 +13,7 @@ mod m20261128_000002_row_level_security;
 mod m20261128_000003_datasets;
 mod m20261128_000004_jobs;
 mod m20261128_000005_webhooks;
+mod m20261130_000006_checkpoint_retirement;
 pub mod rls;
 
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_datasets::Migration),
             Box::new(m20261128_000004_jobs::Migration),
             Box::new(m20261128_000005_webhooks::Migration),
+            Box::new(m20261130_000006_checkpoint_retirement::Migration),
         ]
     }
 }

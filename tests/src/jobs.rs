@@ -48,7 +48,7 @@ pub const SUBMIT: &str =
 pub const JOB: &str = "query($id: ID!) { job(id: $id) { id status attempt failures maxAttempts errorCode errorMessage deadLettered \
     computeSeconds result modelVersionId cancelRequested startedAt finishedAt \
     events(first: 100) { edges { node { seq attempt kind payload } } } \
-    checkpoints { epoch attempt sizeBytes } metrics usage { meter device quantity } modelVersions { id architecture classes } } }";
+    checkpoints { epoch attempt sizeBytes retiredAt } metrics usage { meter device quantity attempt epoch } modelVersions { id architecture classes } } }";
 
 impl TestApp {
     /// Uploads `zip` as an image dataset and waits until it is READY; its version id.

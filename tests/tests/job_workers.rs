@@ -102,10 +102,50 @@ async fn a_job_runs_once_with_live_events_checkpoints_usage_and_an_email() {
     assert_eq!(state["checkpoints"].as_array().unwrap().len(), 3);
     assert_eq!(state["attempt"], 1);
     assert!(state["result"]["accuracy"].as_f64().unwrap() > 0.9, "0 vs 1 is easy: {:#}", state["result"]);
+    // Billed per finished epoch, then the rest (evaluation, artifacts): no
+    // piece twice, together the job's compute time.
     let usage = state["usage"].as_array().unwrap();
-    assert_eq!(usage.len(), 1);
-    assert_eq!(usage[0]["device"], "cpu");
-    assert!(usage[0]["quantity"].as_f64().unwrap() > 0.0);
+    let pieces: Vec<(i64, Option<i64>)> = usage.iter().map(|u| (u["attempt"].as_i64().unwrap(), u["epoch"].as_i64())).collect();
+    assert_eq!(pieces, [(1, Some(1)), (1, Some(2)), (1, Some(3)), (1, None)], "{usage:?}");
+    assert!(usage.iter().all(|u| u["device"] == "cpu" && u["quantity"].as_f64().unwrap() > 0.0), "{usage:?}");
+    let billed: f64 = usage.iter().map(|u| u["quantity"].as_f64().unwrap()).sum();
+    assert!((billed - state["computeSeconds"].as_f64().unwrap()).abs() < 1e-6, "{billed} vs {}", state["computeSeconds"]);
+    // The checkpoints were working files: retired with the job, their blobs
+    // gone; what stays in storage is the dataset and the model.
+    assert!(state["checkpoints"].as_array().unwrap().iter().all(|c| !c["retiredAt"].is_null()), "{:#}", state["checkpoints"]);
+    let org = owner.org();
+    let model_files = {
+        let tx = app.app.store().tenant(org, None).await.unwrap();
+        let id = tenfold_graphql::GlobalId::decode(state["modelVersionId"].as_str().unwrap(), "model version").unwrap().id;
+        let row = tenfold_store::queries::jobs::model_version(&tx, org, id).await.unwrap().unwrap();
+        serde_json::from_str::<std::collections::BTreeMap<String, String>>(&row.files).unwrap()
+    };
+    let mut expected: Vec<String> = model_files.values().cloned().collect();
+    let mut blobs = Vec::new();
+    for _ in 0..50 {
+        blobs = app.app.blob_keys(org).await.unwrap();
+        if blobs.len() == expected.len() + 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    expected.sort();
+    let models_and_data: Vec<&String> = blobs.iter().filter(|b| expected.iter().any(|e| b.ends_with(e.as_str()))).collect();
+    assert_eq!(models_and_data.len(), expected.len(), "{blobs:?}");
+    assert_eq!(blobs.len(), expected.len() + 1, "the dataset and the model's files only: {blobs:?}");
+    // Storage counts the model's artifacts beside the data (checkpoints only while they live).
+    let sizes = app
+        .gql(
+            "query($d: ID!, $m: ID!) { organization { storageUsedBytes } node(id: $d) { ... on DatasetVersion { sizeBytes } } modelVersion(id: $m) { sizeBytes } }",
+            json!({ "d": data, "m": state["modelVersionId"] }),
+            Some(&owner.access),
+        )
+        .await
+        .ok();
+    let (used, data_bytes, model_bytes) =
+        (sizes.at("/organization/storageUsedBytes"), sizes.at("/node/sizeBytes"), sizes.at("/modelVersion/sizeBytes"));
+    assert!(model_bytes.as_f64().unwrap() > 0.0);
+    assert_eq!(used.as_f64().unwrap(), data_bytes.as_f64().unwrap() + model_bytes.as_f64().unwrap(), "{:#}", sizes.body);
     // The submitter hears about it, with the accuracy.
     let mail = app.mailbox.wait_for("ada@example.com", "succeeded").await;
     assert!(mail.data.contains("accuracy"), "{}", mail.data);
@@ -136,9 +176,15 @@ async fn a_worker_killed_with_sigkill_loses_the_job_to_another_that_resumes_from
     let from = resumed.3["resumeFromEpoch"].as_i64().expect("attempt 2 resumed from a checkpoint");
     assert!(from >= 1, "{resumed:?}");
     assert_eq!(done["result"]["resumed_from_epoch"], from, "the engine resumed where the checkpoint said");
-    // Only the finished attempt is billed; the killed one never reported.
+    // The killed attempt's finished epochs are billed, once; its unfinished
+    // one is not; no (attempt, epoch) is billed twice.
     let usage = done["usage"].as_array().unwrap();
-    assert_eq!(usage.len(), 1, "{usage:?}");
+    let pieces: Vec<(i64, Option<i64>)> = usage.iter().map(|u| (u["attempt"].as_i64().unwrap(), u["epoch"].as_i64())).collect();
+    assert!(pieces.iter().any(|(a, e)| *a == 1 && e.is_some()), "attempt 1's epochs are billed: {pieces:?}");
+    assert!(!pieces.contains(&(1, None)), "the killed attempt never ended: {pieces:?}");
+    assert!(pieces.contains(&(2, None)), "{pieces:?}");
+    let unique: std::collections::BTreeSet<_> = pieces.iter().collect();
+    assert_eq!(unique.len(), pieces.len(), "billed twice: {pieces:?}");
 }
 
 #[tokio::test]
@@ -281,11 +327,13 @@ async fn cancelling_a_running_job_stops_it_within_a_step_and_keeps_its_checkpoin
         .ok();
     assert_eq!(res.at("/cancelJob/cancelRequested"), true);
     let done = app.wait_job(&owner.access, &job, Duration::from_secs(30), |j| j["status"] == "CANCELLED").await;
-    assert!(!done["checkpoints"].as_array().unwrap().is_empty(), "the last checkpoint is kept");
+    let checkpoints = done["checkpoints"].as_array().unwrap();
+    assert!(!checkpoints.is_empty() && checkpoints.iter().all(|c| !c["retiredAt"].is_null()), "recorded, then retired: {checkpoints:?}");
     assert!(done["modelVersions"].as_array().unwrap().is_empty());
     let epochs = done["metrics"].as_array().unwrap().len();
     assert!(epochs < 12, "it stopped early ({epochs} epochs)");
-    assert_eq!(done["usage"].as_array().unwrap().len(), 1, "the time it ran is metered");
+    let usage = done["usage"].as_array().unwrap();
+    assert!(usage.iter().any(|u| u["epoch"].is_null()) && usage.iter().any(|u| u["epoch"] == 1), "the time it ran is metered: {usage:?}");
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use tenfold_datasets::{Family, Limits, Outcome, Problems};
 use tenfold_domain::OrgId;
 use tenfold_store::entities::{dataset_versions, datasets as dataset_rows};
 use tenfold_store::queries::datasets::{self, NewVersion, ValidationResult};
-use tenfold_store::queries::{Page, orgs};
+use tenfold_store::queries::{Page, orgs, storage};
 use tracing::{error, info};
 use uuid::Uuid;
 
@@ -177,7 +177,7 @@ impl App {
                 quotas.max_upload_bytes
             )));
         }
-        let used = datasets::stored_bytes(&tx, p.org).await?.max(0) as u64;
+        let used = storage::used_bytes(&tx, p.org).await?.max(0) as u64;
         if used + size > quotas.storage_bytes {
             return Err(AppError::quota(format!(
                 "storing this file would use {} of your {} bytes of storage; delete datasets or upgrade the plan",
@@ -319,9 +319,11 @@ impl App {
         Ok(())
     }
 
-    async fn delete_blob_if_unreferenced(&self, org: OrgId, sha256: &str) {
+    /// Deletes a blob that no dataset, model or live checkpoint of the
+    /// organization names any more (best effort: a failure leaves it).
+    pub(crate) async fn delete_blob_if_unreferenced(&self, org: OrgId, sha256: &str) {
         let referenced = match self.inner.store.tenant(org, None).await {
-            Ok(tx) => datasets::blob_references(&tx, org, sha256).await.unwrap_or(1),
+            Ok(tx) => storage::blob_references(&tx, org, sha256).await.unwrap_or(1),
             Err(_) => 1,
         };
         if referenced == 0
@@ -391,6 +393,13 @@ impl App {
     }
 
     /// Keys of the organization's blobs (tests and tenant export).
+    /// Bytes the caller's organization keeps, as the storage quota counts them.
+    pub async fn storage_used(&self, p: &Principal) -> AppResult<u64> {
+        p.require(perms::ORG_READ)?;
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        Ok(storage::used_bytes(&tx, p.org).await?.max(0) as u64)
+    }
+
     pub async fn blob_keys(&self, org: OrgId) -> AppResult<Vec<String>> {
         self.inner.blobs.list(org).await.map_err(AppError::internal)
     }

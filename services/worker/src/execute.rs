@@ -135,8 +135,31 @@ fn data_path(ws: &Workspace, lease: &LeasedJob) -> PathBuf {
     ws.path(&ext.map_or_else(|| "data".to_owned(), |e| format!("data.{e}")))
 }
 
+/// An attempt's compute time, billed in pieces: each finished epoch as its
+/// checkpoint is recorded, then the rest when the attempt ends. A worker
+/// killed mid-epoch has billed every epoch it finished.
+struct Meter {
+    started: Instant,
+    billed: Mutex<f64>,
+}
+
+impl Meter {
+    fn new() -> Self {
+        Self { started: Instant::now(), billed: Mutex::new(0.0) }
+    }
+
+    /// Seconds run since the last piece; they count as billed from now.
+    fn take(&self) -> f64 {
+        let now = self.started.elapsed().as_secs_f64();
+        let mut billed = self.billed.lock().unwrap_or_else(|p| p.into_inner());
+        let piece = (now - *billed).max(0.0);
+        *billed = now;
+        piece
+    }
+}
+
 /// Writes progress as it comes; returns when the training thread is done.
-async fn follow(app: &App, lease: &LeasedJob, stop: &Stop, mut rx: mpsc::UnboundedReceiver<Progress>, every: Duration) {
+async fn follow(app: &App, lease: &LeasedJob, stop: &Stop, meter: &Meter, mut rx: mpsc::UnboundedReceiver<Progress>, every: Duration) {
     let mut last_step: Option<Instant> = None;
     while let Some(progress) = rx.recv().await {
         if stop.reason() == Some(StopReason::Lost) {
@@ -160,7 +183,7 @@ async fn follow(app: &App, lease: &LeasedJob, stop: &Stop, mut rx: mpsc::Unbound
             }
             Progress::Checkpoint { epoch, dir, stored } => {
                 let recorded = match Workspace::store_all(app, lease.org, &dir).await {
-                    Ok((files, size)) => app.record_checkpoint(lease, epoch as i32, files, size).await,
+                    Ok((files, size)) => app.record_checkpoint(lease, epoch as i32, files, size, meter.take()).await,
                     Err(e) => {
                         // Training goes on; the next epoch's checkpoint replaces this one.
                         warn!(job = %lease.fence.job, epoch, error = %e, "storing a checkpoint failed");
@@ -213,6 +236,7 @@ async fn run_engine(
     lease: &LeasedJob,
     ws: &Workspace,
     stop: &Stop,
+    meter: &Meter,
     opts: &ExecOptions,
 ) -> Result<Done, Failure> {
     let family = families.get(lease.job.family).map_err(Failure::from)?;
@@ -266,7 +290,7 @@ async fn run_engine(
         let control = Control { on_event: &mut on_event, cancel: Some(&flag), checkpoint_dir: Some(&checkpoints), resume };
         families.get(family_id)?.train(&job, control)
     });
-    follow(app, lease, stop, rx, opts.step_event_interval).await;
+    follow(app, lease, stop, meter, rx, opts.step_event_interval).await;
     let trained = training.await.map_err(|e| transient(FailureCode::WorkerPanic, format!("training crashed: {e}")))??;
     Ok(Done::Trained(Box::new(trained)))
 }
@@ -314,7 +338,7 @@ impl Executor for MlExecutor {
 
 /// Runs a claimed job to its end and records that end.
 async fn execute(families: &Registry, app: &App, lease: &LeasedJob, stop: &Stop, opts: &ExecOptions) -> Ending {
-    let started = Instant::now();
+    let meter = Meter::new();
     let ws = match Workspace::create(&opts.work_dir, lease.fence.job, lease.fence.attempt) {
         Ok(ws) => ws,
         Err(e) => {
@@ -322,13 +346,14 @@ async fn execute(families: &Registry, app: &App, lease: &LeasedJob, stop: &Stop,
         }
     };
     let outcome = match prepare(app, lease, &ws).await {
-        Ok(()) => run_engine(families, app, lease, &ws, stop, opts).await,
+        Ok(()) => run_engine(families, app, lease, &ws, stop, &meter, opts).await,
         Err(f) => Err(f),
     };
     // Messages reach users (the job, emails, webhooks): no worker paths.
     let root = format!("{}/", ws.root.display());
     let outcome = outcome.map_err(|f| Failure { message: f.message.replace(&root, ""), ..f });
-    let seconds = started.elapsed().as_secs_f64();
+    // The rest of the attempt, after its last billed epoch.
+    let seconds = meter.take();
     let result = match outcome {
         Ok(Done::Trained(trained)) => match produced(app, lease, &ws.path("out"), &trained, seconds).await {
             Ok(p) => app.succeed_job(lease, p).await,

@@ -147,6 +147,7 @@ impl App {
                     return Err(AppError::bad_input("id", "a worker took the job meanwhile; cancel it again to stop the run"));
                 }
                 dispatch::remove(&tx, id).await?;
+                self.retire_checkpoints(&tx, p.org, id).await?;
                 queued_event
             }
             JobStatus::Running => {
@@ -156,6 +157,7 @@ impl App {
                 } else if jobs::finish(&tx, p.org, id, None, cancel_queued(), now).await? {
                     // Queued again since it was read (a retry or a release).
                     dispatch::remove(&tx, id).await?;
+                    self.retire_checkpoints(&tx, p.org, id).await?;
                     queued_event
                 } else {
                     return Err(AppError::bad_input("id", "the job ended meanwhile; nothing to cancel"));

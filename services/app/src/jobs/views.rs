@@ -115,10 +115,12 @@ pub struct CheckpointView {
     pub attempt: i32,
     pub size_bytes: i64,
     pub created_at: DateTime<Utc>,
+    /// When the job ended and its files were deleted (the row is a record).
+    pub retired_at: Option<DateTime<Utc>>,
 }
 
 pub(crate) fn checkpoint_view(c: &job_checkpoints::Model) -> CheckpointView {
-    CheckpointView { epoch: c.epoch, attempt: c.attempt, size_bytes: c.size_bytes, created_at: c.created_at }
+    CheckpointView { epoch: c.epoch, attempt: c.attempt, size_bytes: c.size_bytes, created_at: c.created_at, retired_at: c.retired_at }
 }
 
 #[derive(Debug, Clone)]
@@ -154,9 +156,29 @@ pub struct UsageView {
     pub device: String,
     pub quantity: f64,
     pub job_id: Option<Uuid>,
+    /// For compute: the attempt billed, and the finished epoch (none: the
+    /// rest of the attempt after its last epoch).
+    pub attempt: Option<i32>,
+    pub epoch: Option<i32>,
     pub created_at: DateTime<Utc>,
 }
 
+/// `job:<id>:attempt:<n>[:epoch:<e>]`, the keys `meter` writes.
+fn attempt_and_epoch(source_key: &str) -> (Option<i32>, Option<i32>) {
+    let parts: Vec<&str> = source_key.split(':').collect();
+    let after = |name: &str| parts.iter().position(|p| *p == name).and_then(|i| parts.get(i + 1)).and_then(|v| v.parse().ok());
+    (after("attempt"), after("epoch"))
+}
+
 pub(crate) fn usage_view(u: &usage_records::Model) -> UsageView {
-    UsageView { meter: u.meter.clone(), device: u.device.clone(), quantity: u.quantity, job_id: u.job_id, created_at: u.created_at }
+    let (attempt, epoch) = attempt_and_epoch(&u.source_key);
+    UsageView {
+        meter: u.meter.clone(),
+        device: u.device.clone(),
+        quantity: u.quantity,
+        job_id: u.job_id,
+        attempt,
+        epoch,
+        created_at: u.created_at,
+    }
 }

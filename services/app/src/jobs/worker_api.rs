@@ -283,11 +283,27 @@ impl App {
     }
 
     /// Records a checkpoint already stored in blob storage.
-    pub async fn record_checkpoint(&self, lease: &LeasedJob, epoch: i32, files: Files, size_bytes: i64) -> AppResult<bool> {
+    /// Records a finished epoch's checkpoint and bills the epoch's
+    /// `compute_seconds` (once, whatever happens to the attempt later).
+    pub async fn record_checkpoint(
+        &self,
+        lease: &LeasedJob,
+        epoch: i32,
+        files: Files,
+        size_bytes: i64,
+        compute_seconds: f64,
+    ) -> AppResult<bool> {
         let now = Utc::now();
         let tx = self.inner.store.tenant(lease.org, None).await?;
         if !jobs::holds(&tx, lease.org, lease.fence).await? {
             return Ok(false);
+        }
+        self.meter(&tx, lease.org, lease.fence, &lease.job.device, compute_seconds, Some(epoch)).await?;
+        // An earlier attempt's checkpoint of this epoch is replaced: its files go.
+        if let Some(old) = jobs::checkpoint(&tx, lease.org, lease.fence.job, epoch).await? {
+            let kept: std::collections::BTreeSet<&String> = files.values().collect();
+            let gone = files_of(&old.files).into_values().filter(|sha| !kept.contains(sha)).collect();
+            self.delete_files_after_commit(&tx, lease.org, gone);
         }
         let row = job_checkpoints::Model {
             org_id: lease.org.0,
@@ -297,6 +313,7 @@ impl App {
             files: json!(files).to_string(),
             size_bytes,
             created_at: now,
+            retired_at: None,
         };
         jobs::upsert_checkpoint(&tx, row).await?;
         let event = NewEvent { kind: "checkpoint", payload: json!({ "epoch": epoch, "bytes": size_bytes }).to_string() };
@@ -324,18 +341,26 @@ impl App {
     }
 
     /// Records the usage of an attempt, once per attempt whatever retries.
-    async fn meter(&self, tx: &Tx, lease_org: OrgId, fence: Fence, device: &str, seconds: f64) -> AppResult<()> {
+    /// Bills `seconds` of compute once per source: each finished epoch of
+    /// an attempt (`epoch`), then the rest of the attempt when it ends
+    /// (`None`). A repeated write of the same source bills nothing, so a
+    /// crash after an epoch leaves that epoch billed exactly once and only
+    /// the unfinished one free.
+    async fn meter(&self, tx: &Tx, lease_org: OrgId, fence: Fence, device: &str, seconds: f64, epoch: Option<i32>) -> AppResult<()> {
         if seconds <= 0.0 {
             return Ok(());
         }
-        jobs::add_compute_seconds(tx, lease_org, fence, seconds).await?;
         let device_type = if device.starts_with("cuda") { "cuda" } else { "cpu" };
-        jobs::record_usage(
+        let source_key = match epoch {
+            Some(e) => format!("job:{}:attempt:{}:epoch:{e}", fence.job, fence.attempt),
+            None => format!("job:{}:attempt:{}", fence.job, fence.attempt),
+        };
+        let recorded = jobs::record_usage(
             tx,
             usage_records::Model {
                 org_id: lease_org.0,
                 id: Uuid::now_v7(),
-                source_key: format!("job:{}:attempt:{}", fence.job, fence.attempt),
+                source_key,
                 meter: "compute_seconds".into(),
                 device: device_type.into(),
                 quantity: seconds,
@@ -344,7 +369,32 @@ impl App {
             },
         )
         .await?;
+        if recorded {
+            jobs::add_compute_seconds(tx, lease_org, fence, seconds).await?;
+        }
         Ok(())
+    }
+
+    /// The job ended: its checkpoints are working files no more. The rows
+    /// stay as a record; their blobs go once nothing else names them.
+    pub(crate) async fn retire_checkpoints(&self, tx: &Tx, org: OrgId, job: Uuid) -> AppResult<()> {
+        let retired = jobs::retire_checkpoints(tx, org, job, Utc::now()).await?;
+        self.delete_files_after_commit(tx, org, retired.iter().flat_map(|f| files_of(f).into_values()).collect());
+        Ok(())
+    }
+
+    pub(crate) fn delete_files_after_commit(&self, tx: &Tx, org: OrgId, shas: Vec<String>) {
+        if shas.is_empty() {
+            return;
+        }
+        let app = self.clone();
+        tx.after_commit(move || {
+            tokio::spawn(async move {
+                for sha in shas {
+                    app.delete_blob_if_unreferenced(org, &sha).await;
+                }
+            });
+        });
     }
 
     /// Ends the job: the model version, the job row, usage and the event in
@@ -356,7 +406,8 @@ impl App {
         if !jobs::holds(&tx, org, fence).await? {
             return Ok(false);
         }
-        self.meter(&tx, org, fence, &lease.job.device, produced.compute_seconds).await?;
+        self.meter(&tx, org, fence, &lease.job.device, produced.compute_seconds, None).await?;
+        self.retire_checkpoints(&tx, org, fence.job).await?;
         let model_id = if lease.job.kind == JobKind::Evaluate {
             None
         } else {
@@ -436,6 +487,7 @@ impl App {
         if !jobs::finish(tx, org, fence.job, Some(fence), end, now).await? {
             return Ok(false);
         }
+        self.retire_checkpoints(tx, org, fence.job).await?;
         dispatch::remove(tx, fence.job).await?;
         if status == JobStatus::Failed {
             self.enqueue_job_webhook(tx, org, fence.job, "job.failed").await?;
@@ -471,7 +523,7 @@ impl App {
         if !jobs::holds(&tx, org, fence).await? {
             return Ok(FailOutcome::Lost);
         }
-        self.meter(&tx, org, fence, &lease.job.device, compute_seconds).await?;
+        self.meter(&tx, org, fence, &lease.job.device, compute_seconds, None).await?;
         let failures = lease.job.failures + 1;
         let outcome = if permanent {
             self.end_in(&tx, org, fence, JobStatus::Failed, Some((code, message)), message, false).await?;
@@ -504,9 +556,8 @@ impl App {
         if !jobs::holds(&tx, lease.org, lease.fence).await? {
             return Ok(false);
         }
-        self.meter(&tx, lease.org, lease.fence, &lease.job.device, compute_seconds).await?;
-        let ended =
-            self.end_in(&tx, lease.org, lease.fence, JobStatus::Cancelled, None, "cancelled; the last checkpoint is kept", false).await?;
+        self.meter(&tx, lease.org, lease.fence, &lease.job.device, compute_seconds, None).await?;
+        let ended = self.end_in(&tx, lease.org, lease.fence, JobStatus::Cancelled, None, "cancelled", false).await?;
         tx.commit().await?;
         Ok(ended)
     }
@@ -521,7 +572,7 @@ impl App {
         if !jobs::holds(&tx, org, fence).await? {
             return Ok(false);
         }
-        self.meter(&tx, org, fence, &lease.job.device, compute_seconds).await?;
+        self.meter(&tx, org, fence, &lease.job.device, compute_seconds, None).await?;
         jobs::requeue(&tx, org, fence, now, None).await?;
         dispatch::set_waiting(&tx, fence.job, now).await?;
         let event = status_event(

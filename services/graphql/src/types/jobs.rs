@@ -200,11 +200,14 @@ pub struct Checkpoint {
     pub attempt: i32,
     pub size_bytes: f64,
     pub created_at: DateTime<Utc>,
+    /// When the job ended and the checkpoint's files were deleted; the
+    /// entry stays as a record. Live checkpoints count in storage.
+    pub retired_at: Option<DateTime<Utc>>,
 }
 
 impl From<CheckpointView> for Checkpoint {
     fn from(c: CheckpointView) -> Self {
-        Self { epoch: c.epoch, attempt: c.attempt, size_bytes: c.size_bytes as f64, created_at: c.created_at }
+        Self { epoch: c.epoch, attempt: c.attempt, size_bytes: c.size_bytes as f64, created_at: c.created_at, retired_at: c.retired_at }
     }
 }
 
@@ -214,12 +217,16 @@ pub struct UsageRecord {
     pub meter: String,
     pub device: String,
     pub quantity: f64,
+    /// Compute: the attempt billed.
+    pub attempt: Option<i32>,
+    /// Compute: the finished epoch billed; null for the rest of the attempt.
+    pub epoch: Option<i32>,
     pub created_at: DateTime<Utc>,
 }
 
 impl From<UsageView> for UsageRecord {
     fn from(u: UsageView) -> Self {
-        Self { meter: u.meter, device: u.device, quantity: u.quantity, created_at: u.created_at }
+        Self { meter: u.meter, device: u.device, quantity: u.quantity, attempt: u.attempt, epoch: u.epoch, created_at: u.created_at }
     }
 }
 

@@ -67,6 +67,13 @@ impl Organization {
         self.view.plan.into()
     }
 
+    /// Bytes the organization keeps (datasets, model artifacts, checkpoints
+    /// of running jobs), against `quotas.storageBytes`.
+    async fn storage_used_bytes(&self, ctx: &Context<'_>) -> async_graphql::Result<f64> {
+        self.ensure_current(ctx)?;
+        Ok(app(ctx)?.storage_used(principal(ctx)?).await.gql(ctx)? as f64)
+    }
+
     async fn quotas(&self) -> Quotas {
         let q = self.view.quotas();
         Quotas {

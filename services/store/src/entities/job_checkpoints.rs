@@ -15,6 +15,8 @@ pub struct Model {
     pub files: String,
     pub size_bytes: i64,
     pub created_at: DateTimeUtc,
+    /// Set when the job ended and the files were deleted; the row stays as a record.
+    pub retired_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

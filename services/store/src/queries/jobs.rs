@@ -296,6 +296,33 @@ pub async fn upsert_checkpoint(tx: &Tx, row: job_checkpoints::Model) -> Result<(
     Ok(())
 }
 
+/// The checkpoint of one epoch, if the job has one.
+pub async fn checkpoint(tx: &Tx, org: OrgId, job: Uuid, epoch: i32) -> Result<Option<job_checkpoints::Model>> {
+    Ok(Checkpoints::find_by_id((org.0, job, epoch)).one(tx.conn()).await?)
+}
+
+/// Marks the job's live checkpoints retired (the job ended); their file
+/// maps, whose blobs the caller deletes once nothing else names them.
+pub async fn retire_checkpoints(tx: &Tx, org: OrgId, job: Uuid, now: DateTime<Utc>) -> Result<Vec<String>> {
+    let live: Vec<String> = Checkpoints::find()
+        .select_only()
+        .column(job_checkpoints::Column::Files)
+        .filter(job_checkpoints::Column::OrgId.eq(org.0))
+        .filter(job_checkpoints::Column::JobId.eq(job))
+        .filter(job_checkpoints::Column::RetiredAt.is_null())
+        .into_tuple()
+        .all(tx.conn())
+        .await?;
+    Checkpoints::update_many()
+        .col_expr(job_checkpoints::Column::RetiredAt, Expr::value(Some(now)))
+        .filter(job_checkpoints::Column::OrgId.eq(org.0))
+        .filter(job_checkpoints::Column::JobId.eq(job))
+        .filter(job_checkpoints::Column::RetiredAt.is_null())
+        .exec(tx.conn())
+        .await?;
+    Ok(live)
+}
+
 pub async fn checkpoints(tx: &Tx, org: OrgId, job: Uuid) -> Result<Vec<job_checkpoints::Model>> {
     Ok(Checkpoints::find()
         .filter(job_checkpoints::Column::OrgId.eq(org.0))

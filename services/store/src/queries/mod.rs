@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod memberships;
 pub mod orgs;
 pub mod refresh_tokens;
+pub mod storage;
 pub mod users;
 pub mod webhooks;
 
