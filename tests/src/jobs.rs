@@ -93,7 +93,12 @@ impl TestApp {
 
     /// Starts a real `tenfold worker` process on this test's backends.
     pub fn spawn_worker(&self, slots: usize) -> WorkerProcess {
-        WorkerProcess::start(self, slots)
+        WorkerProcess::start(self, slots, &[])
+    }
+
+    /// [`Self::spawn_worker`] with more settings in its environment.
+    pub fn spawn_worker_with(&self, slots: usize, env: &[(&str, &str)]) -> WorkerProcess {
+        WorkerProcess::start(self, slots, env)
     }
 }
 
@@ -113,7 +118,7 @@ pub struct WorkerProcess {
 }
 
 impl WorkerProcess {
-    fn start(app: &TestApp, slots: usize) -> Self {
+    fn start(app: &TestApp, slots: usize, env: &[(&str, &str)]) -> Self {
         let s = &app.settings;
         let log = app.db.files_dir().join(format!("worker-{}.log", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(app.db.files_dir()).unwrap();
@@ -156,12 +161,35 @@ impl WorkerProcess {
         if !redis.is_empty() {
             cmd.env("TENFOLD_REDIS__URL", redis).env("TENFOLD_REDIS__KEY_PREFIX", &s.redis.key_prefix);
         }
+        cmd.envs(env.iter().copied());
         let child = cmd.spawn().unwrap();
         Self { child, log }
     }
 
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The pid of the attempt process the worker started for `job` (a raw
+    /// job id), from its JSON log; waits up to 60 s for it.
+    pub async fn attempt_pid(&self, job: uuid::Uuid) -> i32 {
+        for _ in 0..600 {
+            let found = self
+                .log()
+                .lines()
+                .filter(|l| l.contains("attempt process started") && l.contains(&job.to_string()))
+                .find_map(|l| serde_json::from_str::<Value>(l).ok().and_then(|v| v["pid"].as_i64()).map(|p| p as i32));
+            if let Some(pid) = found {
+                return pid;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("no attempt process for job {job} in the worker's log:\n{}", self.log());
     }
 
     fn signal(&self, sig: &str) {

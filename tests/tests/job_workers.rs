@@ -447,3 +447,51 @@ async fn a_plan_s_concurrency_limit_and_a_job_s_device_are_respected() {
     assert_eq!(waiting["status"], "QUEUED", "a CPU worker took a CUDA job: {waiting:#}");
     assert_eq!(waiting["attempt"], 0);
 }
+
+fn raw_id(global: &str) -> uuid::Uuid {
+    tenfold_graphql::GlobalId::decode(global, "job").unwrap().id
+}
+
+#[tokio::test]
+async fn a_crashed_attempt_costs_only_its_own_job_an_attempt() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("ada@example.com", "Acme").await;
+    app.app.set_plan(owner.org(), tenfold_domain::Plan::Pro).await.unwrap();
+    let a = long_job(&app, &owner).await;
+    let b = long_job(&app, &owner).await;
+    let mut worker = app.spawn_worker(2);
+    app.wait_job(&owner.access, &a, LONG, |j| has_checkpoint(j, 1)).await;
+    app.wait_job(&owner.access, &b, LONG, |j| j["status"] == "RUNNING").await;
+    // What the kernel's out-of-memory killer does to the biggest process.
+    let victim = worker.attempt_pid(raw_id(&b)).await;
+    assert_ne!(victim, worker.pid(), "the attempt runs in its own process");
+    assert!(std::process::Command::new("kill").args(["-KILL", &victim.to_string()]).status().unwrap().success());
+    let a_done = app.wait_job(&owner.access, &a, LONG, |j| j["status"] != "RUNNING" && j["status"] != "QUEUED").await;
+    assert_succeeded_once(&a_done);
+    assert_eq!((a_done["attempt"].as_i64(), a_done["failures"].as_i64()), (Some(1), Some(0)), "the other job never noticed: {a_done:#}");
+    let b_done = app.wait_job(&owner.access, &b, LONG, |j| j["status"] != "RUNNING" && j["status"] != "QUEUED").await;
+    assert_succeeded_once(&b_done);
+    assert_eq!(b_done["failures"], 1, "the crash cost its own job one attempt: {b_done:#}");
+    let crash = events(&b_done).into_iter().find(|e| e.3["errorCode"] == "worker_panic").expect("the crash is on record");
+    assert!(crash.3["message"].as_str().unwrap().contains("signal 9"), "{crash:?}");
+    assert!(worker.alive(), "the worker survived the crash:\n{}", worker.log());
+}
+
+#[tokio::test]
+async fn an_attempt_over_its_memory_fails_alone_with_out_of_memory() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("ada@example.com", "Acme").await;
+    let data = app.ready_images(&owner.access, "digits", mnist_subset(&["3", "7"], 100)).await;
+    // 128-pixel inputs in batches of 512: gigabytes of activations.
+    let input = json!({ "architecture": "cnn-small", "hyperparameters": { "epochs": 1, "batchSize": 512, "imageSize": 128 } });
+    let job = app.submit_job(&owner.access, &data, input).await.ok().str_at("/submitJob/id");
+    // Every attempt of this worker may map 100 MiB more than it starts with,
+    // so the allocation that crosses it is refused and the process aborts.
+    let mut worker = app.spawn_worker_with(1, &[("TENFOLD_JOBS__ATTEMPT_MEMORY_LIMIT_MB", "100")]);
+    let done = app.wait_job(&owner.access, &job, LONG, |j| j["status"] == "FAILED").await;
+    assert_eq!(done["errorCode"], "OUT_OF_MEMORY", "{done:#}");
+    assert_eq!(done["failures"], 1, "permanent: the same job would run out again");
+    assert_eq!(done["deadLettered"], false);
+    assert!(done["errorMessage"].as_str().unwrap().contains("more than the 100 MiB"), "{done:#}");
+    assert!(worker.alive(), "the worker survived:\n{}", worker.log());
+}

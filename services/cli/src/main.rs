@@ -59,6 +59,13 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// One job attempt, started by a worker (not for people: it speaks JSON
+    /// lines with its worker on stdin and stdout).
+    #[command(hide = true)]
+    Attempt {
+        #[arg(long)]
+        spec: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -69,7 +76,8 @@ struct WorkerArgs {
     /// cpu, or cuda:N in a build with `--features cuda`.
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// Memory offered to each job, in MiB; larger jobs are left to other workers.
+    /// Memory this worker offers its running jobs together, in MiB: a job is
+    /// claimed only if its estimate fits what the running ones leave.
     #[arg(long, default_value_t = 8192)]
     memory_mb: i32,
 }
@@ -100,6 +108,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Attempt { spec } = &cli.command {
+        std::process::exit(tenfold_worker::attempt::child_main(&Registry::standard(), spec));
+    }
     // The ML commands need no settings, database or runtime.
     let ml_result = match &cli.command {
         Command::Train(args) => Some(ml::train(&Registry::standard(), args)),
@@ -163,7 +174,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             info!(org = %view.id, plan = %view.plan, "plan changed");
             Ok(())
         }
-        Command::Schema | Command::Train(_) | Command::Eval(_) | Command::Predict(_) => Ok(()),
+        Command::Schema | Command::Train(_) | Command::Eval(_) | Command::Predict(_) | Command::Attempt { .. } => Ok(()),
     }
 }
 

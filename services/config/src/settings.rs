@@ -125,6 +125,9 @@ pub struct JobSettings {
     /// this long, then stop; either way they are released for another worker.
     /// Keep it under the orchestrator's termination grace (Kubernetes: 30 s).
     pub shutdown_grace_seconds: f64,
+    /// The address space every attempt process may use, in MiB; 0: each
+    /// job's own memory estimate with headroom (the default).
+    pub attempt_memory_limit_mb: u64,
 }
 
 impl Default for JobSettings {
@@ -138,6 +141,7 @@ impl Default for JobSettings {
             poll_interval_ms: 1000,
             step_event_interval_ms: 1000,
             shutdown_grace_seconds: 20.0,
+            attempt_memory_limit_mb: 0,
         }
     }
 }

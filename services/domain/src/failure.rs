@@ -43,6 +43,7 @@ failure_codes! {
     Unsupported => "unsupported", permanent: true, "Something this release does not do yet.";
     DatasetDeleted => "dataset_deleted", permanent: true, "The dataset version was deleted before the job ran.";
     Cancelled => "cancelled", permanent: true, "The job was cancelled.";
+    OutOfMemory => "out_of_memory", permanent: true, "The training process needed more memory than the job was given.";
     Io => "io", permanent: false, "The worker's local disk failed.";
     DeviceUnavailable => "device_unavailable", permanent: false, "The GPU (or device) could not be used.";
     StorageUnavailable => "storage_unavailable", permanent: false, "Blob storage did not answer.";

@@ -29,3 +29,12 @@ pub mod train;
 pub use candle_core::Device;
 pub use error::{MlError, Result};
 pub use model::Model;
+
+/// Starts the engine's compute threads now. A process that limits its own
+/// address space afterwards (a worker's attempt process) then has its
+/// threads and their stacks already, and the limit bites only the job's
+/// own allocations.
+pub fn start_threads() -> usize {
+    // Both pools spawn lazily: rayon's (our kernels) and candle's own.
+    candle_core::utils::barrier_pool().n_workers() + rayon::current_num_threads()
+}

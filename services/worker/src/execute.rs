@@ -18,6 +18,7 @@ use tenfold_ml::train::{Control, EpochRecord, Event, StepProgress};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use crate::attempt::{AttemptSpec, run_in_process};
 use crate::workspace::Workspace;
 
 /// Why a run was asked to stop early.
@@ -92,25 +93,25 @@ pub struct ExecOptions {
     pub step_event_interval: Duration,
 }
 
-/// Progress from the training thread, owned so it can cross threads.
-enum Progress {
+/// Progress from the training thread or process, owned so it can cross threads.
+pub(crate) enum Progress {
     Step(StepProgress),
     Epoch(EpochRecord),
-    /// The training thread waits for `stored` before going on, so a
+    /// The engine waits for `stored` to be called before going on, so a
     /// checkpoint is in blob storage before the engine prunes its folder
     /// and before the next epoch's work depends on it.
     Checkpoint {
         epoch: usize,
         dir: PathBuf,
-        stored: std::sync::mpsc::SyncSender<()>,
+        stored: Box<dyn FnOnce() + Send>,
     },
 }
 
 /// A failure and whether retrying could help.
-struct Failure {
-    code: FailureCode,
-    message: String,
-    permanent: bool,
+pub(crate) struct Failure {
+    pub(crate) code: FailureCode,
+    pub(crate) message: String,
+    pub(crate) permanent: bool,
 }
 
 impl From<MlError> for Failure {
@@ -119,7 +120,7 @@ impl From<MlError> for Failure {
     }
 }
 
-fn transient(code: FailureCode, e: impl std::fmt::Display) -> Failure {
+pub(crate) fn transient(code: FailureCode, e: impl std::fmt::Display) -> Failure {
     Failure { code, message: e.to_string(), permanent: false }
 }
 
@@ -194,7 +195,7 @@ async fn follow(app: &App, lease: &LeasedJob, stop: &Stop, meter: &Meter, mut rx
                 if matches!(recorded, Ok(true)) && stop.reason() == Some(StopReason::Shutdown) {
                     stop.halt();
                 }
-                let _ = stored.send(());
+                stored();
                 recorded
             }
         };
@@ -225,13 +226,53 @@ async fn prepare(app: &App, lease: &LeasedJob, ws: &Workspace) -> Result<(), Fai
     Ok(())
 }
 
-enum Done {
+pub(crate) enum Done {
     Trained(Box<Trained>),
     Evaluated(Box<Evaluated>),
 }
 
+/// The attempt as its process needs it; the workspace's files are in place.
+fn attempt_spec(lease: &LeasedJob, ws: &Workspace, opts: &ExecOptions, limit_override_mb: Option<u64>) -> AttemptSpec {
+    let base = lease.base.as_ref().map(|_| ws.path("base"));
+    AttemptSpec {
+        family: lease.job.family,
+        kind: lease.job.kind,
+        data: data_path(ws, lease),
+        out: ws.path("out"),
+        model: (lease.job.kind == JobKind::Evaluate).then(|| ws.path("base")),
+        // From scratch the job names it; fine-tuning takes the base model's.
+        architecture: if base.is_some() { None } else { lease.job.architecture.clone() },
+        hyperparameters: lease.job.hyperparameters.clone(),
+        base,
+        teacher: lease.teacher.as_ref().map(|_| ws.path("teacher")),
+        device: opts.device.clone(),
+        checkpoint_dir: ws.path("checkpoints"),
+        resume: lease.checkpoint.is_some(),
+        memory_limit_mb: Some(limit_override_mb.unwrap_or_else(|| attempt_memory_limit_mb(lease.job.memory_mb))),
+    }
+}
+
+/// The address space an attempt may use: its estimate with room for what
+/// an estimate cannot see (allocator arenas, thread stacks, libraries).
+fn attempt_memory_limit_mb(estimate_mb: i32) -> u64 {
+    let estimate = u64::try_from(estimate_mb.max(64)).unwrap_or(64);
+    (estimate * 3 / 2).max(estimate + 512)
+}
+
+/// Where attempts run.
+#[derive(Debug, Clone)]
+pub enum Attempts {
+    /// On a blocking thread of the worker (tests with families the
+    /// `tenfold` binary does not have; benchmarks).
+    InThread,
+    /// In a child process of `program` (`tenfold attempt`), one per attempt,
+    /// with an address-space limit: the job's estimate with headroom, or
+    /// `memory_limit_mb` for every attempt when set.
+    InProcess { program: PathBuf, memory_limit_mb: Option<u64> },
+}
+
 async fn run_engine(
-    families: &Registry,
+    ex: &MlExecutor,
     app: &App,
     lease: &LeasedJob,
     ws: &Workspace,
@@ -239,9 +280,17 @@ async fn run_engine(
     meter: &Meter,
     opts: &ExecOptions,
 ) -> Result<Done, Failure> {
-    let family = families.get(lease.job.family).map_err(Failure::from)?;
+    let family = ex.families.get(lease.job.family).map_err(Failure::from)?;
+    if let Attempts::InProcess { program, memory_limit_mb } = &ex.attempts {
+        let spec = attempt_spec(lease, ws, opts, *memory_limit_mb);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let spec_path = ws.path("attempt.json");
+        let run = run_in_process(program, &spec, &spec_path, lease.fence.job, stop, tx);
+        let (done, ()) = tokio::join!(run, follow(app, lease, stop, meter, rx, opts.step_event_interval));
+        return done;
+    }
     // The engine runs on a blocking thread: it gets its own handle.
-    let families = families.clone();
+    let families = ex.families.clone();
     let family_id = family.family();
     let device = opts.device.clone();
     let data = data_path(ws, lease);
@@ -267,6 +316,9 @@ async fn run_engine(
                 Event::Epoch(e) => Progress::Epoch(e.clone()),
                 Event::Checkpoint { epoch, dir } => {
                     let (stored, wait) = std::sync::mpsc::sync_channel(1);
+                    let stored = Box::new(move || {
+                        let _ = stored.send(());
+                    });
                     let _ = tx.send(Progress::Checkpoint { epoch, dir: dir.to_path_buf(), stored });
                     // Bounded: a storage outage must not hang the run forever.
                     let _ = wait.recv_timeout(Duration::from_secs(300));
@@ -321,23 +373,30 @@ pub trait Executor: Send + Sync + 'static {
 /// Jobs of every registered family on the ML engine.
 pub struct MlExecutor {
     families: Registry,
+    attempts: Attempts,
 }
 
 impl MlExecutor {
+    /// Attempts on threads of the worker.
     pub fn new(families: Registry) -> Self {
-        Self { families }
+        Self { families, attempts: Attempts::InThread }
+    }
+
+    /// Attempts in child processes of the `tenfold` binary at `program`.
+    pub fn in_processes(families: Registry, program: PathBuf, memory_limit_mb: Option<u64>) -> Self {
+        Self { families, attempts: Attempts::InProcess { program, memory_limit_mb } }
     }
 }
 
 #[async_trait::async_trait]
 impl Executor for MlExecutor {
     async fn execute(&self, app: &App, lease: &LeasedJob, stop: &Stop, opts: &ExecOptions) -> Ending {
-        execute(&self.families, app, lease, stop, opts).await
+        execute(self, app, lease, stop, opts).await
     }
 }
 
 /// Runs a claimed job to its end and records that end.
-async fn execute(families: &Registry, app: &App, lease: &LeasedJob, stop: &Stop, opts: &ExecOptions) -> Ending {
+async fn execute(ex: &MlExecutor, app: &App, lease: &LeasedJob, stop: &Stop, opts: &ExecOptions) -> Ending {
     let meter = Meter::new();
     let ws = match Workspace::create(&opts.work_dir, lease.fence.job, lease.fence.attempt) {
         Ok(ws) => ws,
@@ -346,7 +405,7 @@ async fn execute(families: &Registry, app: &App, lease: &LeasedJob, stop: &Stop,
         }
     };
     let outcome = match prepare(app, lease, &ws).await {
-        Ok(()) => run_engine(families, app, lease, &ws, stop, &meter, opts).await,
+        Ok(()) => run_engine(ex, app, lease, &ws, stop, &meter, opts).await,
         Err(f) => Err(f),
     };
     // Messages reach users (the job, emails, webhooks): no worker paths.

@@ -6,10 +6,11 @@
 //! is free), a rescuer (reclaims entries of dead workers, reconciles what
 //! the broker lost) and one task per running job with its heartbeat.
 
+pub mod attempt;
 mod execute;
 mod runner;
 mod webhooks;
 mod workspace;
 
-pub use execute::{Ending, ExecOptions, Executor, MlExecutor, Stop, StopReason, written};
+pub use execute::{Attempts, Ending, ExecOptions, Executor, MlExecutor, Stop, StopReason, written};
 pub use runner::{WorkerOptions, run, run_with};

@@ -118,7 +118,11 @@ impl Shared {
 /// Runs the worker until `shutdown` completes, then stops taking work,
 /// asks running jobs to checkpoint and release their leases, and returns.
 pub async fn run(app: App, opts: WorkerOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    run_with(app, opts, Arc::new(MlExecutor::new(Registry::standard())), shutdown).await
+    // Each attempt in its own process of this binary (`tenfold attempt`).
+    let program = std::env::current_exe()?;
+    let limit = app.job_settings().attempt_memory_limit_mb;
+    let executor = MlExecutor::in_processes(Registry::standard(), program, (limit > 0).then_some(limit));
+    run_with(app, opts, Arc::new(executor), shutdown).await
 }
 
 /// [`run`] with another executor (the queue benchmark measures the queue

@@ -42,6 +42,7 @@ pub enum JobErrorCode {
     Unsupported,
     DatasetDeleted,
     Cancelled,
+    OutOfMemory,
     Io,
     DeviceUnavailable,
     StorageUnavailable,
