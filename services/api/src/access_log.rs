@@ -9,6 +9,10 @@ use actix_web::{Error, HttpMessage};
 use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
 
+/// The target of request spans: the logging setup logs their close (the
+/// access log) and no other span's.
+pub const ACCESS_LOG_TARGET: &str = "tenfold::access";
+
 pub struct AccessLogSpan;
 
 impl RootSpanBuilder for AccessLogSpan {
@@ -17,6 +21,7 @@ impl RootSpanBuilder for AccessLogSpan {
         let route = request.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
         let client_ip = request.connection_info().peer_addr().unwrap_or("-").to_owned();
         tracing::info_span!(
+            target: ACCESS_LOG_TARGET,
             "HTTP request",
             http.method = %request.method(),
             http.route = %route,

@@ -21,6 +21,7 @@ use tenfold_config::ExposeSecret;
 use tenfold_graphql::TenfoldSchema;
 use tracing_actix_web::TracingLogger;
 
+pub use access_log::ACCESS_LOG_TARGET;
 pub use metrics_http::{MetricsToken, install_metrics};
 
 /// Everything a request handler needs, shared by all workers.

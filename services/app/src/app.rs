@@ -85,6 +85,7 @@ impl App {
     }
 
     /// For `/readyz`: the database and the broker answer.
+    #[tracing::instrument(skip_all)]
     pub async fn ready(&self) -> AppResult<()> {
         self.inner.store.ping().await?;
         self.inner.limiter.ping().await?;

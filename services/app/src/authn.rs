@@ -18,6 +18,7 @@ impl App {
     /// Authenticates a bearer credential: an access token (JWT) or an API key.
     /// Every failure is UNAUTHENTICATED with a message that does not say
     /// which check failed.
+    #[tracing::instrument(skip_all)]
     pub async fn authenticate(&self, credential: &str, meta: RequestMeta) -> AppResult<Principal> {
         if credential.starts_with(API_KEY_PREFIX) {
             self.authenticate_api_key(credential, meta).await

@@ -157,6 +157,7 @@ impl App {
     /// What can be checked of an upload before its body is read: the
     /// permission, and the declared size against the plan and the storage
     /// left (the body's length, a little more than the file's).
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn precheck_upload(&self, p: &Principal, declared_bytes: Option<u64>) -> AppResult<()> {
         p.require(perms::DATASETS_WRITE)?;
         if let Some(size) = declared_bytes {
@@ -191,6 +192,7 @@ impl App {
     /// Stores an upload as a new version of the dataset `name` (created on
     /// first upload) and starts its validation. Quotas and names are
     /// checked before anything is stored.
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn upload_dataset(&self, p: &Principal, input: UploadInput<'_>) -> AppResult<DatasetVersionView> {
         p.require(perms::DATASETS_WRITE)?;
         let name = check_name(input.name)?;
@@ -333,6 +335,7 @@ impl App {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn datasets(
         &self,
         p: &Principal,
@@ -351,6 +354,7 @@ impl App {
         Ok(Page { rows: page.rows.iter().map(dataset_view).collect::<AppResult<_>>()?, has_next: page.has_next })
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org, id = %id))]
     pub async fn dataset(&self, p: &Principal, id: Uuid) -> AppResult<DatasetView> {
         p.require(perms::DATASETS_READ)?;
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
@@ -359,6 +363,7 @@ impl App {
         dataset_view(&row)
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn dataset_versions(&self, p: &Principal, dataset: Uuid) -> AppResult<Vec<DatasetVersionView>> {
         p.require(perms::DATASETS_READ)?;
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
@@ -367,6 +372,7 @@ impl App {
         Ok(rows.iter().map(version_view).collect())
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org, id = %id))]
     pub async fn dataset_version(&self, p: &Principal, id: Uuid) -> AppResult<DatasetVersionView> {
         p.require(perms::DATASETS_READ)?;
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
@@ -377,6 +383,7 @@ impl App {
 
     /// Deletes a dataset, its versions and every blob no other version of
     /// the organization still uses.
+    #[tracing::instrument(skip_all, fields(org = %p.org, id = %id))]
     pub async fn delete_dataset(&self, p: &Principal, id: Uuid) -> AppResult<bool> {
         p.require(perms::DATASETS_WRITE)?;
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
@@ -394,12 +401,14 @@ impl App {
 
     /// Keys of the organization's blobs (tests and tenant export).
     /// Bytes the caller's organization keeps, as the storage quota counts them.
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn storage_used(&self, p: &Principal) -> AppResult<u64> {
         p.require(perms::ORG_READ)?;
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
         Ok(storage::used_bytes(&tx, p.org).await?.max(0) as u64)
     }
 
+    #[tracing::instrument(skip_all, fields(org = %org))]
     pub async fn blob_keys(&self, org: OrgId) -> AppResult<Vec<String>> {
         self.inner.blobs.list(org).await.map_err(AppError::internal)
     }

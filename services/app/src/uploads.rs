@@ -63,6 +63,7 @@ impl App {
         (dir.join(format!("{id}.json")), dir.join(format!("{id}.part")))
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn create_upload(&self, p: &Principal, upload: NewUpload) -> AppResult<UploadState> {
         p.require(perms::DATASETS_WRITE)?;
         parse_family(&upload.family)?;
@@ -100,6 +101,7 @@ impl App {
         Ok((session, meta, part))
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org, id = %id))]
     pub async fn upload_state(&self, p: &Principal, id: Uuid) -> AppResult<UploadState> {
         p.require(perms::DATASETS_WRITE)?;
         let (session, _, part) = self.load_session(p, id)?;
@@ -109,6 +111,7 @@ impl App {
 
     /// Appends `chunk` at `offset`, which must be where the upload stands.
     /// The last chunk completes the upload: checksum, then a dataset version.
+    #[tracing::instrument(skip_all, fields(org = %p.org, id = %id))]
     pub async fn append_upload(&self, p: &Principal, id: Uuid, offset: u64, chunk: &[u8]) -> AppResult<Appended> {
         p.require(perms::DATASETS_WRITE)?;
         let (session, meta, part) = self.load_session(p, id)?;
@@ -152,6 +155,7 @@ impl App {
         Ok(Appended::Complete(Box::new(self.upload_dataset(p, input).await?)))
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org, id = %id))]
     pub async fn cancel_upload(&self, p: &Principal, id: Uuid) -> AppResult<()> {
         p.require(perms::DATASETS_WRITE)?;
         let (_, meta, part) = self.load_session(p, id)?;

@@ -152,6 +152,7 @@ pub fn check_webhook_url(raw: &str, settings: &WebhookSettings) -> AppResult<url
 
 impl App {
     /// Registers an endpoint; the signing secret is in the answer only.
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn create_webhook(&self, p: &Principal, url: &str, events: &[String]) -> AppResult<(WebhookView, String)> {
         p.require(perms::WEBHOOKS_MANAGE)?;
         let url = check_webhook_url(url, &self.inner.settings.webhooks)?;
@@ -193,6 +194,7 @@ impl App {
         Ok((webhook_view(&row), secret))
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn webhooks(&self, p: &Principal) -> AppResult<Vec<WebhookView>> {
         p.require(perms::WEBHOOKS_MANAGE)?;
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
@@ -201,6 +203,7 @@ impl App {
         Ok(rows.iter().map(webhook_view).collect())
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org, id = %id))]
     pub async fn delete_webhook(&self, p: &Principal, id: Uuid) -> AppResult<bool> {
         p.require(perms::WEBHOOKS_MANAGE)?;
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
@@ -212,6 +215,7 @@ impl App {
     }
 
     /// A webhook's deliveries, newest first, with every attempt's outcome.
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn webhook_deliveries(
         &self,
         p: &Principal,
@@ -258,6 +262,7 @@ impl App {
     }
 
     /// Claims deliveries that are due (for the deliverer in the workers).
+    #[tracing::instrument(skip_all)]
     pub async fn due_webhook_deliveries(&self, n: u64) -> AppResult<Vec<DueDelivery>> {
         let now = Utc::now();
         let hold = now + chrono::Duration::milliseconds((self.inner.settings.webhooks.timeout_seconds * 3000.0) as i64);
@@ -291,6 +296,7 @@ impl App {
 
     /// Records an attempt: delivered, or retried with backoff until the
     /// attempts run out.
+    #[tracing::instrument(skip_all)]
     pub async fn record_webhook_attempt(&self, d: &DueDelivery, result: AttemptResult) -> AppResult<()> {
         let now = Utc::now();
         let settings = &self.inner.settings.webhooks;

@@ -18,6 +18,7 @@ const MAX_NAME_CHARS: usize = 100;
 impl App {
     /// Creates a key; the returned secret is never shown again. Nobody can
     /// create a key with a scope their own role could not use.
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn create_api_key(&self, p: &Principal, name: &str, scopes: &[String]) -> AppResult<(ApiKeyView, String)> {
         p.require(perms::API_KEYS_MANAGE)?;
         let (creator, role, _) = p.person()?;
@@ -63,6 +64,7 @@ impl App {
         Ok((api_key_view(&row)?, minted.secret))
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn revoke_api_key(&self, p: &Principal, id: ApiKeyId) -> AppResult<ApiKeyView> {
         p.require(perms::API_KEYS_MANAGE)?;
         let now = Utc::now();
@@ -87,6 +89,7 @@ impl App {
         Ok(view)
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn api_keys(&self, p: &Principal, after: Option<ApiKeyId>, first: Option<i32>) -> AppResult<Page<ApiKeyView>> {
         p.require(perms::API_KEYS_READ)?;
         let limit = self.page_size(first)?;
@@ -96,6 +99,7 @@ impl App {
         Ok(Page { rows: page.rows.iter().map(api_key_view).collect::<AppResult<_>>()?, has_next: page.has_next })
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn api_key(&self, p: &Principal, id: ApiKeyId) -> AppResult<ApiKeyView> {
         p.require(perms::API_KEYS_READ)?;
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;

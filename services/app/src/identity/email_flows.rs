@@ -47,6 +47,7 @@ impl App {
         Ok(UserId(row.user_id))
     }
 
+    #[tracing::instrument(skip_all)]
     pub async fn verify_email(&self, token: &str) -> AppResult<bool> {
         let tx = self.inner.store.begin().await?;
         let user = self.consume_email_token(&tx, VERIFY, token).await?;
@@ -55,6 +56,7 @@ impl App {
         Ok(true)
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn resend_verification_email(&self, p: &Principal) -> AppResult<bool> {
         p.require(perms::SESSION)?;
         let (user_id, _, _) = p.person()?;
@@ -72,6 +74,7 @@ impl App {
 
     /// Sends a reset link if the account exists. The answer is the same
     /// either way, so it cannot be used to find out who has an account.
+    #[tracing::instrument(skip_all)]
     pub async fn request_password_reset(&self, meta: &RequestMeta, email: &str) -> AppResult<bool> {
         let email = Email::parse(email)?;
         let hour = Duration::from_secs(3600);
@@ -96,6 +99,7 @@ impl App {
 
     /// Sets a new password from a reset link and ends every sign-in of the
     /// account (refresh tokens and, through `password_changed_at`, access tokens).
+    #[tracing::instrument(skip_all)]
     pub async fn reset_password(&self, meta: &RequestMeta, token: &str, new_password: &str) -> AppResult<bool> {
         let password = Password::parse(new_password)?;
         let hash = self.inner.hasher.hash(&password)?;

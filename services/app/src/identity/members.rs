@@ -40,6 +40,7 @@ fn check_can_assign(actor_role: Role, target_role: Role) -> AppResult<()> {
 }
 
 impl App {
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn members(&self, p: &Principal, after: Option<UserId>, first: Option<i32>) -> AppResult<Page<MemberView>> {
         p.require(perms::MEMBERS_READ)?;
         let limit = self.page_size(first)?;
@@ -58,6 +59,7 @@ impl App {
     }
 
     /// One member of the caller's organization (for `node`).
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn member(&self, p: &Principal, user: UserId) -> AppResult<MemberView> {
         p.require(perms::MEMBERS_READ)?;
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
@@ -67,6 +69,7 @@ impl App {
         Ok(MemberView { org: p.org, user: user_view(&u), role: parse_role(&m.role)?, joined_at: m.created_at })
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn invite_member(&self, p: &Principal, email: &str, role: Role) -> AppResult<InvitationView> {
         p.require(perms::MEMBERS_MANAGE)?;
         let (inviter, actor_role, _) = p.person()?;
@@ -124,6 +127,7 @@ impl App {
         invitation_view(&row)
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn invitations(&self, p: &Principal, after: Option<InvitationId>, first: Option<i32>) -> AppResult<Page<InvitationView>> {
         p.require(perms::MEMBERS_MANAGE)?;
         let limit = self.page_size(first)?;
@@ -133,6 +137,7 @@ impl App {
         Ok(Page { rows: page.rows.iter().map(invitation_view).collect::<AppResult<_>>()?, has_next: page.has_next })
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn invitation(&self, p: &Principal, id: InvitationId) -> AppResult<InvitationView> {
         p.require(perms::MEMBERS_MANAGE)?;
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
@@ -141,6 +146,7 @@ impl App {
         invitation_view(&row)
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn revoke_invitation(&self, p: &Principal, id: InvitationId) -> AppResult<InvitationView> {
         p.require(perms::MEMBERS_MANAGE)?;
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
@@ -157,6 +163,7 @@ impl App {
     /// Joins the organization of an invitation. A signed-in user must have
     /// the invited address; someone without an account gives a password and
     /// gets one (the emailed token proves the address).
+    #[tracing::instrument(skip_all)]
     pub async fn accept_invitation(
         &self,
         meta: &RequestMeta,
@@ -218,6 +225,7 @@ impl App {
         Ok(payload)
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn remove_member(&self, p: &Principal, target: UserId) -> AppResult<bool> {
         let leaving = p.user_id() == Some(target);
         if !leaving {
@@ -255,6 +263,7 @@ impl App {
         Ok(true)
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn change_role(&self, p: &Principal, target: UserId, new_role: Role) -> AppResult<MemberView> {
         p.require(perms::MEMBERS_MANAGE)?;
         let (_, actor_role, _) = p.person()?;

@@ -14,6 +14,7 @@ use crate::views::{AuditEventView, OrgView};
 
 impl App {
     /// The caller's organization; another id gets NOT_FOUND.
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn organization(&self, p: &Principal, id: Option<OrgId>) -> AppResult<OrgView> {
         p.require(perms::ORG_READ)?;
         if id.is_some_and(|id| id != p.org) {
@@ -25,6 +26,7 @@ impl App {
         org_view(&row)
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn audit_log(&self, p: &Principal, after: Option<AuditEventId>, first: Option<i32>) -> AppResult<Page<AuditEventView>> {
         p.require(perms::AUDIT_READ)?;
         let limit = self.page_size(first)?;
@@ -34,6 +36,7 @@ impl App {
         Ok(Page { rows: page.rows.iter().map(audit_view).collect(), has_next: page.has_next })
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn audit_event(&self, p: &Principal, id: AuditEventId) -> AppResult<AuditEventView> {
         p.require(perms::AUDIT_READ)?;
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
@@ -45,6 +48,7 @@ impl App {
     /// The organization's audit events as they happen (owners and admins).
     /// The bus carries only event ids; each event is re-read through the
     /// same permission and tenant checks as `auditLog`.
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn subscribe_audit_events(&self, p: &Principal) -> AppResult<BoxStream<'static, AppResult<AuditEventView>>> {
         p.require(perms::AUDIT_READ)?;
         let ids = self.inner.bus.subscribe(&audit_topic(p.org)).await?;
@@ -60,6 +64,7 @@ impl App {
 
     /// Changes an organization's plan: a platform operator's action (the
     /// `tenfold admin set-plan` command), never reachable from the API.
+    #[tracing::instrument(skip_all, fields(org = %org))]
     pub async fn set_plan(&self, org: OrgId, plan: Plan) -> AppResult<OrgView> {
         let tx = self.inner.store.tenant(org, None).await?;
         let before = orgs::get(&tx, org).await?.ok_or_else(|| AppError::not_found("organization"))?;

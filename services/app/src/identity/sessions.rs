@@ -35,6 +35,7 @@ struct Family {
 
 impl App {
     /// Creates an account and its organization; the user becomes `OWNER`.
+    #[tracing::instrument(skip_all)]
     pub async fn sign_up(&self, meta: &RequestMeta, input: SignUpInput) -> AppResult<AuthPayload> {
         let email = Email::parse(&input.email)?;
         let password = Password::parse(&input.password)?;
@@ -67,6 +68,7 @@ impl App {
 
     /// Signs in. Unknown email and wrong password get the same error and
     /// take the same time; attempts are throttled per account and per IP.
+    #[tracing::instrument(skip_all)]
     pub async fn log_in(&self, meta: &RequestMeta, email: &str, password: &str) -> AppResult<AuthPayload> {
         let auth = &self.inner.settings.auth;
         let window = Duration::from_secs(auth.login_window_seconds);
@@ -135,6 +137,7 @@ impl App {
     /// Exchanges a refresh token for a new pair (rotation). A token that was
     /// already used revokes its whole family: whoever holds the newest token
     /// is signed out too, and the user is told by email.
+    #[tracing::instrument(skip_all)]
     pub async fn refresh_session(&self, meta: &RequestMeta, token: &str) -> AppResult<AuthPayload> {
         let invalid = || AppError::unauthenticated("the refresh token is not valid or has expired; sign in again");
         if !token.starts_with(REFRESH_PREFIX) || token.len() > 128 {
@@ -179,6 +182,7 @@ impl App {
     }
 
     /// Ends the caller's sign-in: its refresh tokens and access tokens.
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn log_out(&self, p: &Principal) -> AppResult<bool> {
         p.require(perms::SESSION)?;
         let (_, _, session) = p.person()?;
@@ -190,6 +194,7 @@ impl App {
 
     /// New tokens for another organization the user belongs to. The current
     /// sign-in ends; a non-member gets the same NOT_FOUND as a random id.
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn switch_organization(&self, p: &Principal, target: OrgId) -> AppResult<AuthPayload> {
         p.require(perms::SESSION)?;
         let (user_id, _, session) = p.person()?;
@@ -204,6 +209,7 @@ impl App {
         Ok(payload)
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn me(&self, p: &Principal) -> AppResult<MeView> {
         p.require(perms::SESSION)?;
         let (user_id, _, _) = p.person()?;

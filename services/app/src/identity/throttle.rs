@@ -38,6 +38,7 @@ impl App {
     /// answer, requests go through: these limits protect capacity, and a
     /// broker outage must not take the whole API down with it (the sign-in
     /// and email throttles, which protect accounts, still fail closed).
+    #[tracing::instrument(skip_all)]
     pub async fn admit_request(&self, meta: &crate::RequestMeta, principal: Option<&crate::Principal>) -> AppResult<()> {
         let limits = &self.inner.settings.rate_limits;
         let minute = Duration::from_secs(60);

@@ -25,6 +25,7 @@ use crate::principal::{Principal, perms};
 const EVENT_BATCH: u64 = 100;
 
 impl App {
+    #[tracing::instrument(skip_all, fields(org = %p.org, id = %id))]
     pub async fn job(&self, p: &Principal, id: Uuid) -> AppResult<JobView> {
         p.require(perms::JOBS_READ)?;
         self.load_job(p, id).await
@@ -54,6 +55,7 @@ impl App {
     }
 
     /// The organization's jobs, newest first.
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn jobs(
         &self,
         p: &Principal,
@@ -70,6 +72,7 @@ impl App {
     }
 
     /// Events after sequence number `after`, oldest first.
+    #[tracing::instrument(skip_all, fields(org = %p.org, job = %job))]
     pub async fn job_events(&self, p: &Principal, job: Uuid, after: i64, first: Option<i32>) -> AppResult<Page<JobEventView>> {
         p.require(perms::JOBS_READ)?;
         let limit = self.page_size(first)?;
@@ -81,6 +84,7 @@ impl App {
     }
 
     /// Per-epoch metrics, in order (the `epoch` events' payloads).
+    #[tracing::instrument(skip_all, fields(org = %p.org, job = %job))]
     pub async fn job_metrics(&self, p: &Principal, job: Uuid) -> AppResult<Vec<serde_json::Value>> {
         p.require(perms::JOBS_READ)?;
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
@@ -89,6 +93,7 @@ impl App {
         Ok(rows.iter().map(|e| event_view(e).payload).collect())
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org, job = %job))]
     pub async fn job_checkpoints(&self, p: &Principal, job: Uuid) -> AppResult<Vec<CheckpointView>> {
         p.require(perms::JOBS_READ)?;
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
@@ -97,6 +102,7 @@ impl App {
         Ok(rows.iter().map(checkpoint_view).collect())
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org, job = %job))]
     pub async fn job_usage(&self, p: &Principal, job: Uuid) -> AppResult<Vec<UsageView>> {
         p.require(perms::JOBS_READ)?;
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
@@ -105,6 +111,7 @@ impl App {
         Ok(rows.iter().map(usage_view).collect())
     }
 
+    #[tracing::instrument(skip_all, fields(org = %p.org, id = %id))]
     pub async fn model_version(&self, p: &Principal, id: Uuid) -> AppResult<ModelVersionView> {
         p.require(perms::MODELS_READ)?;
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
@@ -115,6 +122,7 @@ impl App {
 
     /// Model versions a job produced (one at most; a list so that a test
     /// can see there is never a second).
+    #[tracing::instrument(skip_all, fields(org = %p.org, job = %job))]
     pub async fn job_model_versions(&self, p: &Principal, job: Uuid) -> AppResult<Vec<ModelVersionView>> {
         p.require(perms::MODELS_READ)?;
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
@@ -125,6 +133,7 @@ impl App {
 
     /// Cancels a job: a queued one at once, a running one cooperatively
     /// (its worker stops within a step and keeps the last checkpoint).
+    #[tracing::instrument(skip_all, fields(org = %p.org, id = %id))]
     pub async fn cancel_job(&self, p: &Principal, id: Uuid) -> AppResult<JobView> {
         p.require(perms::JOBS_WRITE)?;
         let now = Utc::now();
@@ -177,6 +186,7 @@ impl App {
     /// bus only says "something new"; every event is read from the table,
     /// so none is skipped or reordered even if a notification is lost. The
     /// stream ends after the job's last event.
+    #[tracing::instrument(skip_all, fields(org = %p.org, job = %job))]
     pub async fn subscribe_job_events(
         &self,
         p: &Principal,

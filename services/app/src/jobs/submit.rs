@@ -173,6 +173,7 @@ fn month_start() -> chrono::DateTime<Utc> {
 impl App {
     /// Queues a job after checking everything about it; the same
     /// idempotency key returns the same job.
+    #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn submit_job(&self, p: &Principal, input: SubmitJobInput) -> AppResult<JobView> {
         p.require(perms::JOBS_WRITE)?;
         let key = check_key(input.idempotency_key.as_deref())?;

@@ -131,6 +131,7 @@ impl App {
     /// already dispatched and not yet claimed count against `free`, so the
     /// broker never holds more than the workers can start: the choice of
     /// who goes next is made when a slot is actually free.
+    #[tracing::instrument(skip_all)]
     pub async fn relay_jobs(&self, cap: &Capability, free: usize) -> AppResult<usize> {
         if free == 0 {
             return Ok(0);
@@ -151,6 +152,7 @@ impl App {
 
     /// Puts back in the outbox what a dead worker or a lost broker entry
     /// left behind.
+    #[tracing::instrument(skip_all)]
     pub async fn reconcile_jobs(&self) -> AppResult<u64> {
         let now = Utc::now();
         let cutoff = now - chrono::Duration::milliseconds((self.inner.settings.jobs.redispatch_after_seconds * 1000.0) as i64);
@@ -168,6 +170,7 @@ impl App {
 
     /// Claims the job of a broker entry for `owner`, which has `memory_mb`
     /// left after the jobs it is running.
+    #[tracing::instrument(skip_all)]
     pub async fn claim_job(&self, message: JobMessage, owner: &str, memory_mb: i32) -> AppResult<Claimed> {
         let (org, id) = (message.org, message.job.0);
         let now = Utc::now();
@@ -254,6 +257,7 @@ impl App {
     }
 
     /// Extends the lease; says whether the user asked to cancel.
+    #[tracing::instrument(skip_all, fields(org = %lease.org, job = %lease.fence.job, attempt = lease.fence.attempt))]
     pub async fn heartbeat_job(&self, lease: &LeasedJob) -> AppResult<Held> {
         let until = self.lease_until(Utc::now());
         let tx = self.inner.store.tenant(lease.org, None).await?;
@@ -269,6 +273,7 @@ impl App {
     }
 
     /// Appends progress events; false when the attempt no longer holds the job.
+    #[tracing::instrument(skip_all, fields(org = %lease.org, job = %lease.fence.job, attempt = lease.fence.attempt))]
     pub async fn append_job_events(&self, lease: &LeasedJob, events: Vec<(&'static str, serde_json::Value)>) -> AppResult<bool> {
         let tx = self.inner.store.tenant(lease.org, None).await?;
         let events = events.into_iter().map(|(kind, payload)| NewEvent { kind, payload: payload.to_string() }).collect();
@@ -285,6 +290,7 @@ impl App {
     /// Records a checkpoint already stored in blob storage.
     /// Records a finished epoch's checkpoint and bills the epoch's
     /// `compute_seconds` (once, whatever happens to the attempt later).
+    #[tracing::instrument(skip_all, fields(org = %lease.org, job = %lease.fence.job, attempt = lease.fence.attempt))]
     pub async fn record_checkpoint(
         &self,
         lease: &LeasedJob,
@@ -399,6 +405,7 @@ impl App {
 
     /// Ends the job: the model version, the job row, usage and the event in
     /// one fenced transaction. False: this attempt lost the job.
+    #[tracing::instrument(skip_all, fields(org = %lease.org, job = %lease.fence.job, attempt = lease.fence.attempt))]
     pub async fn succeed_job(&self, lease: &LeasedJob, produced: Produced) -> AppResult<bool> {
         let now = Utc::now();
         let (org, fence) = (lease.org, lease.fence);
@@ -509,6 +516,7 @@ impl App {
 
     /// Records a failed attempt: a permanent error fails the job at once;
     /// a transient one is retried after a backoff until the attempts run out.
+    #[tracing::instrument(skip_all, fields(org = %lease.org, job = %lease.fence.job, attempt = lease.fence.attempt))]
     pub async fn fail_job(
         &self,
         lease: &LeasedJob,
@@ -551,6 +559,7 @@ impl App {
     }
 
     /// The run stopped because the user cancelled it.
+    #[tracing::instrument(skip_all, fields(org = %lease.org, job = %lease.fence.job, attempt = lease.fence.attempt))]
     pub async fn cancelled_job(&self, lease: &LeasedJob, compute_seconds: f64) -> AppResult<bool> {
         let tx = self.inner.store.tenant(lease.org, None).await?;
         if !jobs::holds(&tx, lease.org, lease.fence).await? {
@@ -565,6 +574,7 @@ impl App {
     /// Gives the job back (the worker is shutting down): queued again at
     /// once, not counted as a failure; the next attempt resumes from the
     /// last checkpoint.
+    #[tracing::instrument(skip_all, fields(org = %lease.org, job = %lease.fence.job, attempt = lease.fence.attempt))]
     pub async fn release_job(&self, lease: &LeasedJob, compute_seconds: f64) -> AppResult<bool> {
         let (org, fence) = (lease.org, lease.fence);
         let now = Utc::now();
@@ -587,6 +597,7 @@ impl App {
     }
 
     /// Registers a worker (or refreshes it) for capacity and ETAs.
+    #[tracing::instrument(skip_all)]
     pub async fn worker_alive(&self, id: &str, device: &str, slots: i32, memory_mb: i32, started_at: DateTime<Utc>) -> AppResult<()> {
         let tx = self.inner.store.begin().await?;
         let row = workers::Model { id: id.to_owned(), device: device.to_owned(), slots, memory_mb, started_at, heartbeat_at: Utc::now() };
@@ -595,6 +606,7 @@ impl App {
         Ok(())
     }
 
+    #[tracing::instrument(skip_all)]
     pub async fn worker_stopped(&self, id: &str) -> AppResult<()> {
         let tx = self.inner.store.begin().await?;
         dispatch::worker_gone(&tx, id).await?;
@@ -603,11 +615,13 @@ impl App {
     }
 
     /// Subscribes to a bus topic (the worker's wake-ups and cancellations).
+    #[tracing::instrument(skip_all)]
     pub async fn bus_subscribe(&self, topic: &str) -> AppResult<futures::stream::BoxStream<'static, String>> {
         Ok(self.inner.bus.subscribe(topic).await?)
     }
 
     /// A checkpoint or artifact file into blob storage (content-addressed).
+    #[tracing::instrument(skip_all, fields(org = %org))]
     pub async fn put_job_file(&self, org: OrgId, path: &std::path::Path) -> AppResult<(String, u64)> {
         let file = std::fs::File::open(path).map_err(AppError::internal)?;
         self.inner.blobs.put_file(org, file).await.map_err(AppError::internal)
