@@ -469,3 +469,24 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Blobs are shared by content: an INVALID upload's file is deleted after
+/// validation while the same bytes may be arriving in a valid upload. The
+/// deletion and the new use are ordered by the blob's lock, so the valid
+/// upload always finds its file (this raced before: "blob not found").
+#[tokio::test]
+async fn deleting_an_invalid_upload_never_takes_a_new_upload_of_the_same_bytes() {
+    let app = TestApp::spawn().await;
+    let s = app.sign_up("ada@example.com", "Acme").await;
+    for round in 0..8 {
+        let csv = format!("user_id,item_id\n{round},2\n").into_bytes();
+        // Wrong family for a CSV: INVALID, and its blob is deleted...
+        let bad = app.upload(Some(&s.access), &format!("bad-{round}"), "IMAGE_CLASSIFICATION", "x.csv", csv.clone()).await.ok();
+        let bad_id = bad.str_at("/uploadDataset/id");
+        // ...while the same bytes arrive as a valid upload.
+        let good = app.upload(Some(&s.access), &format!("good-{round}"), "RECOMMENDATION", "r.csv", csv).await.ok();
+        assert_eq!(app.wait_validated(&s.access, &bad_id).await["status"], "INVALID");
+        let v = app.wait_validated(&s.access, &good.str_at("/uploadDataset/id")).await;
+        assert_eq!(v["status"], "READY", "round {round}: {v:#}");
+    }
+}

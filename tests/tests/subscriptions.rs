@@ -40,9 +40,7 @@ async fn create_key(app: &TestApp, access: &str, name: &str) -> String {
 async fn events_arrive_live_and_in_order() {
     let app = TestApp::spawn().await;
     let owner = app.sign_up("ada@example.com", "Acme").await;
-    let mut socket = app.ws_connect(Some(&owner.access), None).await.unwrap();
-    socket.subscribe("1", AUDIT).await;
-    prime(&app, &owner.access, &mut socket).await;
+    let mut socket = live_audit_socket(&app, &owner.access, &owner.access).await;
     let key = create_key(&app, &owner.access, "first").await;
     app.gql("mutation($id: ID!) { revokeApiKey(id: $id) { id } }", json!({ "id": key }), Some(&owner.access)).await.ok();
     let first = socket.next_message(Duration::from_secs(5)).await.expect("an event");
@@ -121,6 +119,15 @@ fn forbidden_code(msg: &serde_json::Value) -> Option<&str> {
     }
 }
 
+/// A socket opened with `credential`, subscribed to the audit log and
+/// primed (events flow) by `trigger`'s actions.
+async fn live_audit_socket(app: &TestApp, credential: &str, trigger: &str) -> tenfold_tests::GqlSocket {
+    let mut socket = app.ws_connect(Some(credential), None).await.unwrap();
+    socket.subscribe("1", AUDIT).await;
+    prime(app, trigger, &mut socket).await;
+    socket
+}
+
 /// Waits for the server to close the socket; the close code. Events that
 /// arrive first fail the test: none may reach a caller whose access ended.
 async fn closed_with(socket: &mut tenfold_tests::GqlSocket, within: Duration) -> u64 {
@@ -137,32 +144,24 @@ async fn a_socket_closes_when_its_credential_stops_working() {
     let admin = app.join(&owner, "bob@example.com", "ADMIN").await;
 
     // The member is removed: their socket closes with 4401.
-    let mut socket = app.ws_connect(Some(&admin.access), None).await.unwrap();
-    socket.subscribe("1", AUDIT).await;
-    prime(&app, &admin.access, &mut socket).await;
+    let mut socket = live_audit_socket(&app, &admin.access, &admin.access).await;
     app.gql("mutation($u: ID!) { removeMember(userId: $u) }", json!({ "u": admin.user_id }), Some(&owner.access)).await.ok();
     assert_eq!(closed_with(&mut socket, Duration::from_secs(5)).await, 4401);
 
     // The API key is revoked.
     let (key_id, key) = app.api_key(&owner, &["audit:read", "org:read"]).await;
-    let mut socket = app.ws_connect(Some(&key), None).await.unwrap();
-    socket.subscribe("1", AUDIT).await;
-    prime(&app, &owner.access, &mut socket).await;
+    let mut socket = live_audit_socket(&app, &key, &owner.access).await;
     app.gql("mutation($id: ID!) { revokeApiKey(id: $id) { id } }", json!({ "id": key_id }), Some(&owner.access)).await.ok();
     assert_eq!(closed_with(&mut socket, Duration::from_secs(5)).await, 4401);
 
     // A demotion ends the socket too (it was opened with more power).
     let carol = app.join(&owner, "cy@example.com", "ADMIN").await;
-    let mut socket = app.ws_connect(Some(&carol.access), None).await.unwrap();
-    socket.subscribe("1", AUDIT).await;
-    prime(&app, &carol.access, &mut socket).await;
+    let mut socket = live_audit_socket(&app, &carol.access, &carol.access).await;
     let change = "mutation($u: ID!, $r: Role!) { changeRole(userId: $u, role: $r) { role } }";
     app.gql(change, json!({ "u": carol.user_id, "r": "VIEWER" }), Some(&owner.access)).await.ok();
     assert_eq!(closed_with(&mut socket, Duration::from_secs(5)).await, 4403);
     // The user signs out.
-    let mut socket = app.ws_connect(Some(&owner.access), None).await.unwrap();
-    socket.subscribe("1", AUDIT).await;
-    prime(&app, &owner.access, &mut socket).await;
+    let mut socket = live_audit_socket(&app, &owner.access, &owner.access).await;
     app.gql("mutation { logOut }", json!({}), Some(&owner.access)).await.ok();
     assert_eq!(closed_with(&mut socket, Duration::from_secs(5)).await, 4401);
 }
@@ -173,9 +172,7 @@ async fn no_event_reaches_a_removed_member_even_before_the_timer() {
     let app = TestApp::spawn_with(|s| s.graphql.ws_recheck_seconds = 3600.0).await;
     let owner = app.sign_up("ada@example.com", "Acme").await;
     let admin = app.join(&owner, "bob@example.com", "ADMIN").await;
-    let mut socket = app.ws_connect(Some(&admin.access), None).await.unwrap();
-    socket.subscribe("1", AUDIT).await;
-    prime(&app, &admin.access, &mut socket).await;
+    let mut socket = live_audit_socket(&app, &admin.access, &admin.access).await;
     // The removal is itself an audit event: it must not be delivered to them.
     app.gql("mutation($u: ID!) { removeMember(userId: $u) }", json!({ "u": admin.user_id }), Some(&owner.access)).await.ok();
     assert_eq!(closed_with(&mut socket, Duration::from_secs(5)).await, 4401);

@@ -190,6 +190,9 @@ async fn execute(req: &HttpRequest, state: &ServerState, gql_request: async_grap
     let settings = state.app.settings();
     let meta: RequestMeta = request::meta(req, settings.server.trust_forwarded_for, request_id.to_string());
     let principal = authenticate(req, state, &meta).await;
+    if let Err(e) = state.app.admit_request(&meta, principal.as_ref().ok().and_then(Option::as_ref)).await {
+        return refused(e, &meta);
+    }
     run(req, state, gql_request, meta, principal).await
 }
 
@@ -200,10 +203,8 @@ async fn run(
     meta: RequestMeta,
     principal: Result<Option<tenfold_app::Principal>, AppError>,
 ) -> HttpResponse {
+    // Admitted by the caller (an upload is admitted before its body is read).
     let settings = state.app.settings();
-    if let Err(e) = state.app.admit_request(&meta, principal.as_ref().ok().and_then(Option::as_ref)).await {
-        return refused(e, &meta);
-    }
     if let Err(e) = &principal
         && e.code == ErrorCode::Internal
     {

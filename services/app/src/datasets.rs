@@ -117,6 +117,18 @@ pub(crate) fn check_file_name<'a>(name: &'a str, field: &'static str) -> AppResu
     Ok(base)
 }
 
+/// A file just put into blob storage, and a handle to put it again.
+struct StoredFile<'a> {
+    sha256: &'a str,
+    size: u64,
+    again: std::fs::File,
+}
+
+/// The lock that orders deleting a blob and recording a new use of it.
+fn blob_lock(org: OrgId, sha256: &str) -> String {
+    format!("blob:{org}:{sha256}")
+}
+
 /// Writes a redacted copy of a chat file to an unnamed temporary file.
 async fn redacted(family: Family, file_name: &str, file: std::fs::File) -> AppResult<(std::fs::File, Option<RedactionCounts>)> {
     if family != Family::Chat {
@@ -213,8 +225,12 @@ impl App {
         drop(tx);
 
         let (file, redaction) = if input.redact { redacted(family, file_name, input.file).await? } else { (input.file, None) };
+        // A second handle on the same file, to store it again if a deletion
+        // of the same content raced this upload (see `record_version`).
+        let again = file.try_clone().map_err(AppError::internal)?;
         let (sha256, size) = self.inner.blobs.put_file(p.org, file).await.map_err(AppError::internal)?;
-        let version = match self.record_version(p, name, family, file_name, &sha256, size, redaction).await {
+        let stored = StoredFile { sha256: &sha256, size, again };
+        let version = match self.record_version(p, name, family, file_name, stored, redaction).await {
             Ok(v) => v,
             Err(e) => {
                 self.delete_blob_if_unreferenced(p.org, &sha256).await;
@@ -233,12 +249,22 @@ impl App {
         name: &str,
         family: Family,
         file_name: &str,
-        sha256: &str,
-        size: u64,
+        stored: StoredFile<'_>,
         redaction: Option<RedactionCounts>,
     ) -> AppResult<DatasetVersionView> {
+        let StoredFile { sha256, size, again } = stored;
         let now = Utc::now();
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        // Blobs are shared by content: a deletion of the same content (an
+        // earlier INVALID upload of these bytes) may have run between our
+        // store and this row. Under the blob's lock, the row goes in and the
+        // blob is stored again if it went.
+        tx.serialize(&blob_lock(p.org, sha256)).await?;
+        if !self.inner.blobs.exists(p.org, sha256).await {
+            let mut again = again;
+            std::io::Seek::seek(&mut again, std::io::SeekFrom::Start(0)).map_err(AppError::internal)?;
+            self.inner.blobs.put_file(p.org, again).await.map_err(AppError::internal)?;
+        }
         let dataset = match datasets::by_name(&tx, p.org, name).await? {
             Some(d) => d,
             None => datasets::insert(&tx, p.org, Uuid::now_v7(), name, family.as_str(), p.user_id(), now).await?,
@@ -322,17 +348,20 @@ impl App {
     }
 
     /// Deletes a blob that no dataset, model or live checkpoint of the
-    /// organization names any more (best effort: a failure leaves it).
+    /// organization names any more (best effort: a failure leaves it). The
+    /// check and the deletion hold the blob's lock, so an upload of the same
+    /// content either is counted or finds the blob gone and stores it again.
     pub(crate) async fn delete_blob_if_unreferenced(&self, org: OrgId, sha256: &str) {
-        let referenced = match self.inner.store.tenant(org, None).await {
-            Ok(tx) => storage::blob_references(&tx, org, sha256).await.unwrap_or(1),
-            Err(_) => 1,
-        };
-        if referenced == 0
+        let Ok(tx) = self.inner.store.tenant(org, None).await else { return };
+        if tx.serialize(&blob_lock(org, sha256)).await.is_err() {
+            return;
+        }
+        if storage::blob_references(&tx, org, sha256).await.unwrap_or(1) == 0
             && let Err(e) = self.inner.blobs.delete(org, sha256).await
         {
             error!(error = %e, "deleting a blob failed");
         }
+        let _ = tx.commit().await;
     }
 
     #[tracing::instrument(skip_all, fields(org = %p.org))]
