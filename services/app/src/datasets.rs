@@ -8,7 +8,7 @@
 use chrono::Utc;
 use serde_json::json;
 use tenfold_datasets::redact::{self, RedactionCounts};
-use tenfold_datasets::{Family, Limits, Outcome, Problems};
+use tenfold_datasets::{Family, Limits, Outcome, ProblemCode, Problems};
 use tenfold_domain::OrgId;
 use tenfold_store::entities::{dataset_versions, datasets as dataset_rows};
 use tenfold_store::queries::datasets::{self, NewVersion, ValidationResult};
@@ -17,6 +17,7 @@ use tracing::{error, info};
 use uuid::Uuid;
 
 use crate::App;
+use crate::audit_action::AuditAction;
 use crate::error::{AppError, AppResult};
 use crate::principal::{Principal, perms};
 use crate::tenancy::org_view;
@@ -286,7 +287,7 @@ impl App {
             p.org,
             Some(p),
             &p.meta,
-            "dataset.uploaded",
+            AuditAction::DatasetUploaded,
             Some(format!("dataset:{}", dataset.id)),
             json!({ "version": number, "file": file_name, "bytes": size }),
         )
@@ -314,7 +315,7 @@ impl App {
         let outcome = outcome.unwrap_or_else(|e| {
             error!(version = %id, error = %e, "validation could not run");
             let mut problems = Problems::default();
-            problems.push("file", "validation_failed", "the file could not be read for validation", "upload it again");
+            problems.push("file", ProblemCode::ValidationFailed, "the file could not be read for validation", "upload it again");
             Outcome::refused(problems)
         });
         let valid = outcome.is_valid();
@@ -419,8 +420,16 @@ impl App {
         let dataset = datasets::get(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("dataset"))?;
         let shas: Vec<String> = datasets::versions(&tx, p.org, id).await?.into_iter().map(|v| v.sha256).collect();
         datasets::delete(&tx, p.org, id).await?;
-        self.record(&tx, p.org, Some(p), &p.meta, "dataset.deleted", Some(format!("dataset:{id}")), json!({ "name": dataset.name }))
-            .await?;
+        self.record(
+            &tx,
+            p.org,
+            Some(p),
+            &p.meta,
+            AuditAction::DatasetDeleted,
+            Some(format!("dataset:{id}")),
+            json!({ "name": dataset.name }),
+        )
+        .await?;
         tx.commit().await?;
         for sha in shas {
             self.delete_blob_if_unreferenced(p.org, &sha).await;

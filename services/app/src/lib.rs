@@ -4,6 +4,7 @@
 //! [`Principal`] built from the credential alone.
 
 mod app;
+mod audit_action;
 mod authn;
 mod datasets;
 mod error;
@@ -35,6 +36,7 @@ pub mod views;
 mod webhooks;
 
 pub use app::{App, Backends};
+pub use audit_action::AuditAction;
 pub use error::{AppError, AppResult, ConflictReason, ErrorCode};
 pub use principal::{Actor, Permission, Principal, RequestMeta, perms};
 pub use tenfold_store::queries::Page;

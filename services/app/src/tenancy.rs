@@ -9,6 +9,7 @@ use tenfold_store::entities::{api_keys, audit_events, invitations, organizations
 use tenfold_store::queries::audit::{self, NewAuditEvent};
 
 use crate::App;
+use crate::AuditAction;
 use crate::error::{AppError, AppResult};
 use crate::principal::{Actor, Principal, RequestMeta};
 use crate::views::*;
@@ -81,7 +82,7 @@ impl App {
         org: OrgId,
         actor: Option<&Principal>,
         meta: &RequestMeta,
-        action: &'static str,
+        action: AuditAction,
         target: Option<String>,
         details: serde_json::Value,
     ) -> AppResult<()> {
@@ -90,7 +91,12 @@ impl App {
             Some(Actor::ApiKey { id, .. }) => (None, Some(*id)),
             None => (None, None),
         };
-        self.insert_audit(tx, org, NewAuditEvent { actor_user, actor_api_key, action, target, ip: meta.ip.clone(), details }).await
+        self.insert_audit(
+            tx,
+            org,
+            NewAuditEvent { actor_user, actor_api_key, action: action.as_str(), target, ip: meta.ip.clone(), details },
+        )
+        .await
     }
 
     /// Same as [`App::record`] for a user acting before a `Principal` exists
@@ -101,13 +107,13 @@ impl App {
         org: OrgId,
         user: UserId,
         meta: &RequestMeta,
-        action: &'static str,
+        action: AuditAction,
         details: serde_json::Value,
     ) -> AppResult<()> {
         let event = NewAuditEvent {
             actor_user: Some(user),
             actor_api_key: None,
-            action,
+            action: action.as_str(),
             target: Some(format!("user:{user}")),
             ip: meta.ip.clone(),
             details,

@@ -17,6 +17,7 @@ use tenfold_store::queries::{Page, webhooks};
 use uuid::Uuid;
 
 use crate::App;
+use crate::audit_action::AuditAction;
 use crate::error::{AppError, AppResult};
 use crate::principal::{Principal, perms};
 use crate::secrets::random_base62;
@@ -185,7 +186,7 @@ impl App {
             p.org,
             Some(p),
             &p.meta,
-            "webhook.created",
+            AuditAction::WebhookCreated,
             Some(format!("webhook:{}", row.id)),
             json!({ "url": row.url, "events": events }),
         )
@@ -209,7 +210,8 @@ impl App {
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
         let row = webhooks::get(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("webhook"))?;
         webhooks::delete(&tx, p.org, id).await?;
-        self.record(&tx, p.org, Some(p), &p.meta, "webhook.deleted", Some(format!("webhook:{id}")), json!({ "url": row.url })).await?;
+        self.record(&tx, p.org, Some(p), &p.meta, AuditAction::WebhookDeleted, Some(format!("webhook:{id}")), json!({ "url": row.url }))
+            .await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -2,6 +2,7 @@
 //! (`{"messages": [{"role", "content"}], "intent"?}` per line) and intent
 //! tables (`text,intent[,response]` CSV).
 
+use crate::ProblemCode;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Read};
 
@@ -54,7 +55,12 @@ pub fn validate_chat_jsonl(reader: impl BufRead, limits: &Limits) -> Report<Chat
             Ok(Some(line)) => line,
             Ok(None) => break,
             Err(e) => {
-                errors.push(format!("line {}", lines.number + 1), "unreadable", format!("the file could not be read: {e}"), FIX_JSONL);
+                errors.push(
+                    format!("line {}", lines.number + 1),
+                    ProblemCode::Unreadable,
+                    format!("the file could not be read: {e}"),
+                    FIX_JSONL,
+                );
                 break;
             }
         };
@@ -64,14 +70,14 @@ pub fn validate_chat_jsonl(reader: impl BufRead, limits: &Limits) -> Report<Chat
             Line::TooLong => {
                 errors.push(
                     at,
-                    "line_too_long",
+                    ProblemCode::LineTooLong,
                     format!("the line is longer than {} bytes", limits.max_line_bytes),
                     "split long conversations; one conversation per line",
                 );
                 continue;
             }
             Line::NotUtf8 { valid_up_to } => {
-                errors.push(format!("{at}, column {}", valid_up_to + 1), "not_utf8", "the line is not valid UTF-8", FIX_ENCODING);
+                errors.push(format!("{at}, column {}", valid_up_to + 1), ProblemCode::NotUtf8, "the line is not valid UTF-8", FIX_ENCODING);
                 continue;
             }
         };
@@ -81,16 +87,31 @@ pub fn validate_chat_jsonl(reader: impl BufRead, limits: &Limits) -> Report<Chat
         let value: Value = match serde_json::from_str(&text) {
             Ok(v) => v,
             Err(e) if e.to_string().contains("recursion limit") => {
-                errors.push(at, "json_too_deep", format!("the JSON is nested more than {} levels deep", limits.max_json_depth), FIX_JSONL);
+                errors.push(
+                    at,
+                    ProblemCode::JsonTooDeep,
+                    format!("the JSON is nested more than {} levels deep", limits.max_json_depth),
+                    FIX_JSONL,
+                );
                 continue;
             }
             Err(e) => {
-                errors.push(format!("{at}, column {}", e.column()), "invalid_json", format!("the line is not valid JSON: {e}"), FIX_JSONL);
+                errors.push(
+                    format!("{at}, column {}", e.column()),
+                    ProblemCode::InvalidJson,
+                    format!("the line is not valid JSON: {e}"),
+                    FIX_JSONL,
+                );
                 continue;
             }
         };
         if depth(&value) > limits.max_json_depth {
-            errors.push(at, "json_too_deep", format!("the JSON is nested more than {} levels deep", limits.max_json_depth), FIX_JSONL);
+            errors.push(
+                at,
+                ProblemCode::JsonTooDeep,
+                format!("the JSON is nested more than {} levels deep", limits.max_json_depth),
+                FIX_JSONL,
+            );
             continue;
         }
         let before = stats.conversations;
@@ -100,18 +121,18 @@ pub fn validate_chat_jsonl(reader: impl BufRead, limits: &Limits) -> Report<Chat
         }
     }
     if stats.conversations == 0 && errors.total() == 0 {
-        errors.push("line 1", "no_conversations", "the file has no conversations", FIX_JSONL);
+        errors.push("line 1", ProblemCode::NoConversations, "the file has no conversations", FIX_JSONL);
     }
     finish(stats, errors, preview)
 }
 
 fn check_conversation(value: &Value, at: &str, limits: &Limits, errors: &mut Problems, stats: &mut ChatStats) {
     let Some(messages) = value.get("messages").and_then(Value::as_array) else {
-        errors.push(at, "missing_messages", "the object has no \"messages\" array", FIX_JSONL);
+        errors.push(at, ProblemCode::MissingMessages, "the object has no \"messages\" array", FIX_JSONL);
         return;
     };
     if messages.is_empty() {
-        errors.push(at, "empty_conversation", "\"messages\" is empty", FIX_JSONL);
+        errors.push(at, ProblemCode::EmptyConversation, "\"messages\" is empty", FIX_JSONL);
         return;
     }
     let before = errors.total();
@@ -125,33 +146,33 @@ fn check_conversation(value: &Value, at: &str, limits: &Limits, errors: &mut Pro
         match role {
             Some(r) if ROLES.contains(&r) => roles.push(r),
             Some(r) => {
-                errors.push(where_.clone(), "unknown_role", format!("the role {r:?} is unknown"), FIX_ROLE);
+                errors.push(where_.clone(), ProblemCode::UnknownRole, format!("the role {r:?} is unknown"), FIX_ROLE);
                 continue;
             }
             None => {
-                errors.push(where_.clone(), "missing_role", "the message has no \"role\" string", FIX_ROLE);
+                errors.push(where_.clone(), ProblemCode::MissingRole, "the message has no \"role\" string", FIX_ROLE);
                 continue;
             }
         }
         has_assistant |= role == Some("assistant");
         match content {
             Some(c) if c.trim().is_empty() => {
-                errors.push(where_, "empty_content", "the message content is empty", "give every message some text")
+                errors.push(where_, ProblemCode::EmptyContent, "the message content is empty", "give every message some text")
             }
             Some(c) if c.len() > limits.max_message_bytes => errors.push(
                 where_,
-                "content_too_long",
+                ProblemCode::ContentTooLong,
                 format!("the message is longer than {} bytes", limits.max_message_bytes),
                 "shorten the message",
             ),
             Some(c) => tokens += approx_tokens(c),
-            None => errors.push(where_, "missing_content", "the message has no \"content\" string", FIX_JSONL),
+            None => errors.push(where_, ProblemCode::MissingContent, "the message has no \"content\" string", FIX_JSONL),
         }
     }
     if !has_assistant && errors.total() == before {
         errors.push(
             at,
-            "no_assistant_message",
+            ProblemCode::NoAssistantMessage,
             "the conversation has no assistant message to learn from",
             "end each conversation with the reply the model should give",
         );
@@ -160,7 +181,12 @@ fn check_conversation(value: &Value, at: &str, limits: &Limits, errors: &mut Pro
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
         Some(_) => {
-            errors.push(at, "invalid_intent", "\"intent\" must be a non-empty string", "write the intent as a string, e.g. \"refund\"");
+            errors.push(
+                at,
+                ProblemCode::InvalidIntent,
+                "\"intent\" must be a non-empty string",
+                "write the intent as a string, e.g. \"refund\"",
+            );
             return;
         }
     };
@@ -212,7 +238,7 @@ pub fn validate_intents_jsonl(reader: impl BufRead, limits: &Limits) -> Report<C
             Ok(Some(line)) => line,
             Ok(None) => break,
             Err(e) => {
-                errors.push(format!("line {}", lines.number + 1), "unreadable", format!("the file could not be read: {e}"), fix);
+                errors.push(format!("line {}", lines.number + 1), ProblemCode::Unreadable, format!("the file could not be read: {e}"), fix);
                 break;
             }
         };
@@ -221,29 +247,34 @@ pub fn validate_intents_jsonl(reader: impl BufRead, limits: &Limits) -> Report<C
             Line::Text(t) if t.trim().is_empty() => continue,
             Line::Text(t) => t,
             Line::TooLong => {
-                errors.push(at, "line_too_long", format!("the line is longer than {} bytes", limits.max_line_bytes), fix);
+                errors.push(at, ProblemCode::LineTooLong, format!("the line is longer than {} bytes", limits.max_line_bytes), fix);
                 continue;
             }
             Line::NotUtf8 { valid_up_to } => {
-                errors.push(format!("{at}, column {}", valid_up_to + 1), "not_utf8", "the line is not valid UTF-8", FIX_ENCODING);
+                errors.push(format!("{at}, column {}", valid_up_to + 1), ProblemCode::NotUtf8, "the line is not valid UTF-8", FIX_ENCODING);
                 continue;
             }
         };
         let value: Value = match serde_json::from_str(&text) {
             Ok(v) if depth(&v) <= limits.max_json_depth => v,
             Ok(_) => {
-                errors.push(at, "json_too_deep", format!("the JSON is nested more than {} levels deep", limits.max_json_depth), fix);
+                errors.push(
+                    at,
+                    ProblemCode::JsonTooDeep,
+                    format!("the JSON is nested more than {} levels deep", limits.max_json_depth),
+                    fix,
+                );
                 continue;
             }
             Err(e) => {
-                let code = if e.to_string().contains("recursion limit") { "json_too_deep" } else { "invalid_json" };
+                let code = if e.to_string().contains("recursion limit") { ProblemCode::JsonTooDeep } else { ProblemCode::InvalidJson };
                 errors.push(at, code, format!("the line is not valid JSON: {e}"), fix);
                 continue;
             }
         };
         let field = |k: &str| value.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
         let (Some(text), Some(intent)) = (field("text"), field("intent")) else {
-            errors.push(at, "empty_field", "\"text\" and \"intent\" must be non-empty strings", fix);
+            errors.push(at, ProblemCode::EmptyField, "\"text\" and \"intent\" must be non-empty strings", fix);
             continue;
         };
         stats.conversations += 1;
@@ -258,7 +289,7 @@ pub fn validate_intents_jsonl(reader: impl BufRead, limits: &Limits) -> Report<C
         }
     }
     if stats.conversations == 0 && errors.total() == 0 {
-        errors.push("line 1", "no_rows", "the file has no rows", fix);
+        errors.push("line 1", ProblemCode::NoRows, "the file has no rows", fix);
     }
     finish(stats, errors, preview)
 }
@@ -274,12 +305,17 @@ pub fn validate_intents_csv(reader: impl Read, limits: &Limits) -> Report<ChatSt
     let header: Vec<String> = match csv.read_byte_record(&mut record) {
         Ok(true) => record.iter().map(|f| String::from_utf8_lossy(f).trim().to_ascii_lowercase()).collect(),
         _ => {
-            errors.push("line 1", "empty_file", "the file is empty or unreadable", fix);
+            errors.push("line 1", ProblemCode::EmptyFile, "the file is empty or unreadable", fix);
             return finish(stats, errors, Vec::new());
         }
     };
     let (Some(text_col), Some(intent_col)) = (header.iter().position(|h| h == "text"), header.iter().position(|h| h == "intent")) else {
-        errors.push("line 1", "missing_columns", format!("the header must name text and intent; it has: {}", header.join(", ")), fix);
+        errors.push(
+            "line 1",
+            ProblemCode::MissingColumns,
+            format!("the header must name text and intent; it has: {}", header.join(", ")),
+            fix,
+        );
         return finish(stats, errors, Vec::new());
     };
     let response_col = header.iter().position(|h| h == "response");
@@ -291,12 +327,12 @@ pub fn validate_intents_csv(reader: impl Read, limits: &Limits) -> Report<ChatSt
             RecordStep::End => break,
         };
         let Ok(fields) = record.iter().map(std::str::from_utf8).collect::<Result<Vec<_>, _>>() else {
-            errors.push(format!("line {line}"), "not_utf8", "the row is not valid UTF-8", FIX_ENCODING);
+            errors.push(format!("line {line}"), ProblemCode::NotUtf8, "the row is not valid UTF-8", FIX_ENCODING);
             continue;
         };
         let (text, intent) = (fields[text_col].trim(), fields[intent_col].trim());
         if text.is_empty() || intent.is_empty() {
-            errors.push(format!("line {line}"), "empty_field", "text and intent must not be empty", fix);
+            errors.push(format!("line {line}"), ProblemCode::EmptyField, "text and intent must not be empty", fix);
             continue;
         }
         stats.conversations += 1;
@@ -311,7 +347,7 @@ pub fn validate_intents_csv(reader: impl Read, limits: &Limits) -> Report<ChatSt
         }
     }
     if stats.conversations == 0 && errors.total() == 0 {
-        errors.push("line 2", "no_rows", "the table has a header but no rows", fix);
+        errors.push("line 2", ProblemCode::NoRows, "the table has a header but no rows", fix);
     }
     finish(stats, errors, preview)
 }

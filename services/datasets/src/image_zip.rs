@@ -9,6 +9,7 @@
 //! Nothing is ever extracted to disk: entries are read into memory one at a
 //! time, within the caps.
 
+use crate::ProblemCode;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::io::{Cursor, Read, Seek};
@@ -145,14 +146,19 @@ pub fn validate_image_zip<R: Read + Seek>(reader: R, limits: &Limits) -> Report<
     let mut archive = match zip::ZipArchive::new(reader) {
         Ok(a) => a,
         Err(e) => {
-            errors.push("archive", "not_a_zip", format!("the file is not a readable ZIP archive ({e})"), "upload a .zip of class folders");
+            errors.push(
+                "archive",
+                ProblemCode::NotAZip,
+                format!("the file is not a readable ZIP archive ({e})"),
+                "upload a .zip of class folders",
+            );
             return Report { stats, errors, warnings, preview: serde_json::Value::Null, splits: None };
         }
     };
     if archive.len() > limits.max_zip_entries {
         errors.push(
             "archive",
-            "too_many_entries",
+            ProblemCode::TooManyEntries,
             format!("the archive has {} entries; at most {} are allowed", archive.len(), limits.max_zip_entries),
             "split the dataset into several uploads",
         );
@@ -170,7 +176,7 @@ pub fn validate_image_zip<R: Read + Seek>(reader: R, limits: &Limits) -> Report<
             Err(e) => {
                 errors.push(
                     format!("entry {}", index + 1),
-                    "corrupt_entry",
+                    ProblemCode::CorruptEntry,
                     format!("the entry cannot be read ({e})"),
                     "create the archive again",
                 );
@@ -178,26 +184,26 @@ pub fn validate_image_zip<R: Read + Seek>(reader: R, limits: &Limits) -> Report<
             }
         };
         let Ok(name) = entry.name().map(|n| n.into_owned()) else {
-            errors.push(format!("entry {}", index + 1), "name_not_utf8", "the entry's name is not valid UTF-8", FIX_PATH);
+            errors.push(format!("entry {}", index + 1), ProblemCode::NameNotUtf8, "the entry's name is not valid UTF-8", FIX_PATH);
             continue;
         };
         let at = format!("archive:{}", name.escape_debug());
         if let Some(why) = unsafe_name(&name) {
-            errors.push(at, "unsafe_path", why, FIX_PATH);
+            errors.push(at, ProblemCode::UnsafePath, why, FIX_PATH);
             continue;
         }
         let file_type = entry.unix_mode().map(|m| m & 0o170000);
         if entry.is_symlink() || file_type == Some(0o120000) {
-            errors.push(at, "symlink", "the entry is a symbolic link", "replace links with the files themselves");
+            errors.push(at, ProblemCode::Symlink, "the entry is a symbolic link", "replace links with the files themselves");
             continue;
         }
         if file_type.is_some_and(|t| t != 0 && t != 0o100000 && t != 0o040000) {
-            errors.push(at, "special_file", "the entry is a device, pipe or socket", "include only folders and image files");
+            errors.push(at, ProblemCode::SpecialFile, "the entry is a device, pipe or socket", "include only folders and image files");
             continue;
         }
         let base = name.trim_end_matches('/').rsplit('/').next().unwrap_or("");
         if name.split('/').any(|p| IGNORED.contains(&p)) || base.starts_with("._") {
-            warnings.push(at, "ignored_file", "system file skipped", "nothing to do; it is ignored");
+            warnings.push(at, ProblemCode::IgnoredFile, "system file skipped", "nothing to do; it is ignored");
             continue;
         }
         if entry.is_dir() {
@@ -214,17 +220,17 @@ pub fn validate_image_zip<R: Read + Seek>(reader: R, limits: &Limits) -> Report<
             continue;
         }
         let Some((split, class)) = place(&name) else {
-            errors.push(at, "not_in_class_folder", "the file is not inside a class folder", FIX_LAYOUT);
+            errors.push(at, ProblemCode::NotInClassFolder, "the file is not inside a class folder", FIX_LAYOUT);
             continue;
         };
         let (split, class) = (split.map(str::to_owned), class.to_owned());
         let with_splits = split.is_some();
         if *layout_with_splits.get_or_insert(with_splits) != with_splits {
-            errors.push(at, "mixed_layout", "some images are under train/val/test folders and some are not", FIX_LAYOUT);
+            errors.push(at, ProblemCode::MixedLayout, "some images are under train/val/test folders and some are not", FIX_LAYOUT);
             continue;
         }
         let Some(declared) = declared_format(&name) else {
-            errors.push(at, "unsupported_file", "only .png, .jpg and .jpeg files are accepted", FIX_IMAGE);
+            errors.push(at, ProblemCode::UnsupportedFile, "only .png, .jpg and .jpeg files are accepted", FIX_IMAGE);
             continue;
         };
 
@@ -233,32 +239,37 @@ pub fn validate_image_zip<R: Read + Seek>(reader: R, limits: &Limits) -> Report<
         let compressed = entry.compressed_size().max(1);
         let read = (&mut entry).take(limits.max_entry_bytes + 1).read_to_end(&mut buf);
         if let Err(e) = read {
-            errors.push(at, "corrupt_entry", format!("the entry cannot be decompressed ({e})"), "create the archive again");
+            errors.push(at, ProblemCode::CorruptEntry, format!("the entry cannot be decompressed ({e})"), "create the archive again");
             continue;
         }
         let len = buf.len() as u64;
         stats.bytes_decompressed += len;
         if len > limits.max_entry_bytes {
-            errors.push(at, "entry_too_large", format!("the entry expands beyond {} bytes", limits.max_entry_bytes), FIX_BOMB);
+            errors.push(at, ProblemCode::EntryTooLarge, format!("the entry expands beyond {} bytes", limits.max_entry_bytes), FIX_BOMB);
             continue;
         }
         if len > 1024 * 1024 && len / compressed > limits.max_compression_ratio {
-            errors.push(at, "compression_ratio", format!("the entry expands {}× its compressed size", len / compressed), FIX_BOMB);
+            errors.push(
+                at,
+                ProblemCode::CompressionRatio,
+                format!("the entry expands {}× its compressed size", len / compressed),
+                FIX_BOMB,
+            );
             continue;
         }
         if stats.bytes_decompressed > limits.max_total_bytes {
-            errors.push(at, "archive_too_large", format!("the archive expands beyond {} bytes", limits.max_total_bytes), FIX_BOMB);
+            errors.push(at, ProblemCode::ArchiveTooLarge, format!("the archive expands beyond {} bytes", limits.max_total_bytes), FIX_BOMB);
             break;
         }
         drop(entry);
 
         let Some(actual) = image::guess_format(&buf).ok().filter(|f| matches!(f, ImageFormat::Png | ImageFormat::Jpeg)) else {
-            errors.push(at, "not_an_image", "the file's content is not a PNG or JPEG image", FIX_IMAGE);
+            errors.push(at, ProblemCode::NotAnImage, "the file's content is not a PNG or JPEG image", FIX_IMAGE);
             continue;
         };
         if actual != declared {
             let got = format!("{actual:?}").to_uppercase();
-            errors.push(at, "extension_mismatch", format!("the file is named like a {declared:?} but holds a {got}"), FIX_IMAGE);
+            errors.push(at, ProblemCode::ExtensionMismatch, format!("the file is named like a {declared:?} but holds a {got}"), FIX_IMAGE);
             continue;
         }
         let decoded = match check_image(&buf, actual, limits) {
@@ -300,7 +311,7 @@ pub fn validate_image_zip<R: Read + Seek>(reader: R, limits: &Limits) -> Report<
         let name = |i: usize| archive.name_for_index(i).and_then(Result::ok).map(|n| n.into_owned()).unwrap_or_default();
         warnings.push(
             format!("archive:{}", name(dup)),
-            "duplicate_image",
+            ProblemCode::DuplicateImage,
             format!("the image is identical to {}", name(first)),
             "remove duplicates: they weigh some examples twice and can leak between splits",
         );
@@ -324,7 +335,7 @@ pub fn validate_image_zip<R: Read + Seek>(reader: R, limits: &Limits) -> Report<
     Report { stats, errors, warnings, preview: serde_json::json!({ "thumbnails": thumbnails }), splits }
 }
 
-type Refusal = (&'static str, String, &'static str);
+type Refusal = (ProblemCode, String, &'static str);
 
 const THUMBNAILS_PER_CLASS: usize = 3;
 const THUMBNAIL_SIDE: u32 = 48;
@@ -347,10 +358,10 @@ fn thumbnail(image: &image::DynamicImage, name: &str) -> serde_json::Value {
 fn check_image(buf: &[u8], format: ImageFormat, limits: &Limits) -> Result<image::DynamicImage, Refusal> {
     let (w, h) = ImageReader::with_format(Cursor::new(buf), format)
         .into_dimensions()
-        .map_err(|e| ("corrupt_image", format!("the image header cannot be read ({e})"), FIX_IMAGE))?;
+        .map_err(|e| (ProblemCode::CorruptImage, format!("the image header cannot be read ({e})"), FIX_IMAGE))?;
     if w == 0 || h == 0 || w > limits.max_image_side || h > limits.max_image_side || u64::from(w) * u64::from(h) > limits.max_image_pixels {
         return Err((
-            "image_too_large",
+            ProblemCode::ImageTooLarge,
             format!("the image claims {w}×{h} pixels; at most {} per side and {} in all", limits.max_image_side, limits.max_image_pixels),
             "resize the image; training uses small images anyway",
         ));
@@ -361,7 +372,7 @@ fn check_image(buf: &[u8], format: ImageFormat, limits: &Limits) -> Result<image
     image_limits.max_image_height = Some(limits.max_image_side);
     image_limits.max_alloc = Some(limits.max_image_pixels * 4 + 1024 * 1024);
     reader.limits(image_limits);
-    reader.decode().map_err(|e| ("corrupt_image", format!("the image cannot be decoded ({e})"), FIX_IMAGE))
+    reader.decode().map_err(|e| (ProblemCode::CorruptImage, format!("the image cannot be decoded ({e})"), FIX_IMAGE))
 }
 
 fn finish(stats: &mut ImageStats, class_dirs: &BTreeSet<(Option<String>, String)>, errors: &mut Problems, warnings: &mut Problems) {
@@ -374,7 +385,7 @@ fn finish(stats: &mut ImageStats, class_dirs: &BTreeSet<(Option<String>, String)
             let folder = split.as_ref().map_or(class.clone(), |s| format!("{s}/{class}"));
             errors.push(
                 format!("archive:{folder}/"),
-                "empty_class",
+                ProblemCode::EmptyClass,
                 "the class folder has no images",
                 "add images to the folder or remove it",
             );
@@ -382,14 +393,14 @@ fn finish(stats: &mut ImageStats, class_dirs: &BTreeSet<(Option<String>, String)
     }
     if stats.images == 0 {
         if errors.total() == 0 {
-            errors.push("archive", "no_images", "the archive holds no images", FIX_LAYOUT);
+            errors.push("archive", ProblemCode::NoImages, "the archive holds no images", FIX_LAYOUT);
         }
         return;
     }
     if stats.classes.len() < 2 {
         errors.push(
             "archive",
-            "single_class",
+            ProblemCode::SingleClass,
             format!(
                 "the archive has only one class ({:?}); a classifier needs at least two",
                 stats.classes.keys().next().cloned().unwrap_or_default()
@@ -402,7 +413,7 @@ fn finish(stats: &mut ImageStats, class_dirs: &BTreeSet<(Option<String>, String)
             for class in classes.keys().filter(|c| !train.contains_key(*c)) {
                 warnings.push(
                     format!("archive:{split}/{class}/"),
-                    "class_not_in_train",
+                    ProblemCode::ClassNotInTrain,
                     "the class has no training images",
                     "add training images for it",
                 );

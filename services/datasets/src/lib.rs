@@ -18,7 +18,7 @@ mod text;
 pub use chat::{ChatStats, validate_chat_jsonl, validate_intents_csv, validate_intents_jsonl};
 pub use image_zip::{ImageStats, image_entry, validate_image_zip};
 pub use limits::Limits;
-pub use problems::{Problem, Problems};
+pub use problems::{Problem, ProblemCode, Problems};
 pub use recsys::{RecommendationStats, validate_interactions};
 
 /// The outcome of validating one upload: statistics of what was read, the
@@ -110,7 +110,7 @@ pub fn validate_file(family: Family, file_name: &str, file: std::fs::File, limit
             let mut errors = Problems::default();
             errors.push(
                 format!("file {file_name:?}"),
-                "unsupported_file_type",
+                ProblemCode::UnsupportedFileType,
                 format!("a {} dataset takes {}", family.as_str(), family.accepted_files()),
                 "upload the file in one of the accepted formats",
             );

@@ -2,6 +2,7 @@
 //! `user_id,item_id[,rating][,timestamp]` (MovieLens / RecBole conventions;
 //! RecBole's `name:type` headers are accepted).
 
+use crate::ProblemCode;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -67,18 +68,18 @@ pub fn validate_interactions(reader: impl Read, file_name: &str, limits: &Limits
     let header: Vec<String> = match csv.read_byte_record(&mut record) {
         Ok(true) => record.iter().map(|f| column_name(&String::from_utf8_lossy(f))).collect(),
         Ok(false) => {
-            errors.push("line 1", "empty_file", "the file is empty", FIX_HEADER);
+            errors.push("line 1", ProblemCode::EmptyFile, "the file is empty", FIX_HEADER);
             return Report { stats, errors, warnings, preview: serde_json::Value::Null, splits: None };
         }
         Err(e) => {
-            errors.push("line 1", "unreadable_header", format!("the header could not be read: {e}"), FIX_HEADER);
+            errors.push("line 1", ProblemCode::UnreadableHeader, format!("the header could not be read: {e}"), FIX_HEADER);
             return Report { stats, errors, warnings, preview: serde_json::Value::Null, splits: None };
         }
     };
     let find = |name: &str| header.iter().position(|h| h == name);
     let (Some(user_col), Some(item_col)) = (find("user_id"), find("item_id")) else {
         let got = header.join(", ");
-        errors.push("line 1", "missing_columns", format!("the header must name user_id and item_id; it has: {got}"), FIX_HEADER);
+        errors.push("line 1", ProblemCode::MissingColumns, format!("the header must name user_id and item_id; it has: {got}"), FIX_HEADER);
         return Report { stats, errors, warnings, preview: serde_json::Value::Null, splits: None };
     };
     let rating_col = find("rating");
@@ -89,7 +90,7 @@ pub fn validate_interactions(reader: impl Read, file_name: &str, limits: &Limits
         if ![Some(user_col), Some(item_col), rating_col, ts_col].contains(&Some(i)) {
             warnings.push(
                 "line 1",
-                "ignored_column",
+                ProblemCode::IgnoredColumn,
                 format!("column {} ({name:?}) is not used", i + 1),
                 "remove it, or leave it: it is ignored",
             );
@@ -107,14 +108,14 @@ pub fn validate_interactions(reader: impl Read, file_name: &str, limits: &Limits
             RecordStep::End => break,
         };
         if let Some(bad) = record.iter().position(|f| std::str::from_utf8(f).is_err()) {
-            errors.push(format!("line {line}, column {}", bad + 1), "not_utf8", "the field is not valid UTF-8", FIX_ENCODING);
+            errors.push(format!("line {line}, column {}", bad + 1), ProblemCode::NotUtf8, "the field is not valid UTF-8", FIX_ENCODING);
             continue;
         }
         let field = |i: usize| std::str::from_utf8(record.get(i).unwrap_or_default()).unwrap_or("").trim();
         let (user, item) = (field(user_col), field(item_col));
         if user.is_empty() || item.is_empty() {
             let col = if user.is_empty() { user_col } else { item_col };
-            errors.push(format!("line {line}, column {}", col + 1), "empty_id", "user_id and item_id must not be empty", FIX_ROW);
+            errors.push(format!("line {line}, column {}", col + 1), ProblemCode::EmptyId, "user_id and item_id must not be empty", FIX_ROW);
             continue;
         }
         if let Some(col) = rating_col {
@@ -130,7 +131,7 @@ pub fn validate_interactions(reader: impl Read, file_name: &str, limits: &Limits
                 _ => {
                     errors.push(
                         format!("line {line}, column {}", col + 1),
-                        "rating_not_a_number",
+                        ProblemCode::RatingNotANumber,
                         format!("the rating {:?} is not a number", field(col)),
                         FIX_NUMBER,
                     );
@@ -143,7 +144,7 @@ pub fn validate_interactions(reader: impl Read, file_name: &str, limits: &Limits
         {
             errors.push(
                 format!("line {line}, column {}", col + 1),
-                "timestamp_not_a_number",
+                ProblemCode::TimestampNotANumber,
                 format!("the timestamp {:?} is not a number", field(col)),
                 FIX_NUMBER,
             );
@@ -164,7 +165,12 @@ pub fn validate_interactions(reader: impl Read, file_name: &str, limits: &Limits
         stats.density = stats.interactions as f64 / (stats.users as f64 * stats.items as f64);
     }
     if stats.interactions == 0 && errors.total() == 0 {
-        errors.push("line 2", "no_rows", "the file has a header but no interactions", "add one row per interaction under the header");
+        errors.push(
+            "line 2",
+            ProblemCode::NoRows,
+            "the file has a header but no interactions",
+            "add one row per interaction under the header",
+        );
     }
     let splits = Some(plan(DEFAULT_SEED, "per_user", users.values().copied()));
     Report { stats, errors, warnings, preview: serde_json::json!({ "rows": preview }), splits }

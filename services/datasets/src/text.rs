@@ -1,6 +1,7 @@
 //! Reading text line by line with a cap on each line, so that one 10 GB
 //! "line" cannot exhaust memory (`BufRead::read_line` has no cap).
 
+use crate::ProblemCode;
 use std::io::BufRead;
 
 pub enum Line {
@@ -180,9 +181,14 @@ pub fn next_record<R: std::io::Read>(
         Err(e) => {
             let line = e.position().map_or(0, |p| p.line());
             if matches!(e.kind(), csv::ErrorKind::Io(io) if io.to_string() == LINE_TOO_LONG) {
-                errors.push(format!("line {}", line + 1), "line_too_long", format!("a line is longer than {max_line_bytes} bytes"), fix);
+                errors.push(
+                    format!("line {}", line + 1),
+                    ProblemCode::LineTooLong,
+                    format!("a line is longer than {max_line_bytes} bytes"),
+                    fix,
+                );
             } else {
-                errors.push(format!("line {line}"), "unreadable_row", format!("the row could not be read: {e}"), fix);
+                errors.push(format!("line {line}"), ProblemCode::UnreadableRow, format!("the row could not be read: {e}"), fix);
             }
             // The reader cannot resynchronise after an I/O error.
             return RecordStep::End;
@@ -195,7 +201,7 @@ pub fn next_record<R: std::io::Read>(
     if record.len() != columns {
         errors.push(
             format!("line {line}"),
-            "wrong_field_count",
+            ProblemCode::WrongFieldCount,
             format!("the row has {} fields; the header has {columns}", record.len()),
             fix,
         );

@@ -7,6 +7,7 @@ use tenfold_store::queries::api_keys::{self, NewApiKey};
 use tenfold_store::queries::{Page, orgs};
 
 use crate::App;
+use crate::audit_action::AuditAction;
 use crate::error::{AppError, AppResult};
 use crate::principal::{Principal, perms};
 use crate::secrets;
@@ -55,7 +56,7 @@ impl App {
             p.org,
             Some(p),
             &p.meta,
-            "api_key.created",
+            AuditAction::ApiKeyCreated,
             Some(format!("api_key:{}", row.id)),
             json!({ "name": name, "scopes": scopes.to_strings(), "prefix": row.prefix }),
         )
@@ -78,7 +79,7 @@ impl App {
             p.org,
             Some(p),
             &p.meta,
-            "api_key.revoked",
+            AuditAction::ApiKeyRevoked,
             Some(format!("api_key:{id}")),
             json!({ "name": row.name, "prefix": row.prefix }),
         )

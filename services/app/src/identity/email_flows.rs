@@ -10,6 +10,7 @@ use tenfold_store::Tx;
 use tenfold_store::queries::{email_tokens, memberships, refresh_tokens, users};
 
 use crate::App;
+use crate::audit_action::AuditAction;
 use crate::error::{AppError, AppResult};
 use crate::principal::{Principal, RequestMeta, perms};
 use crate::secrets::{self, opaque_token};
@@ -116,7 +117,7 @@ impl App {
         for m in memberships::for_user(&tx, user).await? {
             let org = OrgId(m.org_id);
             tx.set_tenant(org).await?;
-            self.record_for_user(&tx, org, user, meta, "auth.password_reset", json!({})).await?;
+            self.record_for_user(&tx, org, user, meta, AuditAction::AuthPasswordReset, json!({})).await?;
         }
         tx.commit().await?;
         Ok(true)

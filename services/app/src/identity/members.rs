@@ -12,6 +12,7 @@ use tenfold_store::queries::{Page, api_keys, memberships, orgs, refresh_tokens, 
 use uuid::Uuid;
 
 use crate::App;
+use crate::audit_action::AuditAction;
 use crate::error::{AppError, AppResult};
 use crate::principal::{Principal, RequestMeta, perms};
 use crate::secrets;
@@ -114,7 +115,7 @@ impl App {
             p.org,
             Some(p),
             &p.meta,
-            "member.invited",
+            AuditAction::MemberInvited,
             Some(format!("invitation:{}", row.id)),
             json!({ "email": email.as_str(), "role": role.as_str() }),
         )
@@ -154,8 +155,16 @@ impl App {
         if !invitations::revoke(&tx, p.org, id, Utc::now()).await? {
             return Err(AppError::bad_input("id", "this invitation was already accepted or revoked"));
         }
-        self.record(&tx, p.org, Some(p), &p.meta, "invitation.revoked", Some(format!("invitation:{id}")), json!({ "email": row.email }))
-            .await?;
+        self.record(
+            &tx,
+            p.org,
+            Some(p),
+            &p.meta,
+            AuditAction::InvitationRevoked,
+            Some(format!("invitation:{id}")),
+            json!({ "email": row.email }),
+        )
+        .await?;
         tx.commit().await?;
         invitation_view(&row)
     }
@@ -218,7 +227,8 @@ impl App {
             Err(StoreError::Conflict(_)) => return Err(AppError::bad_input("token", "you are already a member of this organization")),
             other => other?,
         };
-        self.record_for_user(&tx, org, user_id, meta, "member.joined", json!({ "role": role.as_str(), "invitation": inv.id })).await?;
+        self.record_for_user(&tx, org, user_id, meta, AuditAction::MemberJoined, json!({ "role": role.as_str(), "invitation": inv.id }))
+            .await?;
         let user = users::by_id(&tx, user_id).await?.ok_or_else(invalid)?;
         let payload = self.open_new_session(&tx, &user, org, role, now).await?;
         tx.commit().await?;
@@ -254,7 +264,7 @@ impl App {
             p.org,
             Some(p),
             &p.meta,
-            "member.removed",
+            AuditAction::MemberRemoved,
             Some(format!("user:{target}")),
             json!({ "role": role.as_str(), "apiKeysRevoked": keys_revoked }),
         )
@@ -283,7 +293,7 @@ impl App {
             p.org,
             Some(p),
             &p.meta,
-            "member.role_changed",
+            AuditAction::MemberRoleChanged,
             Some(format!("user:{target}")),
             json!({ "from": old_role.as_str(), "to": new_role.as_str() }),
         )

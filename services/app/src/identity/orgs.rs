@@ -7,6 +7,7 @@ use tenfold_domain::{AuditEventId, OrgId, Plan};
 use tenfold_store::queries::{Page, audit, orgs};
 
 use crate::App;
+use crate::audit_action::AuditAction;
 use crate::error::{AppError, AppResult};
 use crate::principal::{Principal, RequestMeta, perms};
 use crate::tenancy::{audit_topic, audit_view, org_view};
@@ -75,7 +76,7 @@ impl App {
             org,
             None,
             &meta,
-            "org.plan_changed",
+            AuditAction::OrgPlanChanged,
             Some(format!("org:{org}")),
             json!({ "from": before.plan, "to": plan.as_str() }),
         )

@@ -13,6 +13,7 @@ use tenfold_store::{StoreError, Tx};
 use uuid::Uuid;
 
 use crate::App;
+use crate::audit_action::AuditAction;
 use crate::error::{AppError, AppResult};
 use crate::principal::{Principal, RequestMeta, perms};
 use crate::secrets::{self, opaque_token};
@@ -58,7 +59,7 @@ impl App {
         let slug = Slug::from_name(&name);
         let org = orgs::insert(&tx, org_id, &name, &slug, &secrets::random_base62(6).to_lowercase(), Plan::Free, now).await?;
         memberships::insert(&tx, org_id, user_id, Role::Owner, now).await?;
-        self.record_for_user(&tx, org_id, user_id, meta, "user.signed_up", json!({ "email": email.as_str() })).await?;
+        self.record_for_user(&tx, org_id, user_id, meta, AuditAction::UserSignedUp, json!({ "email": email.as_str() })).await?;
         let verify_token = self.create_email_token(&tx, user_id, super::email_flows::VERIFY, now).await?;
         let payload = self.open_session(&tx, &user, org_id, Role::Owner, None, now).await?;
         tx.commit().await?;
@@ -116,7 +117,7 @@ impl App {
             .ok_or_else(|| AppError::forbidden("your account is not a member of any organization; accept an invitation to join one"))?;
         let org_id = OrgId(first.org_id);
         tx.set_tenant(org_id).await?;
-        self.record_for_user(&tx, org_id, user_id, meta, "auth.signed_in", json!({})).await?;
+        self.record_for_user(&tx, org_id, user_id, meta, AuditAction::AuthSignedIn, json!({})).await?;
         let payload = self.open_session(&tx, &user, org_id, parse_role(&first.role)?, None, Utc::now()).await?;
         tx.commit().await?;
         Ok(payload)
@@ -128,7 +129,7 @@ impl App {
         for m in memberships::for_user(&tx, user_id).await? {
             let org = OrgId(m.org_id);
             tx.set_tenant(org).await?;
-            self.record_for_user(&tx, org, user_id, meta, "auth.sign_in_failed", json!({})).await?;
+            self.record_for_user(&tx, org, user_id, meta, AuditAction::AuthSignInFailed, json!({})).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -154,7 +155,8 @@ impl App {
         if !won {
             refresh_tokens::revoke_family(&tx, row.family_id, now).await?;
             tx.set_tenant(org_id).await?;
-            self.record_for_user(&tx, org_id, user_id, meta, "auth.refresh_token_reused", json!({ "session": row.family_id })).await?;
+            self.record_for_user(&tx, org_id, user_id, meta, AuditAction::AuthRefreshTokenReused, json!({ "session": row.family_id }))
+                .await?;
             let user = users_q::by_id(&tx, user_id).await?;
             tx.commit().await?;
             if let Some(user) = user {
@@ -203,7 +205,7 @@ impl App {
         let membership = memberships::get(&tx, target, user_id).await?.ok_or_else(|| AppError::not_found("organization"))?;
         let user = users_q::by_id(&tx, user_id).await?.ok_or_else(|| AppError::unauthenticated("sign in again"))?;
         refresh_tokens::revoke_family(&tx, session, now).await?;
-        self.record(&tx, target, Some(p), &p.meta, "auth.switched_organization", None, json!({})).await?;
+        self.record(&tx, target, Some(p), &p.meta, AuditAction::AuthSwitchedOrganization, None, json!({})).await?;
         let payload = self.open_session(&tx, &user, target, parse_role(&membership.role)?, None, now).await?;
         tx.commit().await?;
         Ok(payload)

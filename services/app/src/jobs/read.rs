@@ -18,6 +18,7 @@ use super::views::{
 };
 use super::{CANCEL_TOPIC, job_topic};
 use crate::App;
+use crate::audit_action::AuditAction;
 use crate::error::{AppError, AppResult};
 use crate::principal::{Principal, perms};
 
@@ -175,8 +176,16 @@ impl App {
             done => return Err(AppError::bad_input("id", format!("the job already ended ({done}); nothing to cancel"))),
         };
         jobs::append_events(&tx, p.org, id, None, vec![NewEvent { kind: "status", payload: event.to_string() }], now).await?;
-        self.record(&tx, p.org, Some(p), &p.meta, "job.cancel_requested", Some(format!("job:{id}")), json!({ "status": status.as_str() }))
-            .await?;
+        self.record(
+            &tx,
+            p.org,
+            Some(p),
+            &p.meta,
+            AuditAction::JobCancelRequested,
+            Some(format!("job:{id}")),
+            json!({ "status": status.as_str() }),
+        )
+        .await?;
         self.publish_after_commit(&tx, job_topic(p.org, id), "0".into());
         tx.commit().await?;
         self.load_job(p, id).await

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::views::JobView;
 use super::{WAKE_TOPIC, job_topic};
 use crate::App;
+use crate::audit_action::AuditAction;
 use crate::error::{AppError, AppResult, ConflictReason};
 use crate::principal::{Principal, perms};
 use crate::tenancy::org_view;
@@ -292,7 +293,7 @@ impl App {
             p.org,
             Some(p),
             &p.meta,
-            "job.submitted",
+            AuditAction::JobSubmitted,
             Some(format!("job:{id}")),
             json!({ "kind": kind.as_str(), "architecture": architecture }),
         )

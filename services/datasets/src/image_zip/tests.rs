@@ -36,7 +36,7 @@ fn check(bytes: Vec<u8>) -> Report<ImageStats> {
 }
 
 fn codes(r: &Report<ImageStats>) -> Vec<&'static str> {
-    r.errors.first().iter().map(|p| p.code).collect()
+    r.errors.first().iter().map(|p| p.code.as_str()).collect()
 }
 
 fn two_classes() -> Vec<(&'static str, Vec<u8>)> {
