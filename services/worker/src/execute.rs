@@ -12,13 +12,12 @@ use tenfold_app::job_worker::Produced;
 use tenfold_app::{App, FailOutcome, LeasedJob};
 use tenfold_domain::{FailureCode, JobKind};
 use tenfold_ml::MlError;
-use tenfold_ml::device::parse_device;
-use tenfold_ml::family::{Evaluated, Registry, TrainJob, Trained};
-use tenfold_ml::train::{Control, EpochRecord, Event, StepProgress};
+use tenfold_ml::family::{Evaluated, Registry, Trained};
+use tenfold_ml::train::{EpochRecord, Event, StepProgress};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::attempt::{AttemptSpec, run_in_process};
+use crate::attempt::{AttemptSpec, run_in_process, run_spec};
 use crate::workspace::Workspace;
 
 /// Why a run was asked to stop early.
@@ -280,7 +279,6 @@ async fn run_engine(
     meter: &Meter,
     opts: &ExecOptions,
 ) -> Result<Done, Failure> {
-    let family = ex.families.get(lease.job.family).map_err(Failure::from)?;
     if let Attempts::InProcess { program, memory_limit_mb } = &ex.attempts {
         let spec = attempt_spec(lease, ws, opts, *memory_limit_mb);
         let (tx, rx) = mpsc::unbounded_channel();
@@ -289,27 +287,13 @@ async fn run_engine(
         let (done, ()) = tokio::join!(run, follow(app, lease, stop, meter, rx, opts.step_event_interval));
         return done;
     }
-    // The engine runs on a blocking thread: it gets its own handle.
+    // On a blocking thread of this process, with the same spec and runner
+    // as an attempt process.
+    let spec = attempt_spec(lease, ws, opts, None);
     let families = ex.families.clone();
-    let family_id = family.family();
-    let device = opts.device.clone();
-    let data = data_path(ws, lease);
-    if lease.job.kind == JobKind::Evaluate {
-        let model = ws.path("base");
-        let evaluation = tokio::task::spawn_blocking(move || families.get(family_id)?.evaluate(&model, &data, &parse_device(&device)?))
-            .await
-            .map_err(|e| transient(FailureCode::WorkerPanic, format!("the evaluation crashed: {e}")))??;
-        return Ok(Done::Evaluated(Box::new(evaluation)));
-    }
-    let checkpoints = ws.path("checkpoints");
-    let out = ws.path("out");
-    let base = lease.base.as_ref().map(|_| ws.path("base"));
-    let teacher = lease.teacher.as_ref().map(|_| ws.path("teacher"));
-    let (kind, architecture, hyperparameters) = (lease.job.kind, lease.job.architecture.clone(), lease.job.hyperparameters.clone());
-    let resume = lease.checkpoint.is_some();
     let flag = stop.flag.clone();
     let (tx, rx) = mpsc::unbounded_channel();
-    let training = tokio::task::spawn_blocking(move || {
+    let run = tokio::task::spawn_blocking(move || {
         let mut on_event = |event: Event<'_>| {
             let progress = match event {
                 Event::Step(s) => Progress::Step(s.clone()),
@@ -327,24 +311,10 @@ async fn run_engine(
             };
             let _ = tx.send(progress);
         };
-        let device = parse_device(&device)?;
-        let job = TrainJob {
-            kind,
-            data: &data,
-            out: &out,
-            // From scratch the job names it; fine-tuning takes the base model's.
-            architecture: if base.is_some() { None } else { architecture.as_deref() },
-            hyperparameters: &hyperparameters,
-            base: base.as_deref(),
-            teacher: teacher.as_deref(),
-            device: &device,
-        };
-        let control = Control { on_event: &mut on_event, cancel: Some(&flag), checkpoint_dir: Some(&checkpoints), resume };
-        families.get(family_id)?.train(&job, control)
+        run_spec(&families, &spec, &flag, &mut on_event)
     });
     follow(app, lease, stop, meter, rx, opts.step_event_interval).await;
-    let trained = training.await.map_err(|e| transient(FailureCode::WorkerPanic, format!("training crashed: {e}")))??;
-    Ok(Done::Trained(Box::new(trained)))
+    Ok(run.await.map_err(|e| transient(FailureCode::WorkerPanic, format!("the attempt crashed: {e}")))??)
 }
 
 async fn produced(app: &App, lease: &LeasedJob, out: &Path, trained: &Trained, seconds: f64) -> Result<Produced, Failure> {

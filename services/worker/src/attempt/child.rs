@@ -9,10 +9,11 @@ use std::time::Duration;
 use tenfold_domain::{FailureCode, JobKind};
 use tenfold_ml::MlError;
 use tenfold_ml::device::parse_device;
-use tenfold_ml::family::{Registry, TrainJob};
+use tenfold_ml::family::{Registry, TrainJob, Trained};
 use tenfold_ml::train::{Control, Event};
 
 use super::{AttemptSpec, ChildMessage, STOP, STORED};
+use crate::execute::Done;
 
 /// Writes one message as a JSON line; a closed stdout (the worker is gone)
 /// stops the run at its next step.
@@ -64,9 +65,22 @@ pub fn child_main(families: &Registry, spec_path: &Path) -> i32 {
             eprintln!("tenfold attempt: the memory limit of {mb} MiB could not be set: {e}");
         }
     }
-    let result = run(families, &spec, &cancel, &stored_rx);
-    let message = match result {
-        Ok(m) => m,
+    let gone = cancel.clone();
+    let mut on_event = |event: Event<'_>| match event {
+        Event::Step(s) => send(&ChildMessage::Step(s.clone()), &gone),
+        Event::Epoch(e) => send(&ChildMessage::Epoch(e.clone()), &gone),
+        Event::Checkpoint { epoch, dir } => {
+            send(&ChildMessage::Checkpoint { epoch, dir: dir.to_path_buf() }, &gone);
+            // Bounded: a storage outage must not hang the run forever.
+            let _ = stored_rx.recv_timeout(Duration::from_secs(300));
+        }
+    };
+    let message = match run_spec(families, &spec, &cancel, &mut on_event) {
+        Ok(Done::Trained(t)) => {
+            let Trained { architecture, classes, summary, text } = *t;
+            ChildMessage::Trained { architecture, classes, summary, text }
+        }
+        Ok(Done::Evaluated(e)) => ChildMessage::Evaluated { summary: e.summary, report: e.report },
         Err(e) => ChildMessage::Failed { code: e.code(), message: e.to_string(), permanent: e.is_permanent() },
     };
     send(&message, &cancel);
@@ -83,29 +97,21 @@ fn mapped_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-fn run(
+/// Runs the attempt `spec` describes, reporting the engine's events to
+/// `on_event`: the one way an attempt runs, in its own process (here) or on
+/// a worker thread (`MlExecutor::new`).
+pub(crate) fn run_spec(
     families: &Registry,
     spec: &AttemptSpec,
-    cancel: &Arc<AtomicBool>,
-    stored: &std::sync::mpsc::Receiver<()>,
-) -> Result<ChildMessage, MlError> {
+    cancel: &AtomicBool,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<Done, MlError> {
     let family = families.get(spec.family)?;
     let device = parse_device(&spec.device)?;
     if spec.kind == JobKind::Evaluate {
         let model = spec.model.as_deref().ok_or_else(|| MlError::arg("model", "an evaluation needs the model directory"))?;
-        let evaluated = family.evaluate(model, &spec.data, &device)?;
-        return Ok(ChildMessage::Evaluated { summary: evaluated.summary, report: evaluated.report });
+        return Ok(Done::Evaluated(Box::new(family.evaluate(model, &spec.data, &device)?)));
     }
-    let gone = cancel.clone();
-    let mut on_event = |event: Event<'_>| match event {
-        Event::Step(s) => send(&ChildMessage::Step(s.clone()), &gone),
-        Event::Epoch(e) => send(&ChildMessage::Epoch(e.clone()), &gone),
-        Event::Checkpoint { epoch, dir } => {
-            send(&ChildMessage::Checkpoint { epoch, dir: dir.to_path_buf() }, &gone);
-            // Bounded: a storage outage must not hang the run forever.
-            let _ = stored.recv_timeout(Duration::from_secs(300));
-        }
-    };
     let job = TrainJob {
         kind: spec.kind,
         data: &spec.data,
@@ -116,8 +122,6 @@ fn run(
         teacher: spec.teacher.as_deref(),
         device: &device,
     };
-    let control =
-        Control { on_event: &mut on_event, cancel: Some(cancel), checkpoint_dir: Some(&spec.checkpoint_dir), resume: spec.resume };
-    let trained = family.train(&job, control)?;
-    Ok(ChildMessage::Trained { architecture: trained.architecture, classes: trained.classes, summary: trained.summary, text: trained.text })
+    let control = Control { on_event, cancel: Some(cancel), checkpoint_dir: Some(&spec.checkpoint_dir), resume: spec.resume };
+    Ok(Done::Trained(Box::new(family.train(&job, control)?)))
 }

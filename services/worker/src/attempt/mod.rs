@@ -22,6 +22,7 @@ use tenfold_domain::{FailureCode, Family, Hyperparameters, JobKind};
 use tenfold_ml::train::{EpochRecord, StepProgress};
 
 pub use child::child_main;
+pub(crate) use child::run_spec;
 pub(crate) use parent::run_in_process;
 
 /// Everything the child needs, written by the worker into the attempt's
