@@ -1,83 +1,60 @@
-use std::fmt;
-
 use serde::Serialize;
 
-/// The one table of dataset problem codes: stable, machine-readable, shown
-/// as `problems { code }` and kept with INVALID versions.
-macro_rules! problem_codes {
-    ($($variant:ident => $text:literal;)+) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum ProblemCode {
-            $($variant,)+
-        }
-
-        impl ProblemCode {
-            pub const ALL: &'static [ProblemCode] = &[$(ProblemCode::$variant,)+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $(ProblemCode::$variant => $text,)+ }
-            }
-        }
-    };
-}
-
-problem_codes! {
-    ArchiveTooLarge => "archive_too_large";
-    ClassNotInTrain => "class_not_in_train";
-    CompressionRatio => "compression_ratio";
-    ContentTooLong => "content_too_long";
-    CorruptEntry => "corrupt_entry";
-    CorruptImage => "corrupt_image";
-    DuplicateImage => "duplicate_image";
-    EmptyClass => "empty_class";
-    EmptyContent => "empty_content";
-    EmptyConversation => "empty_conversation";
-    EmptyField => "empty_field";
-    EmptyFile => "empty_file";
-    EmptyId => "empty_id";
-    EntryTooLarge => "entry_too_large";
-    ExtensionMismatch => "extension_mismatch";
-    IgnoredColumn => "ignored_column";
-    ImageTooLarge => "image_too_large";
-    IgnoredFile => "ignored_file";
-    InvalidIntent => "invalid_intent";
-    InvalidJson => "invalid_json";
-    JsonTooDeep => "json_too_deep";
-    LineTooLong => "line_too_long";
-    MissingColumns => "missing_columns";
-    MissingContent => "missing_content";
-    MissingMessages => "missing_messages";
-    MissingRole => "missing_role";
-    MixedLayout => "mixed_layout";
-    NameNotUtf8 => "name_not_utf8";
-    NoAssistantMessage => "no_assistant_message";
-    NoConversations => "no_conversations";
-    NoImages => "no_images";
-    NoRows => "no_rows";
-    NotAZip => "not_a_zip";
-    NotAnImage => "not_an_image";
-    NotInClassFolder => "not_in_class_folder";
-    NotUtf8 => "not_utf8";
-    RatingNotANumber => "rating_not_a_number";
-    SingleClass => "single_class";
-    SpecialFile => "special_file";
-    Symlink => "symlink";
-    TimestampNotANumber => "timestamp_not_a_number";
-    TooManyEntries => "too_many_entries";
-    UnknownRole => "unknown_role";
-    Unreadable => "unreadable";
-    UnreadableHeader => "unreadable_header";
-    UnreadableRow => "unreadable_row";
-    UnsafePath => "unsafe_path";
-    UnsupportedFile => "unsupported_file";
-    UnsupportedFileType => "unsupported_file_type";
-    ValidationFailed => "validation_failed";
-    WrongFieldCount => "wrong_field_count";
-}
-
-impl fmt::Display for ProblemCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+tenfold_domain::code_table! {
+    /// The one table of dataset problem codes: stable, machine-readable,
+    /// shown as `problems { code }` and kept with INVALID versions.
+    pub enum ProblemCode {
+        ArchiveTooLarge => "archive_too_large",
+        ClassNotInTrain => "class_not_in_train",
+        CompressionRatio => "compression_ratio",
+        ContentTooLong => "content_too_long",
+        CorruptEntry => "corrupt_entry",
+        CorruptImage => "corrupt_image",
+        DuplicateImage => "duplicate_image",
+        EmptyClass => "empty_class",
+        EmptyContent => "empty_content",
+        EmptyConversation => "empty_conversation",
+        EmptyField => "empty_field",
+        EmptyFile => "empty_file",
+        EmptyId => "empty_id",
+        EntryTooLarge => "entry_too_large",
+        ExtensionMismatch => "extension_mismatch",
+        IgnoredColumn => "ignored_column",
+        ImageTooLarge => "image_too_large",
+        IgnoredFile => "ignored_file",
+        InvalidIntent => "invalid_intent",
+        InvalidJson => "invalid_json",
+        JsonTooDeep => "json_too_deep",
+        LineTooLong => "line_too_long",
+        MissingColumns => "missing_columns",
+        MissingContent => "missing_content",
+        MissingMessages => "missing_messages",
+        MissingRole => "missing_role",
+        MixedLayout => "mixed_layout",
+        NameNotUtf8 => "name_not_utf8",
+        NoAssistantMessage => "no_assistant_message",
+        NoConversations => "no_conversations",
+        NoImages => "no_images",
+        NoRows => "no_rows",
+        NotAZip => "not_a_zip",
+        NotAnImage => "not_an_image",
+        NotInClassFolder => "not_in_class_folder",
+        NotUtf8 => "not_utf8",
+        RatingNotANumber => "rating_not_a_number",
+        SingleClass => "single_class",
+        SpecialFile => "special_file",
+        Symlink => "symlink",
+        TimestampNotANumber => "timestamp_not_a_number",
+        TooManyEntries => "too_many_entries",
+        UnknownRole => "unknown_role",
+        Unreadable => "unreadable",
+        UnreadableHeader => "unreadable_header",
+        UnreadableRow => "unreadable_row",
+        UnsafePath => "unsafe_path",
+        UnsupportedFile => "unsupported_file",
+        UnsupportedFileType => "unsupported_file_type",
+        ValidationFailed => "validation_failed",
+        WrongFieldCount => "wrong_field_count",
     }
 }
 

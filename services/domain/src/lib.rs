@@ -1,6 +1,7 @@
 //! Domain values of Tenfold: identifiers and newtypes that can only hold valid
 //! values ("parse, don't validate"). No I/O lives here.
 
+mod codes;
 mod email;
 mod error;
 mod failure;
