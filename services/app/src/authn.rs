@@ -5,7 +5,7 @@ use tenfold_domain::{ApiKeyId, OrgId, ScopeSet};
 use tenfold_store::queries::{api_keys, memberships, refresh_tokens, users};
 
 use crate::App;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, stored};
 use crate::principal::{Actor, Principal, RequestMeta};
 use crate::secrets::{self, API_KEY_PREFIX};
 use crate::tenancy::parse_role;
@@ -70,7 +70,7 @@ impl App {
         }
         tx.commit().await?;
         let scope_names: Vec<String> = serde_json::from_str(&row.scopes).map_err(AppError::internal)?;
-        let scopes = ScopeSet::parse(&scope_names).map_err(|e| AppError::internal(anyhow::anyhow!("stored scopes: {e}")))?;
+        let scopes = stored(ScopeSet::parse(&scope_names), "API key scopes")?;
         Ok(Principal { org, actor: Actor::ApiKey { id, scopes }, meta })
     }
 }

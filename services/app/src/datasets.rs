@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::App;
 use crate::audit_action::AuditAction;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, stored};
 use crate::principal::{Principal, perms};
 use crate::tenancy::org_view;
 
@@ -62,14 +62,8 @@ pub struct DatasetVersionView {
 }
 
 fn dataset_view(d: &dataset_rows::Model) -> AppResult<DatasetView> {
-    let family = stored_family(&d.family)?;
+    let family = stored(d.family.parse::<Family>(), "dataset family")?;
     Ok(DatasetView { id: d.id, org: OrgId(d.org_id), name: d.name.clone(), family, created_at: d.created_at })
-}
-
-/// A family read from the database: an unknown value is an internal
-/// error (a bad migration or a newer writer), never a silent default.
-pub(crate) fn stored_family(raw: &str) -> AppResult<Family> {
-    raw.parse().map_err(|e| AppError::internal(anyhow::anyhow!("stored family is invalid: {e}")))
 }
 
 fn json_or_null(raw: &Option<String>) -> serde_json::Value {

@@ -172,3 +172,10 @@ impl From<tenfold_broker::BrokerError> for AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// A value read from the database that must parse: a failure is internal
+/// (a bad migration or a newer writer), with the column named, never a
+/// silent default.
+pub(crate) fn stored<T>(parsed: Result<T, DomainError>, what: &str) -> AppResult<T> {
+    parsed.map_err(|e| AppError::internal(anyhow::anyhow!("stored {what} is invalid: {e}")))
+}

@@ -10,12 +10,12 @@ use tenfold_store::queries::audit::{self, NewAuditEvent};
 
 use crate::App;
 use crate::AuditAction;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, stored};
 use crate::principal::{Actor, Principal, RequestMeta};
 use crate::views::*;
 
 pub(crate) fn parse_role(raw: &str) -> AppResult<Role> {
-    Role::from_str(raw).map_err(|e| AppError::internal(anyhow::anyhow!("stored role is invalid: {e}")))
+    stored(Role::from_str(raw), "role")
 }
 
 pub(crate) fn user_view(u: &users::Model) -> UserView {
@@ -23,7 +23,7 @@ pub(crate) fn user_view(u: &users::Model) -> UserView {
 }
 
 pub(crate) fn org_view(o: &organizations::Model) -> AppResult<OrgView> {
-    let plan = Plan::from_str(&o.plan).map_err(|e| AppError::internal(anyhow::anyhow!("stored plan is invalid: {e}")))?;
+    let plan = stored(Plan::from_str(&o.plan), "plan")?;
     Ok(OrgView { id: OrgId(o.id), name: o.name.clone(), slug: o.slug.clone(), plan, created_at: o.created_at })
 }
 

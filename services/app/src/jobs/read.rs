@@ -140,7 +140,7 @@ impl App {
         let now = Utc::now();
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
         let row = jobs::get(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("job"))?;
-        let status = super::views::stored(JobStatus::parse(&row.status), "job status")?;
+        let status = crate::error::stored(JobStatus::parse(&row.status), "job status")?;
         let cancel_queued = || Finish {
             status: "CANCELLED",
             error_code: None,

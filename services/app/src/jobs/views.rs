@@ -3,7 +3,7 @@ use tenfold_domain::{FailureCode, Family, Hyperparameters, JobKind, JobStatus, O
 use tenfold_store::entities::{job_checkpoints, job_events, jobs, model_versions, usage_records};
 use uuid::Uuid;
 
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, stored};
 
 #[derive(Debug, Clone)]
 pub struct JobView {
@@ -40,12 +40,6 @@ pub struct JobView {
     pub queue_position: Option<u64>,
     /// Seconds until it starts, estimated from the queue and the workers.
     pub eta_seconds: Option<f64>,
-}
-
-/// A value read from the database that must parse; a failure is internal
-/// (a bad migration or a newer writer), with the column named.
-pub(crate) fn stored<T>(parsed: Result<T, tenfold_domain::DomainError>, what: &str) -> AppResult<T> {
-    parsed.map_err(|e| AppError::internal(anyhow::anyhow!("stored {what} is invalid: {e}")))
 }
 
 pub(crate) fn job_view(j: &jobs::Model) -> AppResult<JobView> {
