@@ -105,6 +105,15 @@ impl TestApp {
         let address = format!("http://127.0.0.1:{}", application.port());
         let metrics_port = application.metrics_port();
         tokio::spawn(application.run_until_stopped());
+        // Uploads are validated by a worker's validation pool: the test
+        // process runs one (tests of validation without it set
+        // `jobs.validation_slots = 0` and start a worker process).
+        let slots = settings.jobs.validation_slots;
+        if slots > 0 {
+            let id = format!("test-{}", uuid::Uuid::new_v4().simple());
+            let work = settings.storage.data_dir.join("validation-work");
+            tokio::spawn(tenfold_worker::run_validation(app.clone(), id, slots, work, std::future::pending()));
+        }
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Self { address, metrics_port, client, mailbox, settings, app, db }
     }

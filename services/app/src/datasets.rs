@@ -1,19 +1,19 @@
-//! Datasets: upload, background validation, versions, hard delete.
+//! Datasets: upload, versions, hard delete.
 //!
-//! The upload is stored under its SHA-256, a PENDING version row is
-//! committed, and validation runs in the background (in process until the
-//! jobs feature lands). An INVALID version keeps only its problem list: its
-//! file is deleted, so nothing of a refused upload stays in storage.
+//! The upload is stored under its SHA-256 and a PENDING version row is
+//! committed with its validation job (`jobs/validation.rs`), which a
+//! worker runs. An INVALID version keeps only its problem list: its file is
+//! deleted, so nothing of a refused upload stays in storage.
 
 use chrono::Utc;
 use serde_json::json;
 use tenfold_datasets::redact::{self, RedactionCounts};
-use tenfold_datasets::{Family, Limits, Outcome, ProblemCode, Problems};
+use tenfold_datasets::{Family, Limits};
 use tenfold_domain::OrgId;
 use tenfold_store::entities::{dataset_versions, datasets as dataset_rows};
-use tenfold_store::queries::datasets::{self, NewVersion, ValidationResult};
+use tenfold_store::queries::datasets::{self, NewVersion};
 use tenfold_store::queries::{Page, orgs, storage};
-use tracing::{error, info};
+use tracing::error;
 use uuid::Uuid;
 
 use crate::App;
@@ -232,8 +232,6 @@ impl App {
                 return Err(e);
             }
         };
-        let (app, org, id, file_name) = (self.clone(), p.org, version.id, file_name.to_owned());
-        tokio::spawn(async move { app.validate_version(org, id, sha256, family, file_name).await });
         Ok(version)
     }
 
@@ -276,6 +274,8 @@ impl App {
             redaction: redaction.map(|r| json!(r).to_string()),
         };
         let row = datasets::insert_version(&tx, p.org, new, now).await?;
+        // In the same transaction: no version without its validation.
+        self.enqueue_validation(&tx, p.org, row.id, family, p.user_id(), now).await?;
         self.record(
             &tx,
             p.org,
@@ -288,58 +288,6 @@ impl App {
         .await?;
         tx.commit().await?;
         Ok(version_view(&row))
-    }
-
-    /// Validates a PENDING version and records READY or INVALID.
-    async fn validate_version(&self, org: OrgId, id: Uuid, sha256: String, family: Family, file_name: String) {
-        let outcome = match self.inner.blobs.open_local(org, &sha256).await {
-            Ok(blob) => {
-                let limits = Limits::default();
-                tokio::task::spawn_blocking(move || {
-                    // `LocalBlob` removes a downloaded copy on drop, so its file is cloned, not moved.
-                    let file = blob.file.try_clone().map_err(|e| e.to_string())?;
-                    Ok::<_, String>(tenfold_datasets::validate_file(family, &file_name, file, &limits))
-                })
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r)
-            }
-            Err(e) => Err(e.to_string()),
-        };
-        let outcome = outcome.unwrap_or_else(|e| {
-            error!(version = %id, error = %e, "validation could not run");
-            let mut problems = Problems::default();
-            problems.push("file", ProblemCode::ValidationFailed, "the file could not be read for validation", "upload it again");
-            Outcome::refused(problems)
-        });
-        let valid = outcome.is_valid();
-        let result = ValidationResult {
-            status: if valid { "READY" } else { "INVALID" },
-            stats: outcome.stats.to_string(),
-            problems: serde_json::to_string(outcome.errors.first()).unwrap_or_default(),
-            warnings: serde_json::to_string(outcome.warnings.first()).unwrap_or_default(),
-            // An invalid upload keeps nothing of its content: no preview.
-            preview: if valid { outcome.preview.to_string() } else { "null".into() },
-            splits: if valid { outcome.splits.to_string() } else { "null".into() },
-            problem_count: outcome.errors.total() as i64,
-        };
-        if let Err(e) = self.store_validation(org, id, result).await {
-            error!(version = %id, error = %e, "recording the validation failed");
-            return;
-        }
-        info!(version = %id, valid, "dataset version validated");
-        if !valid {
-            self.delete_blob_if_unreferenced(org, &sha256).await;
-        }
-    }
-
-    async fn store_validation(&self, org: OrgId, id: Uuid, result: ValidationResult) -> AppResult<()> {
-        let tx = self.inner.store.tenant(org, None).await?;
-        datasets::finish_validation(&tx, org, id, result, Utc::now()).await?;
-        let topic = format!("org:{org}:datasets");
-        self.publish_after_commit(&tx, topic, id.to_string());
-        tx.commit().await?;
-        Ok(())
     }
 
     /// Deletes a blob that no dataset, model or live checkpoint of the

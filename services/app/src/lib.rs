@@ -19,7 +19,7 @@ pub mod identity_inputs {
 pub use datasets::{DatasetVersionView, DatasetView, UploadInput};
 pub use jobs::{
     CANCEL_TOPIC, CheckpointView, Claimed, FailOutcome, Held, JobEventView, JobView, LeasedJob, ModelVersionView, SubmitJobInput,
-    UsageView, WAKE_TOPIC, backoff,
+    UsageView, VALIDATION_MEMORY_MB, WAKE_TOPIC, backoff,
 };
 /// What the worker produces and how it says so.
 pub mod job_worker {

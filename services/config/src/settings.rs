@@ -128,6 +128,10 @@ pub struct JobSettings {
     /// The address space every attempt process may use, in MiB; 0: each
     /// job's own memory estimate with headroom (the default).
     pub attempt_memory_limit_mb: u64,
+    /// Dataset validations a worker runs at once, beside its training
+    /// slots (its validation pool). 0: this process runs none (an API-only
+    /// process in tests; a worker needs at least one).
+    pub validation_slots: usize,
 }
 
 impl Default for JobSettings {
@@ -142,6 +146,7 @@ impl Default for JobSettings {
             step_event_interval_ms: 1000,
             shutdown_grace_seconds: 20.0,
             attempt_memory_limit_mb: 0,
+            validation_slots: 2,
         }
     }
 }

@@ -16,7 +16,15 @@ pub enum JobKind {
     Distill,
     /// Evaluate an existing model on a dataset's held-out split.
     Evaluate,
+    /// Check an uploaded dataset version (started by the upload, never
+    /// submitted). Runs on the workers' validation pool, is retried and
+    /// fenced like any job, and is never billed.
+    Validate,
 }
+
+/// The pool (the `device` of a job row) where validation jobs run: its own
+/// queue and slots, so an upload is never checked behind hours of training.
+pub const VALIDATION_POOL: &str = "validation";
 
 impl JobKind {
     pub fn as_str(self) -> &'static str {
@@ -24,6 +32,7 @@ impl JobKind {
             JobKind::FineTune => "FINE_TUNE",
             JobKind::Distill => "DISTILL",
             JobKind::Evaluate => "EVALUATE",
+            JobKind::Validate => "VALIDATE",
         }
     }
 
@@ -32,8 +41,17 @@ impl JobKind {
             "FINE_TUNE" => Ok(JobKind::FineTune),
             "DISTILL" => Ok(JobKind::Distill),
             "EVALUATE" => Ok(JobKind::Evaluate),
-            _ => Err(DomainError::invalid("kind", format!("unknown job kind {raw:?}; use FINE_TUNE, DISTILL or EVALUATE"))),
+            "VALIDATE" => Ok(JobKind::Validate),
+            _ => Err(DomainError::invalid("kind", format!("unknown job kind {raw:?}; use FINE_TUNE, DISTILL, EVALUATE or VALIDATE"))),
         }
+    }
+}
+
+impl JobKind {
+    /// Work a user submits (and is billed for), as opposed to the
+    /// platform's own checks of their uploads.
+    pub fn is_training(self) -> bool {
+        !matches!(self, JobKind::Validate)
     }
 }
 

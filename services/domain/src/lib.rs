@@ -22,7 +22,7 @@ pub use failure::FailureCode;
 pub use family::{Architecture, Catalog, DataStats, Estimate, Family, FamilyPlan, JobShape};
 pub use hyperparameters::{Hyperparameters, ParamKind, ParamSpec, parse_split};
 pub use ids::{ApiKeyId, AuditEventId, InvitationId, JobId, ModelVersionId, OrgId, RefreshTokenId, UserId};
-pub use job::{JobKind, JobStatus};
+pub use job::{JobKind, JobStatus, VALIDATION_POOL};
 pub use names::{OrgName, Slug};
 pub use network::is_public_ip;
 pub use password::Password;

@@ -80,6 +80,8 @@ impl Query {
     }
 
     /// The organization's jobs, newest first, optionally in one status.
+    /// Without `kind`: the training work (FINE_TUNE, DISTILL, EVALUATE);
+    /// `kind: VALIDATE` lists the checks of uploaded dataset versions.
     #[graphql(complexity = "first.unwrap_or(20).clamp(1, crate::MAX_PAGE_SIZE) as usize * child_complexity")]
     async fn jobs(
         &self,
@@ -87,9 +89,10 @@ impl Query {
         first: Option<i32>,
         after: Option<String>,
         status: Option<JobStatus>,
+        kind: Option<JobKind>,
     ) -> async_graphql::Result<Connection<String, Job>> {
         let cursor = after.as_deref().map(decode_cursor).transpose().gql(ctx)?;
-        let page = app(ctx)?.jobs(principal(ctx)?, status.map(Into::into), cursor, first).await.gql(ctx)?;
+        let page = app(ctx)?.jobs(principal(ctx)?, kind.map(Into::into), status.map(Into::into), cursor, first).await.gql(ctx)?;
         Ok(connection(page, cursor.is_some(), |j| j.id, Job::from))
     }
 

@@ -126,7 +126,7 @@ pub(crate) fn transient(code: FailureCode, e: impl std::fmt::Display) -> Failure
 /// The dataset's local file: `data` with the upload's extension, which
 /// some families' readers go by (`.jsonl` or `.csv`). Only a short
 /// alphanumeric extension is kept: the name came from a user.
-fn data_path(ws: &Workspace, lease: &LeasedJob) -> PathBuf {
+pub(crate) fn data_path(ws: &Workspace, lease: &LeasedJob) -> PathBuf {
     let ext = Path::new(&lease.dataset_file_name)
         .extension()
         .and_then(|e| e.to_str())
@@ -411,7 +411,7 @@ async fn execute(ex: &MlExecutor, app: &App, lease: &LeasedJob, stop: &Stop, opt
     written(result, Ending::Succeeded)
 }
 
-async fn record_failure(app: &App, lease: &LeasedJob, f: Failure, seconds: f64) -> Ending {
+pub(crate) async fn record_failure(app: &App, lease: &LeasedJob, f: Failure, seconds: f64) -> Ending {
     info!(job = %lease.fence.job, attempt = lease.fence.attempt, code = %f.code, permanent = f.permanent, error = %f.message, "job attempt failed");
     match app.fail_job(lease, f.code, &f.message, f.permanent, seconds).await {
         Ok(FailOutcome::Lost) => Ending::Lost,

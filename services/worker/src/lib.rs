@@ -9,8 +9,10 @@
 pub mod attempt;
 mod execute;
 mod runner;
+mod validate;
 mod webhooks;
 mod workspace;
 
 pub use execute::{Attempts, Ending, ExecOptions, Executor, MlExecutor, Stop, StopReason, written};
-pub use runner::{WorkerOptions, run, run_with};
+pub use runner::{Pool, WorkerOptions, run, run_pools, run_validation, run_with};
+pub use validate::Validator;

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use tenfold_app::{App, CANCEL_TOPIC, Claimed, FailOutcome, Held, LeasedJob, WAKE_TOPIC};
+use tenfold_app::{App, CANCEL_TOPIC, VALIDATION_MEMORY_MB, Claimed, FailOutcome, Held, LeasedJob, WAKE_TOPIC};
 use tenfold_broker::{Delivery, JobQueue};
+use tenfold_domain::VALIDATION_POOL;
 use tenfold_ml::family::Registry;
 use tenfold_store::queries::dispatch::Capability;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -18,6 +19,7 @@ use tracing::{error, info, warn};
 use uuid::Uuid;
 
 use crate::execute::{Ending, ExecOptions, Executor, MlExecutor, Stop, StopReason};
+use crate::validate::Validator;
 
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
@@ -34,10 +36,36 @@ pub struct WorkerOptions {
 }
 
 impl WorkerOptions {
-    /// The device type jobs ask for (`cpu`, `cuda`).
+    /// The device type jobs ask for (`cpu`, `cuda`), or the validation pool.
     fn device_type(&self) -> &str {
-        if self.device.starts_with("cuda") { "cuda" } else { "cpu" }
+        if self.device == VALIDATION_POOL {
+            VALIDATION_POOL
+        } else if self.device.starts_with("cuda") {
+            "cuda"
+        } else {
+            "cpu"
+        }
     }
+
+    /// The options of this process's validation pool: `slots` validations
+    /// at once, each with the memory a validation reserves.
+    pub fn validation(&self, slots: usize) -> WorkerOptions {
+        WorkerOptions {
+            id: format!("{}-validation", self.id),
+            slots,
+            device: VALIDATION_POOL.to_owned(),
+            memory_mb: VALIDATION_MEMORY_MB.saturating_mul(i32::try_from(slots).unwrap_or(i32::MAX)),
+            work_dir: self.work_dir.clone(),
+        }
+    }
+}
+
+/// One queue a process serves: its options (device, slots, memory) and
+/// what runs its jobs. A worker serves its training device and the
+/// validation pool.
+pub struct Pool {
+    pub opts: WorkerOptions,
+    pub executor: Arc<dyn Executor>,
 }
 
 struct Shared {
@@ -117,55 +145,96 @@ impl Shared {
 
 /// Runs the worker until `shutdown` completes, then stops taking work,
 /// asks running jobs to checkpoint and release their leases, and returns.
+/// It serves its training device and, with `jobs.validation_slots` > 0,
+/// the validation pool.
 pub async fn run(app: App, opts: WorkerOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     // Each attempt in its own process of this binary (`tenfold attempt`).
     let program = std::env::current_exe()?;
     let limit = app.job_settings().attempt_memory_limit_mb;
     let executor = MlExecutor::in_processes(Registry::standard(), program, (limit > 0).then_some(limit));
-    run_with(app, opts, Arc::new(executor), shutdown).await
+    let mut pools = vec![Pool { opts: opts.clone(), executor: Arc::new(executor) }];
+    let validation_slots = app.job_settings().validation_slots;
+    if validation_slots > 0 {
+        pools.push(Pool { opts: opts.validation(validation_slots), executor: Arc::new(Validator) });
+    }
+    run_pools(app, pools, shutdown).await
 }
 
-/// [`run`] with another executor (the queue benchmark measures the queue
-/// alone with one that finishes at once).
+/// [`run`] with another executor and no validation pool (the queue
+/// benchmark measures the queue alone with one that finishes at once).
 pub async fn run_with(
     app: App,
     opts: WorkerOptions,
     executor: Arc<dyn Executor>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    run_pools(app, vec![Pool { opts, executor }], shutdown).await
+}
+
+/// Only the validation pool (an API process that checks its own uploads:
+/// the test harness).
+pub async fn run_validation(app: App, id: String, slots: usize, work_dir: PathBuf, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let base = WorkerOptions { id, slots, device: "cpu".into(), memory_mb: 0, work_dir };
+    let pools = vec![Pool { opts: base.validation(slots), executor: Arc::new(Validator) }];
+    serve(app, pools, false, shutdown).await
+}
+
+/// Serves `pools` until `shutdown`; the loops a process needs once (the
+/// rescuer, webhook deliveries) run once.
+pub async fn run_pools(app: App, pools: Vec<Pool>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    serve(app, pools, true, shutdown).await
+}
+
+async fn serve(app: App, pools: Vec<Pool>, deliver_webhooks: bool, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     app.ready().await.map_err(|e| anyhow::anyhow!("the worker's backends do not answer: {e}"))?;
-    std::fs::create_dir_all(&opts.work_dir)?;
     let started = chrono::Utc::now();
     let queue = app.job_queue();
-    let shared = Arc::new(Shared {
-        slots: Arc::new(Semaphore::new(opts.slots.max(1))),
-        app: app.clone(),
-        executor,
-        queue,
-        opts: opts.clone(),
-        wake: Notify::new(),
-        running: Mutex::new(HashMap::new()),
-        jobs: tokio::sync::Mutex::new(JoinSet::new()),
-        busy: std::sync::atomic::AtomicUsize::new(0),
-        memory_in_use: tokio::sync::Mutex::new(0),
-        shutting_down: std::sync::atomic::AtomicBool::new(false),
-    });
-    info!(worker = %opts.id, slots = opts.slots, device = %opts.device, "worker started");
     let mut background = JoinSet::new();
-    background.spawn(registry(shared.clone(), started));
-    background.spawn(relay(shared.clone()));
-    background.spawn(rescuer(shared.clone()));
-    background.spawn(cancellations(shared.clone()));
-    background.spawn(crate::webhooks::deliverer(app.clone()));
-    background.spawn(consumer(shared.clone()));
+    let mut served = Vec::new();
+    for Pool { opts, executor } in pools {
+        std::fs::create_dir_all(&opts.work_dir)?;
+        let shared = Arc::new(Shared {
+            slots: Arc::new(Semaphore::new(opts.slots.max(1))),
+            app: app.clone(),
+            executor,
+            queue: queue.clone(),
+            opts: opts.clone(),
+            wake: Notify::new(),
+            running: Mutex::new(HashMap::new()),
+            jobs: tokio::sync::Mutex::new(JoinSet::new()),
+            busy: std::sync::atomic::AtomicUsize::new(0),
+            memory_in_use: tokio::sync::Mutex::new(0),
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
+        });
+        info!(worker = %opts.id, slots = opts.slots, device = %opts.device, "worker started");
+        if served.is_empty() {
+            background.spawn(rescuer(shared.clone()));
+            if deliver_webhooks {
+                background.spawn(crate::webhooks::deliverer(app.clone()));
+            }
+        }
+        background.spawn(registry(shared.clone(), started));
+        background.spawn(relay(shared.clone()));
+        background.spawn(cancellations(shared.clone()));
+        background.spawn(consumer(shared.clone()));
+        served.push(shared);
+    }
 
     shutdown.await;
-    info!(worker = %opts.id, "worker stopping: releasing running jobs");
     background.abort_all();
-    shared.shutting_down.store(true, std::sync::atomic::Ordering::SeqCst);
     // Running jobs go on to their next checkpoint, within the grace period.
-    shared.stop_all(StopReason::Shutdown);
     let grace = Duration::from_secs_f64(app.job_settings().shutdown_grace_seconds.max(0.0));
+    let stopping = served.iter().map(|shared| stop_pool(shared.clone(), grace));
+    futures::future::join_all(stopping).await;
+    Ok(())
+}
+
+/// Stops taking work, lets running jobs release their leases, unregisters.
+async fn stop_pool(shared: Arc<Shared>, grace: Duration) {
+    let (app, opts) = (&shared.app, &shared.opts);
+    info!(worker = %opts.id, "worker stopping: releasing running jobs");
+    shared.shutting_down.store(true, std::sync::atomic::Ordering::SeqCst);
+    shared.stop_all(StopReason::Shutdown);
     let halt = {
         let shared = shared.clone();
         tokio::spawn(async move {
@@ -180,7 +249,6 @@ pub async fn run_with(
         warn!(error = %e, "unregistering the worker failed");
     }
     info!(worker = %opts.id, "worker stopped");
-    Ok(())
 }
 
 /// Keeps the worker's row fresh (capacity for ETAs).

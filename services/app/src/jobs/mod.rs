@@ -10,11 +10,13 @@
 mod notify;
 mod read;
 mod submit;
+mod validation;
 mod views;
 pub(crate) mod worker_api;
 
 pub use submit::SubmitJobInput;
 pub use views::{CheckpointView, JobEventView, JobView, ModelVersionView, UsageView};
+pub use validation::VALIDATION_MEMORY_MB;
 pub use worker_api::{Claimed, FailOutcome, Held, LeasedJob, backoff};
 
 use tenfold_domain::OrgId;

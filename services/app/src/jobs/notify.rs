@@ -22,6 +22,10 @@ impl App {
         let tx = self.inner.store.tenant(org, None).await?;
         let Some(row) = jobs::get(&tx, org, job).await? else { return Ok(()) };
         drop(tx);
+        // A validation's outcome is on the dataset version, not in a mail.
+        if row.kind == tenfold_domain::JobKind::Validate.as_str() {
+            return Ok(());
+        }
         let Some(user) = row.submitted_by else { return Ok(()) };
         let tx = self.inner.store.begin().await?;
         let Some(user) = users::by_id(&tx, UserId(user)).await? else { return Ok(()) };

@@ -7,7 +7,7 @@ use chrono::Utc;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde_json::json;
-use tenfold_domain::{JobStatus, OrgId};
+use tenfold_domain::{JobKind, JobStatus, OrgId};
 use tenfold_store::queries::jobs::{self, Finish, NewEvent};
 use tenfold_store::queries::{Page, dispatch};
 use uuid::Uuid;
@@ -55,11 +55,13 @@ impl App {
         Ok(view)
     }
 
-    /// The organization's jobs, newest first.
+    /// The organization's jobs of one kind, newest first; without a kind,
+    /// the training work (validations of uploads are asked for by kind).
     #[tracing::instrument(skip_all, fields(org = %p.org))]
     pub async fn jobs(
         &self,
         p: &Principal,
+        kind: Option<JobKind>,
         status: Option<JobStatus>,
         before: Option<Uuid>,
         first: Option<i32>,
@@ -67,7 +69,11 @@ impl App {
         p.require(perms::JOBS_READ)?;
         let limit = self.page_size(first)?;
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
-        let page = jobs::list(&tx, p.org, status.map(JobStatus::as_str), before, limit).await?;
+        let kinds: Vec<&str> = match kind {
+            Some(k) => vec![k.as_str()],
+            None => [JobKind::FineTune, JobKind::Distill, JobKind::Evaluate].map(JobKind::as_str).to_vec(),
+        };
+        let page = jobs::list(&tx, p.org, &kinds, status.map(JobStatus::as_str), before, limit).await?;
         tx.commit().await?;
         Ok(Page { rows: page.rows.iter().map(job_view).collect::<AppResult<_>>()?, has_next: page.has_next })
     }
@@ -141,6 +147,12 @@ impl App {
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
         let row = jobs::get(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("job"))?;
         let status = crate::error::stored(JobStatus::parse(&row.status), "job status")?;
+        if row.kind == JobKind::Validate.as_str() {
+            return Err(AppError::bad_input(
+                "id",
+                "a validation cannot be cancelled (it takes seconds and the version needs its outcome); delete the dataset to drop the upload",
+            ));
+        }
         let cancel_queued = || Finish {
             status: "CANCELLED",
             error_code: None,

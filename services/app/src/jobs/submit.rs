@@ -83,6 +83,12 @@ fn architecture_names(plan: &dyn FamilyPlan, students_only: bool) -> String {
 fn check_shape<'a>(catalog: &'a Catalog, input: &SubmitJobInput) -> AppResult<Checked<'a>> {
     let kind = input.kind;
     let plan = catalog.get(input.family)?;
+    if kind == JobKind::Validate {
+        return Err(AppError::bad_input(
+            "kind",
+            "VALIDATE jobs are started by uploads (see DatasetVersion.validation); submit FINE_TUNE, DISTILL or EVALUATE",
+        ));
+    }
     if !plan.kinds().contains(&kind) {
         return Err(AppError::bad_input("kind", format!("{} models cannot run {kind} jobs yet", input.family)));
     }

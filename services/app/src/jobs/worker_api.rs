@@ -91,7 +91,7 @@ pub fn backoff(failures: u32, base: f64, max: f64, jitter: f64) -> Duration {
     Duration::from_secs_f64(capped * (1.0 + 0.2 * jitter.clamp(-1.0, 1.0)))
 }
 
-fn status_event(status: JobStatus, message: impl Into<String>, extra: serde_json::Value) -> NewEvent {
+pub(super) fn status_event(status: JobStatus, message: impl Into<String>, extra: serde_json::Value) -> NewEvent {
     let mut payload = json!({ "status": status.as_str(), "message": message.into() });
     if let (Some(map), serde_json::Value::Object(extra)) = (payload.as_object_mut(), extra) {
         map.extend(extra);
@@ -353,7 +353,8 @@ impl App {
     /// crash after an epoch leaves that epoch billed exactly once and only
     /// the unfinished one free.
     async fn meter(&self, tx: &Tx, lease_org: OrgId, fence: Fence, device: &str, seconds: f64, epoch: Option<i32>) -> AppResult<()> {
-        if seconds <= 0.0 {
+        // Checking an upload is the platform's work, not the customer's.
+        if seconds <= 0.0 || device == tenfold_domain::VALIDATION_POOL {
             return Ok(());
         }
         let device_type = if device.starts_with("cuda") { "cuda" } else { "cpu" };
@@ -457,7 +458,7 @@ impl App {
         Ok(true)
     }
 
-    async fn append_final_event(&self, tx: &Tx, org: OrgId, job: Uuid, event: NewEvent, now: DateTime<Utc>) -> AppResult<()> {
+    pub(super) async fn append_final_event(&self, tx: &Tx, org: OrgId, job: Uuid, event: NewEvent, now: DateTime<Utc>) -> AppResult<()> {
         // The job is no longer RUNNING, so the event is appended unfenced
         // (the fenced write that ended it already proved the attempt).
         if let Some(seqs) = jobs::append_events(tx, org, job, None, vec![event], now).await?
@@ -496,7 +497,13 @@ impl App {
         }
         self.retire_checkpoints(tx, org, fence.job).await?;
         dispatch::remove(tx, fence.job).await?;
-        if status == JobStatus::Failed {
+        let validation = match jobs::get(tx, org, fence.job).await? {
+            Some(row) if row.kind == JobKind::Validate.as_str() => Some(row),
+            _ => None,
+        };
+        if let Some(row) = &validation {
+            self.validation_ended_without_outcome(tx, org, row, message).await?;
+        } else if status == JobStatus::Failed {
             self.enqueue_job_webhook(tx, org, fence.job, "job.failed").await?;
         }
         let extra = json!({ "attempt": fence.attempt, "errorCode": error.map(|e| e.0), "deadLettered": dead_lettered });

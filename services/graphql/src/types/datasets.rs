@@ -79,6 +79,7 @@ pub struct DatasetProblem {
 }
 
 #[derive(SimpleObject, Clone)]
+#[graphql(complex)]
 pub struct DatasetVersion {
     pub id: ID,
     pub version: i32,
@@ -103,6 +104,18 @@ pub struct DatasetVersion {
     pub redaction: Option<Json<serde_json::Value>>,
     pub created_at: DateTime<Utc>,
     pub validated_at: Option<DateTime<Utc>>,
+    #[graphql(skip)]
+    pub raw_id: uuid::Uuid,
+}
+
+#[ComplexObject]
+impl DatasetVersion {
+    /// The job that checks this upload (kind VALIDATE, on the workers):
+    /// its status, attempts and events say where validation stands.
+    async fn validation(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<crate::types::Job>> {
+        let job = app(ctx)?.dataset_version_validation(principal(ctx)?, self.raw_id).await.gql(ctx)?;
+        Ok(job.map(Into::into))
+    }
 }
 
 fn problems(v: &serde_json::Value) -> Vec<DatasetProblem> {
@@ -132,6 +145,7 @@ impl From<DatasetVersionView> for DatasetVersion {
             redaction: (!v.redaction.is_null()).then_some(Json(v.redaction)),
             created_at: v.created_at,
             validated_at: v.validated_at,
+            raw_id: v.id,
         }
     }
 }

@@ -16,6 +16,9 @@ pub enum JobKind {
     Distill,
     /// Evaluate a model version on a dataset's held-out split.
     Evaluate,
+    /// The check of an uploaded dataset version, started by the upload
+    /// (never submitted, never billed). See `DatasetVersion.validation`.
+    Validate,
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]

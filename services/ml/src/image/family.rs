@@ -129,6 +129,8 @@ impl FamilyPlan for ImageFamily {
             // The student, then the same student without the teacher (the baseline).
             JobKind::Distill => 2.0 * train_samples / throughput,
             JobKind::Evaluate => examples / (throughput * 3.0),
+            // Validation is not this family's work (the datasets crate's).
+            JobKind::Validate => 0.0,
         };
         // Loading, evaluation, artifacts.
         let seconds = (seconds + 5.0).ceil() as i64;

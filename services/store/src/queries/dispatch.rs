@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
-use tenfold_domain::OrgId;
+use tenfold_domain::{OrgId, VALIDATION_POOL};
 use uuid::Uuid;
 
 use crate::entities::job_dispatch::{self, Entity as Dispatch};
@@ -108,11 +108,20 @@ pub async fn pick(tx: &Tx, cap: &Capability, free: usize, now: DateTime<Utc>) ->
     if orgs.is_empty() {
         return Ok(Vec::new());
     }
+    // An organization's limit counts its training jobs on every device;
+    // validations have a limit of their own, so that an upload is checked
+    // while the organization's training runs.
+    let same_limit = if cap.device == VALIDATION_POOL {
+        job_dispatch::Column::Device.eq(VALIDATION_POOL)
+    } else {
+        job_dispatch::Column::Device.ne(VALIDATION_POOL)
+    };
     let mut in_flight: HashMap<Uuid, i64> = Dispatch::find()
         .select_only()
         .column(job_dispatch::Column::OrgId)
         .column_as(job_dispatch::Column::JobId.count(), "n")
         .filter(job_dispatch::Column::State.is_in([DISPATCHED, RUNNING]))
+        .filter(same_limit)
         .group_by(job_dispatch::Column::OrgId)
         .into_tuple::<(Uuid, i64)>()
         .all(tx.conn())

@@ -40,8 +40,16 @@ pub async fn by_idempotency_key(tx: &Tx, org: OrgId, key: &str) -> Result<Option
 }
 
 /// Newest first, like every job list users know.
-pub async fn list(tx: &Tx, org: OrgId, status: Option<&str>, before: Option<Uuid>, limit: u64) -> Result<Page<jobs::Model>> {
-    let mut q = Jobs::find().filter(jobs::Column::OrgId.eq(org.0));
+/// The organization's jobs of `kinds`, newest first.
+pub async fn list(
+    tx: &Tx,
+    org: OrgId,
+    kinds: &[&str],
+    status: Option<&str>,
+    before: Option<Uuid>,
+    limit: u64,
+) -> Result<Page<jobs::Model>> {
+    let mut q = Jobs::find().filter(jobs::Column::OrgId.eq(org.0)).filter(jobs::Column::Kind.is_in(kinds.iter().copied()));
     if let Some(status) = status {
         q = q.filter(jobs::Column::Status.eq(status));
     }
@@ -50,6 +58,17 @@ pub async fn list(tx: &Tx, org: OrgId, status: Option<&str>, before: Option<Uuid
     }
     let rows = q.order_by_desc(jobs::Column::Id).limit(limit + 1).all(tx.conn()).await?;
     Ok(Page::from_overfetch(rows, limit))
+}
+
+/// The validation job of a dataset version (the latest, if ever more than one).
+pub async fn validation_of(tx: &Tx, org: OrgId, version: Uuid) -> Result<Option<jobs::Model>> {
+    Ok(Jobs::find()
+        .filter(jobs::Column::OrgId.eq(org.0))
+        .filter(jobs::Column::DatasetVersionId.eq(version))
+        .filter(jobs::Column::Kind.eq("VALIDATE"))
+        .order_by_desc(jobs::Column::Id)
+        .one(tx.conn())
+        .await?)
 }
 
 /// Estimated seconds of the organization's unfinished jobs (for the quota).
