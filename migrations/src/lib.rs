@@ -14,6 +14,7 @@ mod m20261128_000003_datasets;
 mod m20261128_000004_jobs;
 mod m20261128_000005_webhooks;
 mod m20261130_000006_checkpoint_retirement;
+mod m20261201_000007_uploads;
 pub mod rls;
 
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_jobs::Migration),
             Box::new(m20261128_000005_webhooks::Migration),
             Box::new(m20261130_000006_checkpoint_retirement::Migration),
+            Box::new(m20261201_000007_uploads::Migration),
         ]
     }
 }

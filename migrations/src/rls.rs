@@ -44,9 +44,12 @@ pub const WEBHOOK_TABLES: &[(&str, &str, &str)] = &[
     ("webhook_deliveries", "org_id = tenfold_org()", "org_id = tenfold_org()"),
 ];
 
+/// Tenant tables added by the uploads migration.
+pub const UPLOAD_TABLES: &[(&str, &str, &str)] = &[("uploads", "org_id = tenfold_org()", "org_id = tenfold_org()")];
+
 /// Every tenant table of every migration, for the catalog tests.
 pub fn all_tenant_tables() -> Vec<(&'static str, &'static str, &'static str)> {
-    TENANT_TABLES.iter().chain(DATASET_TABLES).chain(JOB_TABLES).chain(WEBHOOK_TABLES).copied().collect()
+    TENANT_TABLES.iter().chain(DATASET_TABLES).chain(JOB_TABLES).chain(WEBHOOK_TABLES).chain(UPLOAD_TABLES).copied().collect()
 }
 
 /// Tables deliberately outside row-level security, and why. Every table
@@ -66,6 +69,10 @@ pub const GLOBAL_TABLES: &[(&str, &str)] = &[
     (
         "webhook_outbox",
         "which webhook deliveries are due, across organizations, for the deliverer; delivery and organization ids and a time only",
+    ),
+    (
+        "upload_expiry",
+        "when each resumable upload expires, across organizations, for the sweeper; upload and organization ids and a time only",
     ),
     ("workers", "the worker processes alive (device, slots, heartbeat); they belong to the platform, not to a tenant"),
     ("seaql_migrations", "the migrator's own bookkeeping; the app role has no access to it"),

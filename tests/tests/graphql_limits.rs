@@ -276,7 +276,14 @@ async fn the_api_limits_requests_per_address_and_per_organization() {
     for i in 0..5 {
         assert_eq!(from(&format!("10.0.0.{i}"), &a.access).send().await.unwrap().status().as_u16(), 200);
     }
-    let rest = app.client.head(app.url("/v1/uploads/00000000-0000-0000-0000-000000000000")).bearer_auth(&a.access).send().await.unwrap();
+    let rest = app
+        .client
+        .head(app.url("/v1/uploads/00000000-0000-0000-0000-000000000000"))
+        .bearer_auth(&a.access)
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(rest.status().as_u16(), 404, "the sixth request is let through (and finds nothing)");
     let limited = from("10.0.1.1", &a.access).send().await.unwrap();
     assert_eq!(limited.status().as_u16(), 429);

@@ -9,7 +9,7 @@ mod health;
 mod metrics_http;
 mod request;
 mod uploads;
-mod uploads_rest;
+mod tus;
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -81,7 +81,7 @@ impl Application {
                 .app_data(web::Data::new(token.clone()))
                 .configure(graphql_http::routes)
                 .configure(health::routes)
-                .configure(uploads_rest::routes)
+                .configure(tus::routes)
                 .configure(|cfg| {
                     if on_api_listener {
                         metrics_http::routes(cfg);

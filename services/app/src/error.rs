@@ -27,6 +27,8 @@ pub enum ConflictReason {
     IdempotencyKeyReused,
     /// A resumable-upload chunk sent for another offset than the upload's.
     UploadOffsetMismatch,
+    /// A resumable-upload PATCH whose body is not what its `Upload-Checksum` says (tus: 460).
+    ChecksumMismatch,
 }
 
 impl ConflictReason {
@@ -34,6 +36,7 @@ impl ConflictReason {
         match self {
             ConflictReason::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             ConflictReason::UploadOffsetMismatch => "UPLOAD_OFFSET_MISMATCH",
+            ConflictReason::ChecksumMismatch => "CHECKSUM_MISMATCH",
         }
     }
 }

@@ -25,7 +25,7 @@ pub use jobs::{
 pub mod job_worker {
     pub use crate::jobs::worker_api::{Files, Produced};
 }
-pub use uploads::{Appended, MAX_CHUNK_BYTES, NewUpload, UploadState};
+pub use uploads::{Appended, CHECKSUM_ALGORITHMS, Checksum, Chunk, MAX_OPEN_UPLOADS, NewUpload, UploadState};
 pub mod jwt;
 mod passwords;
 mod principal;

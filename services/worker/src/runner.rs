@@ -331,13 +331,18 @@ async fn consumer(shared: Arc<Shared>) {
     }
 }
 
-/// Returns to the queue what dead workers and a lost broker left behind.
+/// Returns to the queue what dead workers and a lost broker left behind,
+/// and deletes expired uploads.
 async fn rescuer(shared: Arc<Shared>) {
     let every = (shared.lease() / 2).max(Duration::from_millis(200));
     loop {
         tokio::time::sleep(every).await;
         if let Err(e) = shared.app.reconcile_jobs().await {
             warn!(error = %e, "reconciling jobs failed");
+        }
+        // Abandoned resumable uploads and their staged parts.
+        if let Err(e) = shared.app.sweep_expired_uploads().await {
+            warn!(error = %e, "sweeping expired uploads failed");
         }
     }
 }

@@ -16,6 +16,8 @@ pub mod memberships;
 pub mod model_versions;
 pub mod organizations;
 pub mod refresh_tokens;
+pub mod upload_expiry;
+pub mod uploads;
 pub mod usage_records;
 pub mod users;
 pub mod webhook_deliveries;

@@ -12,6 +12,7 @@ pub mod memberships;
 pub mod orgs;
 pub mod refresh_tokens;
 pub mod storage;
+pub mod uploads;
 pub mod users;
 pub mod webhooks;
 

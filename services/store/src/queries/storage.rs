@@ -1,6 +1,7 @@
 //! What an organization keeps in blob storage, across the tables that
 //! point at blobs: dataset versions, model versions (their artifact files)
-//! and the checkpoints of jobs still running. Blobs are content-addressed
+//! the checkpoints of jobs still running, and the parts that open
+//! resumable uploads stage. Blobs are content-addressed
 //! per organization, so one blob may be named by several rows.
 
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
@@ -32,7 +33,8 @@ pub async fn blob_references(tx: &Tx, org: OrgId, sha256: &str) -> Result<u64> {
         .filter(job_checkpoints::Column::Files.like(pattern))
         .count(tx.conn())
         .await?;
-    Ok(datasets + models + checkpoints)
+    let staged = super::uploads::staging(tx, org, sha256).await?;
+    Ok(datasets + models + checkpoints + staged)
 }
 
 /// Bytes the organization keeps: datasets (an identical file counts once),
@@ -54,5 +56,6 @@ pub async fn used_bytes(tx: &Tx, org: OrgId) -> Result<i64> {
         .into_tuple()
         .all(tx.conn())
         .await?;
-    Ok(datasets + models.into_iter().sum::<i64>() + checkpoints.into_iter().sum::<i64>())
+    let staged = super::uploads::staged_bytes(tx, org, chrono::Utc::now()).await?;
+    Ok(datasets + models.into_iter().sum::<i64>() + checkpoints.into_iter().sum::<i64>() + staged)
 }
