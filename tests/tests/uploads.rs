@@ -67,7 +67,12 @@ fn offset_of(res: &reqwest::Response) -> u64 {
 }
 
 async fn storage_used(app: &TestApp, s: &Session) -> i64 {
-    app.gql("{ organization { storageUsedBytes } }", json!({}), Some(&s.access)).await.ok().at("/organization/storageUsedBytes").as_f64().unwrap() as i64
+    app.gql("{ organization { storageUsedBytes } }", json!({}), Some(&s.access))
+        .await
+        .ok()
+        .at("/organization/storageUsedBytes")
+        .as_f64()
+        .unwrap() as i64
 }
 
 fn ml100k() -> Vec<u8> {
@@ -174,14 +179,7 @@ async fn staged_bytes_count_against_storage_and_termination_gives_them_back() {
     assert_eq!(res.status().as_u16(), 204);
     assert_eq!(storage_used(&app, &s).await, before + 500_000, "staged bytes are counted");
     assert_eq!(app.app.blob_keys(s.org()).await.unwrap().len(), 1, "the part is in blob storage");
-    let res = app
-        .client
-        .delete(app.url(&location))
-        .bearer_auth(&s.access)
-        .header("Tus-Resumable", "1.0.0")
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.delete(app.url(&location)).bearer_auth(&s.access).header("Tus-Resumable", "1.0.0").send().await.unwrap();
     assert_eq!(res.status().as_u16(), 204);
     assert_eq!(head(&app, &s.access, &location).await.status().as_u16(), 404);
     assert_eq!(storage_used(&app, &s).await, before);

@@ -86,8 +86,12 @@ async fn an_upload_waits_for_a_worker_as_a_queued_validate_job_and_a_worker_vali
     // Never billed.
     assert_eq!(done["usage"], json!([]));
     assert_eq!(done["computeSeconds"], 0.0);
-    let messages: Vec<String> =
-        done["events"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["payload"]["message"].as_str().unwrap_or("").to_owned()).collect();
+    let messages: Vec<String> = done["events"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["payload"]["message"].as_str().unwrap_or("").to_owned())
+        .collect();
     assert!(messages.iter().any(|m| m.contains("started on")), "{messages:?}");
     assert!(messages.iter().any(|m| m.contains("READY")), "{messages:?}");
 }

@@ -8,8 +8,8 @@ mod graphql_ws;
 mod health;
 mod metrics_http;
 mod request;
-mod uploads;
 mod tus;
+mod uploads;
 
 use std::net::TcpListener;
 use std::time::Duration;

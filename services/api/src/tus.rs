@@ -69,20 +69,24 @@ fn error(e: AppError, request_id: &str) -> HttpResponse {
     res.json(json!({ "error": { "code": e.code.as_str(), "reason": e.reason.map(|r| r.as_str()), "message": message, "field": e.field, "requestId": request_id } }))
 }
 
-/// 412 unless the client speaks our tus version.
-fn check_version(req: &HttpRequest) -> Result<(), HttpResponse> {
-    match req.headers().get("Tus-Resumable").and_then(|v| v.to_str().ok()) {
-        Some(TUS_VERSION) => Ok(()),
-        _ => Err(HttpResponse::PreconditionFailed()
+/// The 412 for a client that does not speak our tus version, if it does not.
+fn refuse_version(req: &HttpRequest) -> Option<HttpResponse> {
+    if req.headers().get("Tus-Resumable").and_then(|v| v.to_str().ok()) == Some(TUS_VERSION) {
+        return None;
+    }
+    Some(
+        HttpResponse::PreconditionFailed()
             .insert_header(("Tus-Version", TUS_VERSION))
             .insert_header(("Tus-Resumable", TUS_VERSION))
-            .json(json!({ "error": { "code": ErrorCode::BadUserInput.as_str(), "message": "send `Tus-Resumable: 1.0.0` (this server speaks tus 1.0.0)" } }))),
-    }
+            .json(json!({ "error": { "code": ErrorCode::BadUserInput.as_str(), "message": "send `Tus-Resumable: 1.0.0` (this server speaks tus 1.0.0)" } })),
+    )
 }
 
 /// The tus version, then the credential and the rate limits.
 async fn principal(req: &HttpRequest, state: &ServerState, request_id: &str) -> Result<Principal, HttpResponse> {
-    check_version(req)?;
+    if let Some(refused) = refuse_version(req) {
+        return Err(refused);
+    }
     let meta = request::meta(req, state.app.settings().server.trust_forwarded_for, request_id.to_owned());
     let p = match request::bearer(req) {
         Ok(Some(credential)) => state.app.authenticate(&credential, meta.clone()).await.map_err(|e| error(e, request_id))?,
@@ -230,7 +234,10 @@ async fn receive(mut payload: web::Payload, room: u64, checksum: Option<Checksum
         };
         len += piece.len() as u64;
         if len > room {
-            return Err(AppError::bad_input("Upload-Length", format!("the body goes past the upload's length: {room} bytes are left to send")));
+            return Err(AppError::bad_input(
+                "Upload-Length",
+                format!("the body goes past the upload's length: {room} bytes are left to send"),
+            ));
         }
         file.write_all(&piece).map_err(AppError::internal)?;
     }

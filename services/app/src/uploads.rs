@@ -16,7 +16,6 @@
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 
-
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use sha2::Digest;
@@ -137,7 +136,8 @@ fn decode_metadata(raw: &str) -> AppResult<HashMap<String, String>> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(value.trim())
             .map_err(|_| AppError::bad_input("Upload-Metadata", format!("the value of {key:?} is not base64")))?;
-        let text = String::from_utf8(bytes).map_err(|_| AppError::bad_input("Upload-Metadata", format!("the value of {key:?} is not UTF-8")))?;
+        let text =
+            String::from_utf8(bytes).map_err(|_| AppError::bad_input("Upload-Metadata", format!("the value of {key:?} is not UTF-8")))?;
         out.insert(key.to_owned(), text);
     }
     Ok(out)
@@ -150,7 +150,8 @@ fn decode_metadata(raw: &str) -> AppResult<HashMap<String, String>> {
 fn target(raw: &str) -> AppResult<Target> {
     let meta = decode_metadata(raw)?;
     let hint = "send Upload-Metadata with `filename`, `family` (IMAGE_CLASSIFICATION, CHAT or RECOMMENDATION) and optionally `dataset`";
-    let file_name = meta.get("filename").or_else(|| meta.get("name")).ok_or_else(|| AppError::bad_input("Upload-Metadata.filename", hint))?;
+    let file_name =
+        meta.get("filename").or_else(|| meta.get("name")).ok_or_else(|| AppError::bad_input("Upload-Metadata.filename", hint))?;
     let file_name = check_file_name(file_name, "Upload-Metadata.filename")?.to_owned();
     let family = meta.get("family").ok_or_else(|| AppError::bad_input("Upload-Metadata.family", hint))?;
     parse_family(family).map_err(|_| AppError::bad_input("Upload-Metadata.family", "use IMAGE_CLASSIFICATION, CHAT or RECOMMENDATION"))?;
@@ -208,7 +209,10 @@ impl App {
     pub async fn create_upload(&self, p: &Principal, new: NewUpload<'_>) -> AppResult<UploadState> {
         p.require(perms::DATASETS_WRITE)?;
         let Some(length) = new.length else {
-            return Err(AppError::bad_input("Upload-Length", "send Upload-Length: the file's size in bytes (deferred lengths are not offered)"));
+            return Err(AppError::bad_input(
+                "Upload-Length",
+                "send Upload-Length: the file's size in bytes (deferred lengths are not offered)",
+            ));
         };
         if length == 0 {
             return Err(AppError::bad_input("Upload-Length", "the file is empty"));
@@ -313,7 +317,10 @@ impl App {
         if let Some(c) = &checksum {
             if !whole {
                 // Only part of a checksummed body arrived: it cannot be verified.
-                return Err(AppError::bad_input("Upload-Checksum", "the body did not arrive whole; nothing of it was kept — send it again"));
+                return Err(AppError::bad_input(
+                    "Upload-Checksum",
+                    "the body did not arrive whole; nothing of it was kept — send it again",
+                ));
             }
             let c2 = c.clone();
             let (digest, back) = tokio::task::spawn_blocking(move || c2.of(&mut file).map(|d| (d, file)))

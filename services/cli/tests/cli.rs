@@ -79,8 +79,8 @@ fn migrate_up_status_and_down() {
     assert!(after.contains("m20261128_000002_row_level_security\tApplied"), "{after}");
     run(&["migrate", "down"]);
     let down = run(&["migrate", "status"]);
-    assert!(down.contains("m20261130_000006_checkpoint_retirement\tPending"), "{down}");
-    assert!(down.contains("m20261128_000005_webhooks\tApplied"), "{down}");
+    assert!(down.contains("m20261201_000007_uploads\tPending"), "{down}");
+    assert!(down.contains("m20261130_000006_checkpoint_retirement\tApplied"), "{down}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

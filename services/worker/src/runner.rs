@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use tenfold_app::{App, CANCEL_TOPIC, VALIDATION_MEMORY_MB, Claimed, FailOutcome, Held, LeasedJob, WAKE_TOPIC};
+use tenfold_app::{App, CANCEL_TOPIC, Claimed, FailOutcome, Held, LeasedJob, VALIDATION_MEMORY_MB, WAKE_TOPIC};
 use tenfold_broker::{Delivery, JobQueue};
 use tenfold_domain::VALIDATION_POOL;
 use tenfold_ml::family::Registry;
@@ -173,7 +173,13 @@ pub async fn run_with(
 
 /// Only the validation pool (an API process that checks its own uploads:
 /// the test harness).
-pub async fn run_validation(app: App, id: String, slots: usize, work_dir: PathBuf, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run_validation(
+    app: App,
+    id: String,
+    slots: usize,
+    work_dir: PathBuf,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let base = WorkerOptions { id, slots, device: "cpu".into(), memory_mb: 0, work_dir };
     let pools = vec![Pool { opts: base.validation(slots), executor: Arc::new(Validator) }];
     serve(app, pools, false, shutdown).await

@@ -24,7 +24,10 @@ impl Executor for Validator {
         }
         let ws = match Workspace::create(&opts.work_dir, lease.fence.job, lease.fence.attempt) {
             Ok(ws) => ws,
-            Err(e) => return record_failure(app, lease, transient(FailureCode::Io, format!("the work folder cannot be created: {e}")), 0.0).await,
+            Err(e) => {
+                return record_failure(app, lease, transient(FailureCode::Io, format!("the work folder cannot be created: {e}")), 0.0)
+                    .await;
+            }
         };
         let path = data_path(&ws, lease);
         if let Err(e) = Workspace::fetch(app, lease.org, &lease.dataset_sha256, &path).await {

@@ -15,8 +15,8 @@ mod views;
 pub(crate) mod worker_api;
 
 pub use submit::SubmitJobInput;
-pub use views::{CheckpointView, JobEventView, JobView, ModelVersionView, UsageView};
 pub use validation::VALIDATION_MEMORY_MB;
+pub use views::{CheckpointView, JobEventView, JobView, ModelVersionView, UsageView};
 pub use worker_api::{Claimed, FailOutcome, Held, LeasedJob, backoff};
 
 use tenfold_domain::OrgId;

@@ -163,7 +163,11 @@ impl App {
         };
         jobs::finish(&tx, org, fence.job, Some(fence), end, now).await?;
         dispatch::remove(&tx, fence.job).await?;
-        let message = if valid { "the dataset version is READY".to_owned() } else { format!("the dataset version is INVALID: {problems} problem(s)") };
+        let message = if valid {
+            "the dataset version is READY".to_owned()
+        } else {
+            format!("the dataset version is INVALID: {problems} problem(s)")
+        };
         let event = status_event(JobStatus::Succeeded, message, json!({ "attempt": fence.attempt, "valid": valid }));
         self.append_final_event(&tx, org, fence.job, event, now).await?;
         self.publish_after_commit(&tx, format!("org:{org}:datasets"), version.to_string());

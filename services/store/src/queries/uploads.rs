@@ -2,7 +2,7 @@
 //! expire (`upload_expiry`), which the sweeper reads across organizations.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use tenfold_domain::OrgId;
 use uuid::Uuid;
@@ -36,8 +36,16 @@ fn open(org: OrgId, now: DateTime<Utc>) -> sea_orm::Select<Uploads> {
 }
 
 /// Bytes staged by the organization's open uploads (for the storage quota).
+/// An upload whose last byte arrived is being turned into a dataset
+/// version, which the quota counts instead: not twice.
 pub async fn staged_bytes(tx: &Tx, org: OrgId, now: DateTime<Utc>) -> Result<i64> {
-    let rows: Vec<i64> = open(org, now).select_only().column(uploads::Column::Offset).into_tuple().all(tx.conn()).await?;
+    let rows: Vec<i64> = open(org, now)
+        .filter(Expr::col(uploads::Column::Offset).lt(Expr::col(uploads::Column::Length)))
+        .select_only()
+        .column(uploads::Column::Offset)
+        .into_tuple()
+        .all(tx.conn())
+        .await?;
     Ok(rows.into_iter().sum())
 }
 
@@ -46,7 +54,7 @@ pub async fn staged_bytes(tx: &Tx, org: OrgId, now: DateTime<Utc>) -> Result<i64
 pub async fn unsent_bytes(tx: &Tx, org: OrgId, now: DateTime<Utc>) -> Result<i64> {
     let rows: Vec<(i64, i64)> =
         open(org, now).select_only().column(uploads::Column::Length).column(uploads::Column::Offset).into_tuple().all(tx.conn()).await?;
-    Ok(rows.into_iter().map(|(length, offset)| (length - offset).max(0)).sum())
+    Ok(rows.into_iter().map(|(length, offset)| Ord::max(length - offset, 0)).sum())
 }
 
 /// Open uploads of the organization that stage the blob `sha256`.
