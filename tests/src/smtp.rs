@@ -65,6 +65,21 @@ impl Mailbox {
         );
     }
 
+    /// Waits (up to 5 s) until `n` mails to `address` have a subject
+    /// containing `subject` (mails sent in the background arrive in any
+    /// order); then a little longer, so that one too many would be seen.
+    pub async fn wait_for_count(&self, address: &str, subject: &str, n: usize) -> Vec<CapturedMail> {
+        let matching = || self.to(address).into_iter().filter(|m| m.subject().contains(subject)).collect::<Vec<_>>();
+        for _ in 0..100 {
+            if matching().len() >= n {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                return matching();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        matching()
+    }
+
     /// Starts the server; returns its port.
     pub async fn start(&self) -> u16 {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

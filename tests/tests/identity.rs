@@ -430,6 +430,5 @@ async fn emails_are_capped_per_organization_and_per_address() {
         }
         app.gql(reset, json!({ "e": email }), None).await.expect_code("RATE_LIMITED");
     }
-    app.mailbox.wait_for("ada@example.com", "Reset").await;
-    assert_eq!(app.mailbox.to("ada@example.com").iter().filter(|m| m.subject().contains("Reset")).count(), 3);
+    assert_eq!(app.mailbox.wait_for_count("ada@example.com", "Reset", 3).await.len(), 3);
 }

@@ -121,24 +121,57 @@ async fn a_validation_that_cannot_read_its_upload_is_retried_then_leaves_the_ver
     assert_eq!(submitted.first_code(), "BAD_USER_INPUT");
 }
 
-#[tokio::test]
-async fn a_worker_runs_at_most_its_validation_slots_at_once() {
+/// When each attempt of a validation ran: from its RUNNING event to the
+/// next status event (its end, or the next attempt taking over).
+fn attempt_spans(version: &Value) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let statuses: Vec<(DateTime<Utc>, String)> = version["validation"]["events"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["node"])
+        .filter(|n| n["kind"] == "status")
+        .map(|n| (n["createdAt"].as_str().unwrap().parse().unwrap(), n["payload"]["status"].as_str().unwrap().to_owned()))
+        .collect();
+    statuses.windows(2).filter(|w| w[0].1 == "RUNNING").map(|w| (w[0].0, w[1].0)).collect()
+}
+
+/// Uploads `n` files with no validation pool, starts a worker with
+/// `slots` validation slots, and returns when each validation attempt ran.
+async fn validation_spans(n: usize, slots: &str) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
     let app = api_only().await;
     let s = app.sign_up("ada@example.com", "Acme").await;
     let mut ids = Vec::new();
-    for n in 0..4 {
-        ids.push(upload_digits(&app, &s, &format!("digits-{n}")).await);
+    for i in 0..n {
+        ids.push(upload_digits(&app, &s, &format!("digits-{i}")).await);
     }
-    let _worker = app.spawn_worker_with(1, &[("TENFOLD_JOBS__VALIDATION_SLOTS", "1")]);
-    let mut spans: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    let _worker = app.spawn_worker_with(1, &[("TENFOLD_JOBS__VALIDATION_SLOTS", slots)]);
+    let q = "query($id: ID!) { node(id: $id) { ... on DatasetVersion { status \
+        validation { status events(first: 50) { edges { node { kind createdAt payload } } } } } } }";
+    let mut spans = Vec::new();
     for id in &ids {
-        let v = wait_version(&app, &s, id, |v| v["validation"]["status"] == "SUCCEEDED").await;
+        wait_version(&app, &s, id, |v| v["validation"]["status"] == "SUCCEEDED").await;
+        let v = app.gql(q, json!({ "id": id }), Some(&s.access)).await.ok().at("/node").clone();
         assert_eq!(v["status"], "READY");
-        let at = |k: &str| v["validation"][k].as_str().unwrap().parse::<DateTime<Utc>>().unwrap();
-        spans.push((at("startedAt"), at("finishedAt")));
+        spans.extend(attempt_spans(&v));
     }
+    assert!(spans.len() >= n, "every validation ran: {spans:?}");
     spans.sort();
-    for pair in spans.windows(2) {
-        assert!(pair[0].1 <= pair[1].0, "two validations overlapped on a one-slot pool: {spans:?}");
-    }
+    spans
+}
+
+/// The most attempts that ran at one moment.
+fn most_at_once(spans: &[(DateTime<Utc>, DateTime<Utc>)]) -> usize {
+    spans.iter().map(|(start, _)| spans.iter().filter(|(s, e)| s <= start && start < e).count()).max().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_worker_runs_at_most_its_validation_slots_at_once() {
+    let spans = validation_spans(4, "1").await;
+    assert_eq!(most_at_once(&spans), 1, "two validations overlapped on a one-slot pool: {spans:?}");
+}
+
+#[tokio::test]
+async fn an_organization_runs_at_most_two_validations_at_once_however_many_slots_there_are() {
+    let spans = validation_spans(6, "6").await;
+    assert!(most_at_once(&spans) <= 2, "more than two of one organization's validations ran at once: {spans:?}");
 }
