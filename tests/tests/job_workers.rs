@@ -472,7 +472,7 @@ async fn a_crashed_attempt_costs_only_its_own_job_an_attempt() {
     let b_done = app.wait_job(&owner.access, &b, LONG, |j| j["status"] != "RUNNING" && j["status"] != "QUEUED").await;
     assert_succeeded_once(&b_done);
     assert_eq!(b_done["failures"], 1, "the crash cost its own job one attempt: {b_done:#}");
-    let crash = events(&b_done).into_iter().find(|e| e.3["errorCode"] == "worker_panic").expect("the crash is on record");
+    let crash = events(&b_done).into_iter().find(|e| e.3["errorCode"] == "WORKER_PANIC").expect("the crash is on record");
     assert!(crash.3["message"].as_str().unwrap().contains("signal 9"), "{crash:?}");
     assert!(worker.alive(), "the worker survived the crash:\n{}", worker.log());
 }

@@ -54,6 +54,10 @@ async fn patch(app: &TestApp, token: &str, location: &str, offset: u64, chunk: &
     req.body(chunk.to_vec()).send().await.unwrap()
 }
 
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn sha256_header(bytes: &[u8]) -> String {
     format!("sha256 {}", base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes)))
 }
@@ -272,4 +276,52 @@ async fn uploads_are_per_organization_and_bad_input_stores_nothing() {
     let datasets = app.gql("{ datasets { edges { node { name } } } }", json!({}), Some(&s.access)).await.ok();
     assert_eq!(datasets.at("/datasets/edges"), &json!([]), "nothing was stored");
     assert!(app.app.blob_keys(s.org()).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_fault_while_joining_the_parts_keeps_the_upload_for_a_retry_and_a_stuck_one_is_retracted() {
+    let app = TestApp::spawn().await;
+    let s = app.sign_up("ada@example.com", "Acme").await;
+    let body = b"user_id,item_id\n1,2\n2,3\n3,1\n".to_vec();
+    let half = body.len() / 2;
+    let meta = metadata(&[("filename", "r.csv"), ("family", "RECOMMENDATION")]);
+
+    // The first part goes missing from storage: joining fails (our fault,
+    // 500), and the upload stays, its last part taken back, for a retry.
+    let loc = create(&app, &s.access, body.len(), &meta).await.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(patch(&app, &s.access, &loc, 0, &body[..half], None).await.status().as_u16(), 204);
+    let first = hex_of(&sha2::Sha256::digest(&body[..half]));
+    app.app.blobs().delete(s.org(), &first).await.unwrap();
+    let res = patch(&app, &s.access, &loc, half as u64, &body[half..], None).await;
+    assert_eq!(res.status().as_u16(), 500);
+    let h = head(&app, &s.access, &loc).await;
+    assert_eq!((h.status().as_u16(), offset_of(&h)), (200, half as u64), "the upload is kept, ready for the last PATCH again");
+    let del = app.client.delete(app.url(&loc)).bearer_auth(&s.access).header("Tus-Resumable", "1.0.0").send().await.unwrap();
+    assert_eq!(del.status().as_u16(), 204);
+
+    // An upload whose process stopped after its last byte (offset = length,
+    // no version, last PATCH long ago): HEAD takes the last part back, so a
+    // client resends it instead of believing it is done.
+    let loc = create(&app, &s.access, body.len(), &meta).await.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(patch(&app, &s.access, &loc, 0, &body[..half], None).await.status().as_u16(), 204);
+    let part = hex_of(&sha2::Sha256::digest(&body[..half]));
+    let parts = json!([[part, half], [part, body.len() - half]]).to_string();
+    let stale = (chrono::Utc::now() + chrono::Duration::hours(24) - chrono::Duration::minutes(11)).format("%Y-%m-%d %H:%M:%S+00:00");
+    let db = Database::connect(app.db.owner_url()).await.unwrap();
+    let sql = format!("UPDATE uploads SET \"offset\" = length, parts = '{parts}', expires_at = '{stale}' WHERE \"offset\" = {half}");
+    db.execute_unprepared(&sql).await.unwrap();
+    let h = head(&app, &s.access, &loc).await;
+    assert_eq!(offset_of(&h), half as u64, "the stuck last part was taken back");
+    let res = patch(&app, &s.access, &loc, half as u64, &body[half..], Some(sha256_header(&body[half..]))).await;
+    assert_eq!(res.status().as_u16(), 204);
+    let version = res.headers()["tenfold-dataset-version"].to_str().unwrap().to_owned();
+    assert_eq!(app.wait_validated(&s.access, &version).await["status"], "READY");
+
+    // The completed upload takes nothing more, and says why.
+    let res = patch(&app, &s.access, &loc, body.len() as u64, b"", None).await;
+    assert_eq!(res.status().as_u16(), 409);
+    assert!(res.json::<Value>().await.unwrap()["error"]["message"].as_str().unwrap().contains("complete"));
+    // A checksum header without a digest is malformed (400), not a mismatch (460).
+    let loc = create(&app, &s.access, body.len(), &meta).await.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(patch(&app, &s.access, &loc, 0, &body, Some("sha256".into())).await.status().as_u16(), 400);
 }

@@ -30,6 +30,9 @@ pub struct UploadInput<'a> {
     pub file: std::fs::File,
     /// Mask emails, phone numbers and card numbers before storing (chat only).
     pub redact: bool,
+    /// Bytes of this file the storage quota already counts (the staged
+    /// parts of a resumable upload), so that they are not counted twice.
+    pub counted_bytes: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -120,7 +123,7 @@ struct StoredFile<'a> {
 }
 
 /// The lock that orders deleting a blob and recording a new use of it.
-fn blob_lock(org: OrgId, sha256: &str) -> String {
+pub(crate) fn blob_lock(org: OrgId, sha256: &str) -> String {
     format!("blob:{org}:{sha256}")
 }
 
@@ -168,14 +171,14 @@ impl App {
     pub async fn precheck_upload(&self, p: &Principal, declared_bytes: Option<u64>) -> AppResult<()> {
         p.require(perms::DATASETS_WRITE)?;
         if let Some(size) = declared_bytes {
-            self.check_upload_quota(p, size).await?;
+            self.check_upload_quota(p, size, 0).await?;
         }
         Ok(())
     }
 
     /// QUOTA_EXCEEDED unless the plan takes an upload of `size` bytes and
     /// has room for it in storage.
-    pub(crate) async fn check_upload_quota(&self, p: &Principal, size: u64) -> AppResult<()> {
+    pub(crate) async fn check_upload_quota(&self, p: &Principal, size: u64, counted: u64) -> AppResult<()> {
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
         let org = orgs::get(&tx, p.org).await?.ok_or_else(|| AppError::not_found("organization"))?;
         let quotas = org_view(&org)?.quotas();
@@ -185,7 +188,7 @@ impl App {
                 quotas.max_upload_bytes
             )));
         }
-        let used = storage::used_bytes(&tx, p.org).await?.max(0) as u64;
+        let used = (storage::used_bytes(&tx, p.org).await?.max(0) as u64).saturating_sub(counted);
         if used + size > quotas.storage_bytes {
             return Err(AppError::quota(format!(
                 "storing this file would use {} of your {} bytes of storage; delete datasets or upgrade the plan",
@@ -207,7 +210,7 @@ impl App {
         let file_name = check_file_name(input.file_name, "file")?;
         let size = input.file.metadata().map_err(AppError::internal)?.len();
 
-        self.check_upload_quota(p, size).await?;
+        self.check_upload_quota(p, size, input.counted_bytes).await?;
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
         if let Some(existing) = datasets::by_name(&tx, p.org, name).await?
             && existing.family != family.as_str()

@@ -26,8 +26,8 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::App;
-use crate::datasets::{DatasetVersionView, UploadInput, check_file_name, check_name, parse_family};
-use crate::error::{AppError, AppResult, ConflictReason};
+use crate::datasets::{DatasetVersionView, UploadInput, blob_lock, check_file_name, check_name, parse_family};
+use crate::error::{AppError, AppResult, ConflictReason, ErrorCode};
 use crate::principal::{Principal, perms};
 use crate::tenancy::org_view;
 
@@ -35,6 +35,9 @@ use crate::tenancy::org_view;
 pub const MAX_OPEN_UPLOADS: u64 = 20;
 /// An upload expires this long after its creation or its last PATCH.
 const UPLOAD_HOURS: i64 = 24;
+/// Joining the parts takes seconds; an upload still joining after this
+/// long was left behind by a process that stopped.
+const STUCK_MINUTES: i64 = 10;
 /// The checksum algorithms PATCH takes (`Tus-Checksum-Algorithm`).
 pub const CHECKSUM_ALGORITHMS: &str = "sha1,sha256";
 
@@ -82,9 +85,13 @@ impl Checksum {
                 ));
             }
         };
-        let digest = base64::engine::general_purpose::STANDARD
-            .decode(b64.trim())
-            .map_err(|_| AppError::bad_input("Upload-Checksum", "send `Upload-Checksum: <algorithm> <base64 of the digest>`"))?;
+        let hint = "send `Upload-Checksum: <algorithm> <base64 of the digest>`";
+        let digest =
+            base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|_| AppError::bad_input("Upload-Checksum", hint))?;
+        let expected = if algorithm == "sha1" { 20 } else { 32 };
+        if digest.len() != expected {
+            return Err(AppError::bad_input("Upload-Checksum", format!("a {algorithm} digest is {expected} bytes; {hint}")));
+        }
         Ok(Self { algorithm, digest })
     }
 
@@ -275,14 +282,31 @@ impl App {
         Ok(state_of(&row))
     }
 
-    /// The upload of the caller's organization, unless it expired.
+    /// The upload of the caller's organization, unless it expired. One
+    /// whose last byte arrived long ago without becoming a version (its
+    /// process stopped while joining it) gets its last part taken back, so
+    /// that the client sends it again instead of believing it is done.
     async fn live_upload(&self, p: &Principal, id: Uuid) -> AppResult<upload_rows::Model> {
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
-        let row = uploads::get(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("upload"))?;
-        tx.commit().await?;
-        if row.expires_at <= Utc::now() {
+        let mut row = uploads::get(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("upload"))?;
+        let now = Utc::now();
+        if row.expires_at <= now {
             return Err(AppError::not_found("upload"));
         }
+        let last_patch = row.expires_at - chrono::Duration::hours(UPLOAD_HOURS);
+        if row.offset == row.length && row.dataset_version_id.is_none() && now - last_patch > chrono::Duration::minutes(STUCK_MINUTES) {
+            tx.serialize(&lock(id)).await?;
+            let mut parts = parts_of(&row);
+            if let Some((_, size)) = parts.pop() {
+                let to = row.length - size as i64;
+                let json = serde_json::to_string(&parts).map_err(AppError::internal)?;
+                if uploads::retract_last_part(&tx, p.org, &row, to, json).await? {
+                    warn!(upload = %id, "an upload stuck after its last byte takes its last part back");
+                    row = uploads::get(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("upload"))?;
+                }
+            }
+        }
+        tx.commit().await?;
         Ok(row)
     }
 
@@ -299,7 +323,14 @@ impl App {
     pub async fn precheck_append(&self, p: &Principal, id: Uuid, offset: u64) -> AppResult<UploadState> {
         p.require(perms::DATASETS_WRITE)?;
         let row = self.live_upload(p, id).await?;
-        if row.offset != offset as i64 || row.dataset_version_id.is_some() {
+        if let Some(version) = row.dataset_version_id {
+            return Err(AppError::conflict(
+                ConflictReason::UploadOffsetMismatch,
+                "Upload-Offset",
+                format!("the upload is complete: it became dataset version {version} (HEAD's Tenfold-Dataset-Version); send nothing more"),
+            ));
+        }
+        if row.offset != offset as i64 {
             return Err(offset_mismatch(row.offset));
         }
         Ok(state_of(&row))
@@ -340,8 +371,11 @@ impl App {
             return Ok(Appended::Partial(before));
         }
         file.seek(SeekFrom::Start(0)).map_err(AppError::internal)?;
+        // A second handle, to store the part again if a deletion of the
+        // same content raced this PATCH (see `record_part`).
+        let again = file.try_clone().map_err(AppError::internal)?;
         let (sha, size) = self.inner.blobs.put_file(p.org, file).await.map_err(AppError::internal)?;
-        let row = match self.record_part(p, id, offset, &sha, size).await {
+        let row = match self.record_part(p, id, offset, (&sha, size), again).await {
             Ok(row) => row,
             Err(e) => {
                 self.delete_blob_if_unreferenced(p.org, &sha).await;
@@ -355,9 +389,26 @@ impl App {
     }
 
     /// Adds a part under the upload's lock, if the upload still stands at `offset`.
-    async fn record_part(&self, p: &Principal, id: Uuid, offset: u64, sha: &str, size: u64) -> AppResult<upload_rows::Model> {
+    async fn record_part(
+        &self,
+        p: &Principal,
+        id: Uuid,
+        offset: u64,
+        (sha, size): (&str, u64),
+        again: std::fs::File,
+    ) -> AppResult<upload_rows::Model> {
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
         tx.serialize(&lock(id)).await?;
+        // Parts are blobs shared by content: a deletion of the same content
+        // (another upload's part, an INVALID version) may have run since
+        // the put. Under the blob's lock the part is recorded, and stored
+        // again if it went (as `record_version` does for datasets).
+        tx.serialize(&blob_lock(p.org, sha)).await?;
+        if !self.inner.blobs.exists(p.org, sha).await {
+            let mut again = again;
+            again.seek(SeekFrom::Start(0)).map_err(AppError::internal)?;
+            self.inner.blobs.put_file(p.org, again).await.map_err(AppError::internal)?;
+        }
         let row = uploads::get(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("upload"))?;
         let mut parts = parts_of(&row);
         parts.push((sha.to_owned(), size));
@@ -379,14 +430,30 @@ impl App {
         let result = self.assemble_into_version(p, &row).await;
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
         tx.serialize(&lock(row.id)).await?;
-        match &result {
-            Ok(v) => uploads::complete(&tx, p.org, row.id, v.id).await?,
-            Err(_) => {
-                uploads::delete(&tx, p.org, row.id).await?;
+        let mut parts = parts_of(&row);
+        let dropped = match &result {
+            Ok(v) => {
+                uploads::complete(&tx, p.org, row.id, v.id).await?;
+                parts
             }
-        }
+            // The file cannot become a dataset (a wrong SHA-256, the quota):
+            // the upload is discarded, as its message says.
+            Err(e) if matches!(e.code, ErrorCode::BadUserInput | ErrorCode::QuotaExceeded) => {
+                uploads::delete(&tx, p.org, row.id).await?;
+                parts
+            }
+            // A fault of ours (storage, database): the last part is taken
+            // back so that the client's retry of its last PATCH completes it.
+            Err(_) => {
+                if let Some((_, size)) = parts.pop() {
+                    let json = serde_json::to_string(&parts).map_err(AppError::internal)?;
+                    uploads::retract_last_part(&tx, p.org, &row, row.length - size as i64, json).await?;
+                }
+                Vec::new()
+            }
+        };
         tx.commit().await?;
-        for (sha, _) in parts_of(&row) {
+        for (sha, _) in dropped {
             self.delete_blob_if_unreferenced(p.org, &sha).await;
         }
         let v = result?;
@@ -426,7 +493,15 @@ impl App {
                 format!("the file's SHA-256 is {actual}, not the declared {expected}; the upload was discarded — upload it again"),
             ));
         }
-        let input = UploadInput { name: &row.name, family: &row.family, file_name: &row.file_name, file: whole, redact: row.redact };
+        let input = UploadInput {
+            name: &row.name,
+            family: &row.family,
+            file_name: &row.file_name,
+            file: whole,
+            redact: row.redact,
+            // Its parts are counted as staged until the version replaces them.
+            counted_bytes: row.offset.max(0) as u64,
+        };
         self.upload_dataset(p, input).await
     }
 
@@ -435,16 +510,23 @@ impl App {
     pub async fn cancel_upload(&self, p: &Principal, id: Uuid) -> AppResult<()> {
         p.require(perms::DATASETS_WRITE)?;
         self.live_upload(p, id).await?;
-        self.drop_upload(p.org, id).await
+        self.drop_upload(p.org, id, false).await
     }
 
-    async fn drop_upload(&self, org: OrgId, id: Uuid) -> AppResult<()> {
+    /// Deletes the upload and its parts under its lock; with
+    /// `only_if_expired`, only if it is still expired then (a PATCH may have
+    /// renewed it since the sweeper looked).
+    async fn drop_upload(&self, org: OrgId, id: Uuid, only_if_expired: bool) -> AppResult<()> {
         let tx = self.inner.store.tenant(org, None).await?;
         tx.serialize(&lock(id)).await?;
-        let row = uploads::delete(&tx, org, id).await?;
-        if row.is_none() {
-            uploads::forget_expiry(&tx, id).await?;
-        }
+        let row = match uploads::get(&tx, org, id).await? {
+            Some(r) if only_if_expired && r.expires_at > Utc::now() => return Ok(()),
+            Some(_) => uploads::delete(&tx, org, id).await?,
+            None => {
+                uploads::forget_expiry(&tx, id).await?;
+                None
+            }
+        };
         tx.commit().await?;
         for (sha, _) in row.as_ref().map(parts_of).unwrap_or_default() {
             self.delete_blob_if_unreferenced(org, &sha).await;
@@ -453,14 +535,14 @@ impl App {
     }
 
     /// Deletes expired uploads of every organization and their parts (the
-    /// workers' rescuer calls it); how many went.
+    /// workers' rescuer calls it); how many it looked at.
     #[tracing::instrument(skip_all)]
     pub async fn sweep_expired_uploads(&self) -> AppResult<usize> {
         let tx = self.inner.store.begin().await?;
         let expired = uploads::expired(&tx, Utc::now(), 100).await?;
         tx.commit().await?;
         for (org, id) in &expired {
-            if let Err(e) = self.drop_upload(*org, *id).await {
+            if let Err(e) = self.drop_upload(*org, *id, true).await {
                 warn!(upload = %id, error = %e, "deleting an expired upload failed");
             }
         }

@@ -59,6 +59,12 @@ impl FailureCode {
         )
     }
 
+    /// The code as every API shows it (GraphQL's `JobErrorCode`, job
+    /// events, webhooks): the stored spelling in capitals.
+    pub fn api_code(self) -> String {
+        self.as_str().to_ascii_uppercase()
+    }
+
     /// A stored code; anything else is an error, never a default.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         Self::from_code(raw).ok_or_else(|| DomainError::invalid("errorCode", format!("unknown failure code {raw:?}")))

@@ -8,7 +8,7 @@ use tenfold_app::{App, LeasedJob};
 use tenfold_datasets::Limits;
 use tenfold_domain::{FailureCode, JobKind};
 
-use crate::execute::{Ending, ExecOptions, Executor, Failure, Stop, data_path, record_failure, transient, written};
+use crate::execute::{Ending, ExecOptions, Executor, Failure, Stop, StopReason, data_path, record_failure, transient, written};
 use crate::workspace::Workspace;
 
 /// Runs VALIDATE jobs.
@@ -16,8 +16,7 @@ pub struct Validator;
 
 #[async_trait::async_trait]
 impl Executor for Validator {
-    async fn execute(&self, app: &App, lease: &LeasedJob, _stop: &Stop, opts: &ExecOptions) -> Ending {
-        // Short and never billed: a cancel or a shutdown lets it finish.
+    async fn execute(&self, app: &App, lease: &LeasedJob, stop: &Stop, opts: &ExecOptions) -> Ending {
         if lease.job.kind != JobKind::Validate {
             let message = format!("a {} job reached the validation pool; it runs on training workers", lease.job.kind);
             return record_failure(app, lease, Failure { code: FailureCode::Internal, message, permanent: true }, 0.0).await;
@@ -38,8 +37,20 @@ impl Executor for Validator {
         let checked = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
             let file = std::fs::File::open(&path)?;
             Ok(tenfold_datasets::validate_file(family, &file_name, file, &Limits::default()))
-        })
-        .await;
+        });
+        // A validation has no checkpoint: when the worker must stop (its
+        // shutdown grace ran out) or lost the lease, it gives the job back
+        // instead of being killed mid-way, which would count as a failure.
+        let checked = tokio::select! {
+            done = checked => done,
+            () = halted(stop) => {
+                return match stop.reason() {
+                    Some(StopReason::Lost) => Ending::Lost,
+                    _ => written(app.release_job(lease, 0.0).await, Ending::Released),
+                };
+            }
+        };
+        drop(ws);
         match checked {
             Ok(Ok(outcome)) => written(app.finish_validation(lease, &outcome).await, Ending::Succeeded),
             Ok(Err(e)) => record_failure(app, lease, transient(FailureCode::Io, format!("the upload could not be read: {e}")), 0.0).await,
@@ -49,5 +60,13 @@ impl Executor for Validator {
                 record_failure(app, lease, f, 0.0).await
             }
         }
+    }
+}
+
+/// Resolves once the run is told to stop at once (a cancel is refused for
+/// validations, so: the lease was lost, or the shutdown grace ran out).
+async fn halted(stop: &Stop) {
+    while !stop.flag.load(std::sync::atomic::Ordering::SeqCst) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }

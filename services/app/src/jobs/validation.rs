@@ -12,7 +12,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use tenfold_datasets::{Outcome, ProblemCode, Problems};
-use tenfold_domain::{Family, JobKind, JobStatus, OrgId, UserId, VALIDATION_POOL};
+use tenfold_domain::{FailureCode, Family, JobKind, JobStatus, OrgId, UserId, VALIDATION_POOL};
 use tenfold_store::Tx;
 use tenfold_store::entities::{job_dispatch, jobs as job_rows};
 use tenfold_store::queries::datasets::{self, ValidationResult};
@@ -51,12 +51,24 @@ fn result_of(outcome: &Outcome) -> ValidationResult {
     }
 }
 
-/// The outcome of a validation that could not run to its end.
-fn could_not_validate(why: &str) -> Outcome {
+/// The outcome of a validation that could not run to its end, in words
+/// for the tenant (the job's own error has the details for operators).
+fn could_not_validate(code: Option<FailureCode>) -> Outcome {
+    let why = match code {
+        Some(FailureCode::StorageUnavailable) => "the file could not be read from storage on any attempt",
+        Some(FailureCode::WorkerPanic) => "the validator crashed on this file",
+        Some(FailureCode::WorkerLost) => "the workers validating it stopped answering on every attempt",
+        _ => "validation did not finish",
+    };
     let mut problems = Problems::default();
     problems.push("file", ProblemCode::ValidationFailed, format!("the file could not be validated: {why}"), "upload it again");
     Outcome::refused(problems)
 }
+
+/// Attempts a validation gets: a storage outage of the length a retry
+/// backoff spans (about 40 minutes with the default backoff) must not
+/// refuse an upload.
+const VALIDATION_ATTEMPTS: u32 = 10;
 
 impl App {
     /// Queues the validation of the version `version` inside the upload's
@@ -90,7 +102,7 @@ impl App {
             memory_mb: VALIDATION_MEMORY_MB,
             attempt: 0,
             failures: 0,
-            max_attempts: self.inner.settings.jobs.max_attempts.max(1) as i32,
+            max_attempts: self.inner.settings.jobs.max_attempts.max(VALIDATION_ATTEMPTS) as i32,
             lease_owner: None,
             lease_until: None,
             run_after: now,
@@ -182,10 +194,16 @@ impl App {
     /// A validation job ended without an outcome (failed for good, gave
     /// up, cancelled): its version becomes INVALID with a problem saying
     /// why, inside the transaction `tx` that ends the job.
-    pub(super) async fn validation_ended_without_outcome(&self, tx: &Tx, org: OrgId, job: &job_rows::Model, why: &str) -> AppResult<()> {
+    pub(super) async fn validation_ended_without_outcome(
+        &self,
+        tx: &Tx,
+        org: OrgId,
+        job: &job_rows::Model,
+        code: Option<FailureCode>,
+    ) -> AppResult<()> {
         let now = Utc::now();
         let Some(version) = datasets::version(tx, org, job.dataset_version_id).await? else { return Ok(()) };
-        if datasets::finish_validation(tx, org, version.id, result_of(&could_not_validate(why)), now).await? {
+        if datasets::finish_validation(tx, org, version.id, result_of(&could_not_validate(code)), now).await? {
             self.publish_after_commit(tx, format!("org:{org}:datasets"), version.id.to_string());
             self.delete_files_after_commit(tx, org, vec![version.sha256]);
         }

@@ -234,13 +234,12 @@ impl App {
         tx.commit().await?;
         let Some(version) = version else {
             // The dataset was deleted after the job was queued.
-            self.fail_job_permanently(
-                org,
-                fence,
-                FailureCode::DatasetDeleted,
-                "the dataset version was deleted; submit the job again with another",
-            )
-            .await?;
+            let message = if view.kind == JobKind::Validate {
+                "the dataset was deleted before its upload was validated; nothing to do"
+            } else {
+                "the dataset version was deleted; submit the job again with another"
+            };
+            self.fail_job_permanently(org, fence, FailureCode::DatasetDeleted, message).await?;
             return Ok(Claimed::Skip("the dataset was deleted"));
         };
         Ok(Claimed::Run(Box::new(LeasedJob {
@@ -339,7 +338,7 @@ impl App {
             "id": crate::views::global_id("Job", row.id),
             "kind": row.kind, "family": row.family, "status": row.status, "architecture": row.architecture,
             "attempt": row.attempt, "computeSeconds": row.compute_seconds, "result": result,
-            "errorCode": row.error_code, "errorMessage": row.error_message, "deadLettered": row.dead_lettered,
+            "errorCode": row.error_code.as_deref().and_then(FailureCode::from_code).map(FailureCode::api_code), "errorMessage": row.error_message, "deadLettered": row.dead_lettered,
             "modelVersionId": row.model_version_id.map(|m| crate::views::global_id("ModelVersion", m)),
             "createdAt": row.created_at, "finishedAt": row.finished_at,
         } });
@@ -502,11 +501,11 @@ impl App {
             _ => None,
         };
         if let Some(row) = &validation {
-            self.validation_ended_without_outcome(tx, org, row, message).await?;
+            self.validation_ended_without_outcome(tx, org, row, error.map(|e| e.0)).await?;
         } else if status == JobStatus::Failed {
             self.enqueue_job_webhook(tx, org, fence.job, "job.failed").await?;
         }
-        let extra = json!({ "attempt": fence.attempt, "errorCode": error.map(|e| e.0), "deadLettered": dead_lettered });
+        let extra = json!({ "attempt": fence.attempt, "errorCode": error.map(|e| e.0.api_code()), "deadLettered": dead_lettered });
         self.append_final_event(tx, org, fence.job, status_event(status, message, extra), now).await?;
         Ok(true)
     }
@@ -554,7 +553,7 @@ impl App {
             jobs::requeue(&tx, org, fence, run_after, Some((code.as_str(), message))).await?;
             dispatch::set_waiting(&tx, fence.job, run_after).await?;
             let text = format!("attempt {} failed ({message}); retrying in {:.1} s", fence.attempt, after.as_secs_f64());
-            let extra = json!({ "attempt": fence.attempt, "errorCode": code, "retryInSeconds": after.as_secs_f64() });
+            let extra = json!({ "attempt": fence.attempt, "errorCode": code.api_code(), "retryInSeconds": after.as_secs_f64() });
             self.append_final_event(&tx, org, fence.job, status_event(JobStatus::Queued, text, extra), Utc::now()).await?;
             FailOutcome::Retrying { after }
         };

@@ -23,8 +23,9 @@ pub struct DatasetsMutation;
 
 #[Object]
 impl DatasetsMutation {
-    /// Stores a file as a new dataset version and validates it in the
-    /// background: the version is PENDING, then READY or INVALID.
+    /// Stores a file as a new dataset version and queues its validation
+    /// (`DatasetVersion.validation`, run by a worker): the version is
+    /// PENDING, then READY or INVALID.
     async fn upload_dataset(&self, ctx: &Context<'_>, input: UploadDatasetInput) -> async_graphql::Result<DatasetVersion> {
         let p = principal(ctx)?;
         let upload = input.file.value(ctx)?;
@@ -34,6 +35,7 @@ impl DatasetsMutation {
             file_name: &upload.filename,
             file: upload.content,
             redact: input.redact,
+            counted_bytes: 0,
         };
         Ok(app(ctx)?.upload_dataset(p, input).await.gql(ctx)?.into())
     }

@@ -298,3 +298,22 @@ impl Job {
         Ok(app(ctx)?.job_model_versions(principal(ctx)?, self.raw_id).await.gql(ctx)?.into_iter().map(ModelVersion::from).collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Webhooks and job events spell a failure as `FailureCode::api_code`;
+    /// GraphQL as its enum item: one code, one spelling, everywhere.
+    #[test]
+    fn every_failure_code_is_spelled_the_same_in_graphql_events_and_webhooks() {
+        for code in tenfold_domain::FailureCode::ALL {
+            let item = <JobErrorCode as async_graphql::resolver_utils::EnumType>::items()
+                .iter()
+                .find(|i| i.value == JobErrorCode::from(*code))
+                .map(|i| i.name)
+                .unwrap_or_default();
+            assert_eq!(item, code.api_code(), "{code}");
+        }
+    }
+}

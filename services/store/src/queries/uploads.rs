@@ -2,7 +2,7 @@
 //! expire (`upload_expiry`), which the sweeper reads across organizations.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use tenfold_domain::OrgId;
 use uuid::Uuid;
@@ -36,16 +36,8 @@ fn open(org: OrgId, now: DateTime<Utc>) -> sea_orm::Select<Uploads> {
 }
 
 /// Bytes staged by the organization's open uploads (for the storage quota).
-/// An upload whose last byte arrived is being turned into a dataset
-/// version, which the quota counts instead: not twice.
 pub async fn staged_bytes(tx: &Tx, org: OrgId, now: DateTime<Utc>) -> Result<i64> {
-    let rows: Vec<i64> = open(org, now)
-        .filter(Expr::col(uploads::Column::Offset).lt(Expr::col(uploads::Column::Length)))
-        .select_only()
-        .column(uploads::Column::Offset)
-        .into_tuple()
-        .all(tx.conn())
-        .await?;
+    let rows: Vec<i64> = open(org, now).select_only().column(uploads::Column::Offset).into_tuple().all(tx.conn()).await?;
     Ok(rows.into_iter().sum())
 }
 
@@ -54,7 +46,7 @@ pub async fn staged_bytes(tx: &Tx, org: OrgId, now: DateTime<Utc>) -> Result<i64
 pub async fn unsent_bytes(tx: &Tx, org: OrgId, now: DateTime<Utc>) -> Result<i64> {
     let rows: Vec<(i64, i64)> =
         open(org, now).select_only().column(uploads::Column::Length).column(uploads::Column::Offset).into_tuple().all(tx.conn()).await?;
-    Ok(rows.into_iter().map(|(length, offset)| Ord::max(length - offset, 0)).sum())
+    Ok(rows.into_iter().map(|(length, offset)| (length - offset).max(0)).sum())
 }
 
 /// Open uploads of the organization that stage the blob `sha256`.
@@ -80,6 +72,8 @@ pub async fn advance(tx: &Tx, org: OrgId, id: Uuid, from: i64, to: i64, parts: S
         .filter(uploads::Column::Id.eq(id))
         .filter(uploads::Column::Offset.eq(from))
         .filter(uploads::Column::DatasetVersionId.is_null())
+        // An upload the sweeper may be deleting takes no more bytes.
+        .filter(uploads::Column::ExpiresAt.gt(Utc::now()))
         .exec(tx.conn())
         .await?;
     if res.rows_affected == 1 {
@@ -89,6 +83,23 @@ pub async fn advance(tx: &Tx, org: OrgId, id: Uuid, from: i64, to: i64, parts: S
             .exec(tx.conn())
             .await?;
     }
+    Ok(res.rows_affected == 1)
+}
+
+/// Takes the last part back off an upload whose last byte arrived but
+/// which did not become a dataset version (a transient failure, or a
+/// process that stopped while joining it): the client sends that part
+/// again. False: the upload is not in that state.
+pub async fn retract_last_part(tx: &Tx, org: OrgId, row: &uploads::Model, to: i64, parts: String) -> Result<bool> {
+    let res = Uploads::update_many()
+        .col_expr(uploads::Column::Offset, Expr::value(to))
+        .col_expr(uploads::Column::Parts, Expr::value(parts))
+        .filter(uploads::Column::OrgId.eq(org.0))
+        .filter(uploads::Column::Id.eq(row.id))
+        .filter(uploads::Column::Offset.eq(row.length))
+        .filter(uploads::Column::DatasetVersionId.is_null())
+        .exec(tx.conn())
+        .await?;
     Ok(res.rows_affected == 1)
 }
 
