@@ -47,7 +47,7 @@ pub const SUBMIT: &str =
 
 pub const JOB: &str = "query($id: ID!) { job(id: $id) { id status attempt failures maxAttempts errorCode errorMessage deadLettered \
     computeSeconds result modelVersionId cancelRequested startedAt finishedAt \
-    events(first: 100) { edges { node { seq attempt kind payload } } } \
+    events(first: 100) { pageInfo { hasNextPage } edges { node { seq attempt kind payload } } } \
     checkpoints { epoch attempt sizeBytes retiredAt } metrics usage { meter device quantity attempt epoch } modelVersions { id architecture classes } } }";
 
 impl TestApp {
@@ -70,8 +70,23 @@ impl TestApp {
         self.gql(SUBMIT, json!({ "i": i }), Some(bearer)).await
     }
 
+    /// The job with every one of its events (paged through: a slow run
+    /// writes more step events than one page holds).
     pub async fn job_state(&self, bearer: &str, id: &str) -> Value {
-        self.gql(JOB, json!({ "id": id }), Some(bearer)).await.ok().at("/job").clone()
+        let mut job = self.gql(JOB, json!({ "id": id }), Some(bearer)).await.ok().at("/job").clone();
+        let more = "query($id: ID!, $after: Int!) { job(id: $id) { events(first: 100, after: $after) { pageInfo { hasNextPage } \
+            edges { node { seq attempt kind payload } } } } }";
+        while job["events"]["pageInfo"]["hasNextPage"] == true {
+            let after = job["events"]["edges"].as_array().and_then(|e| e.last()).and_then(|e| e["node"]["seq"].as_i64()).unwrap_or(0);
+            let page = self.gql(more, json!({ "id": id, "after": after }), Some(bearer)).await.ok().at("/job/events").clone();
+            let edges = page["edges"].as_array().cloned().unwrap_or_default();
+            if edges.is_empty() {
+                break;
+            }
+            job["events"]["edges"].as_array_mut().unwrap().extend(edges);
+            job["events"]["pageInfo"] = page["pageInfo"].clone();
+        }
+        job
     }
 
     /// Polls the job until `done` holds (up to `within`); the last state.

@@ -8,7 +8,7 @@ use tenfold_domain::{
     Catalog, DataStats, DomainError, Estimate, Family, FamilyPlan, Hyperparameters, JobKind, JobShape, JobStatus, OrgId, Quotas,
 };
 use tenfold_store::Tx;
-use tenfold_store::entities::{dataset_versions, job_dispatch, jobs as job_rows, model_versions};
+use tenfold_store::entities::{dataset_versions, jobs as job_rows, model_versions};
 use tenfold_store::queries::jobs::{self, NewEvent};
 use tenfold_store::queries::{datasets, dispatch, orgs};
 use tracing::info;
@@ -274,24 +274,7 @@ impl App {
                 return Err(e.into());
             }
         };
-        dispatch::enqueue(
-            &tx,
-            job_dispatch::Model {
-                job_id: id,
-                org_id: p.org.0,
-                state: dispatch::WAITING.into(),
-                priority: input.priority,
-                device: input.device.clone(),
-                memory_mb: inserted.memory_mb,
-                concurrency: quotas.concurrent_jobs as i32,
-                estimate_seconds: estimate,
-                run_after: now,
-                lease_until: None,
-                created_at: now,
-                dispatched_at: None,
-            },
-        )
-        .await?;
+        dispatch::enqueue(&tx, &inserted, quotas.concurrent_jobs as i32).await?;
         let payload = json!({ "status": "QUEUED", "message": "queued", "estimateSeconds": estimate });
         jobs::append_events(&tx, p.org, id, None, vec![NewEvent { kind: "status", payload: payload.to_string() }], now).await?;
         self.record(

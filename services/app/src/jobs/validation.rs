@@ -14,7 +14,7 @@ use serde_json::json;
 use tenfold_datasets::{Outcome, ProblemCode, Problems};
 use tenfold_domain::{FailureCode, Family, JobKind, JobStatus, OrgId, UserId, VALIDATION_POOL};
 use tenfold_store::Tx;
-use tenfold_store::entities::{job_dispatch, jobs as job_rows};
+use tenfold_store::entities::jobs as job_rows;
 use tenfold_store::queries::datasets::{self, ValidationResult};
 use tenfold_store::queries::dispatch;
 use tenfold_store::queries::jobs::{self, Finish, NewEvent};
@@ -121,25 +121,8 @@ impl App {
             started_at: None,
             finished_at: None,
         };
-        jobs::insert(tx, row).await?;
-        dispatch::enqueue(
-            tx,
-            job_dispatch::Model {
-                job_id: id,
-                org_id: org.0,
-                state: dispatch::WAITING.into(),
-                priority: 10,
-                device: VALIDATION_POOL.into(),
-                memory_mb: VALIDATION_MEMORY_MB,
-                concurrency: VALIDATIONS_PER_ORG,
-                estimate_seconds: 0,
-                run_after: now,
-                lease_until: None,
-                created_at: now,
-                dispatched_at: None,
-            },
-        )
-        .await?;
+        let row = jobs::insert(tx, row).await?;
+        dispatch::enqueue(tx, &row, VALIDATIONS_PER_ORG).await?;
         let payload = json!({ "status": "QUEUED", "message": "queued: the upload is checked before it can be trained on" });
         jobs::append_events(tx, org, id, None, vec![NewEvent { kind: "status", payload: payload.to_string() }], now).await?;
         self.publish_after_commit(tx, job_topic(org, id), "1".into());

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::entities::job_dispatch::{self, Entity as Dispatch};
 use crate::entities::job_fair_share::{self, Entity as FairShare};
+use crate::entities::jobs;
 use crate::entities::workers::{self, Entity as Workers};
 use crate::{Result, Tx};
 
@@ -25,7 +26,23 @@ pub const WAITING: &str = "waiting";
 pub const DISPATCHED: &str = "dispatched";
 pub const RUNNING: &str = "running";
 
-pub async fn enqueue(tx: &Tx, row: job_dispatch::Model) -> Result<()> {
+/// Puts a just-inserted QUEUED job into the outbox, due at once, under
+/// its organization's limit of `concurrency` jobs at once in its pool.
+pub async fn enqueue(tx: &Tx, job: &jobs::Model, concurrency: i32) -> Result<()> {
+    let row = job_dispatch::Model {
+        job_id: job.id,
+        org_id: job.org_id,
+        state: WAITING.into(),
+        priority: job.priority,
+        device: job.device.clone(),
+        memory_mb: job.memory_mb,
+        concurrency,
+        estimate_seconds: job.estimate_seconds,
+        run_after: job.run_after,
+        lease_until: None,
+        created_at: job.created_at,
+        dispatched_at: None,
+    };
     Dispatch::insert(job_dispatch::ActiveModel::from(row)).exec_without_returning(tx.conn()).await?;
     Ok(())
 }
