@@ -15,6 +15,7 @@ mod m20261128_000004_jobs;
 mod m20261128_000005_webhooks;
 mod m20261130_000006_checkpoint_retirement;
 mod m20261201_000007_uploads;
+mod m20261201_000008_model_registry;
 pub mod rls;
 
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_webhooks::Migration),
             Box::new(m20261130_000006_checkpoint_retirement::Migration),
             Box::new(m20261201_000007_uploads::Migration),
+            Box::new(m20261201_000008_model_registry::Migration),
         ]
     }
 }

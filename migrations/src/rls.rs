@@ -47,9 +47,24 @@ pub const WEBHOOK_TABLES: &[(&str, &str, &str)] = &[
 /// Tenant tables added by the uploads migration.
 pub const UPLOAD_TABLES: &[(&str, &str, &str)] = &[("uploads", "org_id = tenfold_org()", "org_id = tenfold_org()")];
 
+/// Tenant tables added by the model registry migration (which also
+/// rebuilds `model_versions`, of `JOB_TABLES`).
+pub const REGISTRY_TABLES: &[(&str, &str, &str)] = &[
+    ("models", "org_id = tenfold_org()", "org_id = tenfold_org()"),
+    ("model_aliases", "org_id = tenfold_org()", "org_id = tenfold_org()"),
+];
+
 /// Every tenant table of every migration, for the catalog tests.
 pub fn all_tenant_tables() -> Vec<(&'static str, &'static str, &'static str)> {
-    TENANT_TABLES.iter().chain(DATASET_TABLES).chain(JOB_TABLES).chain(WEBHOOK_TABLES).chain(UPLOAD_TABLES).copied().collect()
+    TENANT_TABLES
+        .iter()
+        .chain(DATASET_TABLES)
+        .chain(JOB_TABLES)
+        .chain(WEBHOOK_TABLES)
+        .chain(UPLOAD_TABLES)
+        .chain(REGISTRY_TABLES)
+        .copied()
+        .collect()
 }
 
 /// Tables deliberately outside row-level security, and why. Every table

@@ -36,6 +36,8 @@ impl Executor for Instantly {
             size_bytes: 0,
             metrics: json!({}),
             compute_seconds: 0.001,
+            engine: None,
+            training: serde_json::Value::Null,
         };
         written(app.succeed_job(lease, produced).await, Ending::Succeeded)
     }

@@ -265,17 +265,25 @@ pub async fn insert_model_version(app: &TestApp, owner: &crate::Session) -> Stri
     let org = owner.org();
     let id = uuid::Uuid::now_v7();
     let tx = app.app.store().tenant(org, None).await.unwrap();
+    let now = chrono::Utc::now();
+    let name = format!("model-{}", &id.simple().to_string()[24..]);
+    let model = tenfold_store::queries::models::insert(&tx, org, &name, "IMAGE_CLASSIFICATION", None, now).await.unwrap();
     let row = tenfold_store::entities::model_versions::Model {
         org_id: org.0,
         id,
-        job_id: uuid::Uuid::now_v7(),
+        model_id: model.id,
+        version: 1,
+        source: "job".into(),
+        job_id: Some(uuid::Uuid::now_v7()),
+        lineage: "{\"source\":\"job\"}".into(),
+        created_by: None,
         family: "IMAGE_CLASSIFICATION".into(),
         architecture: "cnn-tiny".into(),
         classes: "[\"0\",\"1\"]".into(),
         files: "{}".into(),
         size_bytes: 1,
         metrics: "{}".into(),
-        created_at: chrono::Utc::now(),
+        created_at: now,
     };
     tenfold_store::queries::jobs::insert_model_version(&tx, row).await.unwrap();
     tx.commit().await.unwrap();

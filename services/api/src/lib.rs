@@ -3,6 +3,7 @@
 //! serves until SIGINT/SIGTERM, letting in-flight requests finish.
 
 mod access_log;
+mod downloads;
 mod graphql_http;
 mod graphql_ws;
 mod health;
@@ -82,6 +83,7 @@ impl Application {
                 .configure(graphql_http::routes)
                 .configure(health::routes)
                 .configure(tus::routes)
+                .configure(downloads::routes)
                 .configure(|cfg| {
                     if on_api_listener {
                         metrics_http::routes(cfg);

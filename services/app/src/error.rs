@@ -29,6 +29,8 @@ pub enum ConflictReason {
     UploadOffsetMismatch,
     /// A resumable-upload PATCH whose body is not what its `Upload-Checksum` says (tus: 460).
     ChecksumMismatch,
+    /// Something still uses the object (an alias, a queued job, an endpoint).
+    InUse,
 }
 
 impl ConflictReason {
@@ -37,6 +39,7 @@ impl ConflictReason {
             ConflictReason::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             ConflictReason::UploadOffsetMismatch => "UPLOAD_OFFSET_MISMATCH",
             ConflictReason::ChecksumMismatch => "CHECKSUM_MISMATCH",
+            ConflictReason::InUse => "IN_USE",
         }
     }
 }

@@ -54,6 +54,10 @@ pub mod perms {
     pub const JOBS_READ: Permission = Permission { min_role: Role::Viewer, scope: Some(Scope::JobsRead) };
     pub const JOBS_WRITE: Permission = Permission { min_role: Role::Member, scope: Some(Scope::JobsWrite) };
     pub const MODELS_READ: Permission = Permission { min_role: Role::Viewer, scope: Some(Scope::ModelsRead) };
+    /// Aliases (through the ship gate), imports, deleting versions.
+    pub const MODELS_WRITE: Permission = Permission { min_role: Role::Member, scope: Some(Scope::ModelsWrite) };
+    /// A model's promotion rules are governance: people only.
+    pub const MODELS_GOVERN: Permission = Permission { min_role: Role::Admin, scope: None };
     /// Webhook endpoints hold a signing secret and receive data: people only.
     pub const WEBHOOKS_MANAGE: Permission = Permission { min_role: Role::Admin, scope: None };
     /// Operations on one's own session (`me`, `logOut`, `switchOrganization`).

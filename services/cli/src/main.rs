@@ -54,6 +54,8 @@ enum Command {
     Eval(ml::EvalArgs),
     /// Prints the most probable classes of each image.
     Predict(ml::PredictArgs),
+    /// Writes a model directory's report as one self-contained HTML page.
+    Report(ml::ReportArgs),
     /// Platform operator commands.
     Admin {
         #[command(subcommand)]
@@ -116,6 +118,7 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => Some(ml::train(&Registry::standard(), args)),
         Command::Eval(args) => Some(ml::eval(&Registry::standard(), args)),
         Command::Predict(args) => Some(ml::predict(&Registry::standard(), args)),
+        Command::Report(args) => Some(ml::report(&Registry::standard(), args)),
         _ => None,
     };
     if let Some(result) = ml_result {
@@ -174,7 +177,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             info!(org = %view.id, plan = %view.plan, "plan changed");
             Ok(())
         }
-        Command::Schema | Command::Train(_) | Command::Eval(_) | Command::Predict(_) | Command::Attempt { .. } => Ok(()),
+        Command::Schema | Command::Train(_) | Command::Eval(_) | Command::Predict(_) | Command::Report(_) | Command::Attempt { .. } => {
+            Ok(())
+        }
     }
 }
 

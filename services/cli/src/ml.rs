@@ -128,6 +128,16 @@ pub struct EvalArgs {
 }
 
 #[derive(Args)]
+pub struct ReportArgs {
+    /// A model directory with model.json and report.json (as `tenfold train` writes it).
+    #[arg(long)]
+    model: PathBuf,
+    /// Where to write the self-contained HTML report.
+    #[arg(long)]
+    html: PathBuf,
+}
+
+#[derive(Args)]
 pub struct PredictArgs {
     #[arg(long)]
     model: PathBuf,
@@ -326,6 +336,47 @@ pub fn eval(families: &Registry, args: &EvalArgs) -> Result<(), MlError> {
     let evaluated = families.get(family_of(&args.model)?)?.evaluate(&args.model, &args.data, &device)?;
     let json = serde_json::to_string_pretty(&evaluated.report).map_err(|e| MlError::Incompatible(e.to_string()))?;
     print(&format!("{json}\n"))
+}
+
+/// Renders a model directory's report as the same HTML page the platform serves.
+pub fn report(families: &Registry, args: &ReportArgs) -> Result<(), MlError> {
+    let card = read_card(&args.model)?;
+    let family = family_of(&args.model)?;
+    let path = args.model.join("report.json");
+    let json = std::fs::read(&path).map_err(|_| MlError::InvalidModel {
+        path: args.model.clone(),
+        reason: "report.json is missing; `tenfold train` writes one next to model.json".into(),
+    })?;
+    let size = tenfold_ml::artifact::size_on_disk(&args.model);
+    let report = families
+        .get(family)?
+        .model_report(&json, size)
+        .map_err(|e| MlError::InvalidModel { path: path.clone(), reason: e.message().to_owned() })?;
+    let training = &card.training;
+    let mut facts = vec![
+        ("Model folder".to_owned(), args.model.display().to_string()),
+        ("Family".to_owned(), family.to_string()),
+        ("Architecture".to_owned(), card.architecture.clone()),
+        ("Dataset".to_owned(), format!("{} ({} examples)", card.dataset.file, card.dataset.examples)),
+        ("Dataset SHA-256".to_owned(), card.dataset.sha256.clone()),
+        ("Engine".to_owned(), card.engine.clone()),
+    ];
+    if let Some(seed) = training.get("seed") {
+        facts.push(("Seed".to_owned(), seed.to_string()));
+    }
+    if let Some(config) = training.get("config") {
+        facts.push(("Training configuration".to_owned(), config.to_string()));
+    }
+    let name = args.model.file_name().map_or_else(|| "model".to_owned(), |n| n.to_string_lossy().into_owned());
+    let page = tenfold_report::html::Page {
+        title: format!("{name} — evaluation report"),
+        subtitle: format!("{family} · {} · tested on {} {} examples", card.architecture, report.examples, report.split),
+        facts,
+        report: &report,
+    };
+    let html = tenfold_report::html::render(&page);
+    std::fs::write(&args.html, html).map_err(MlError::io(&args.html))?;
+    print(&format!("report written to {}\n{}\n", args.html.display(), report.summary))
 }
 
 pub fn predict(families: &Registry, args: &PredictArgs) -> Result<(), MlError> {

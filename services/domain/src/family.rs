@@ -14,6 +14,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::hyperparameters::{Hyperparameters, ParamSpec};
+use crate::report::ModelReport;
 use crate::{DomainError, JobKind};
 
 /// The kinds of model Tenfold trains; datasets, jobs and model versions
@@ -159,6 +160,19 @@ pub trait FamilyPlan: Send + Sync + 'static {
     /// the defaults; every problem is named with what to give instead.
     fn normalise(&self, given: &serde_json::Map<String, serde_json::Value>) -> Result<Hyperparameters, Vec<DomainError>> {
         Hyperparameters::normalise(self.family(), self.hyperparameters(), given)
+    }
+
+    /// The headline metrics its reports carry (names promotion rules may use).
+    fn report_metrics(&self) -> &[&'static str] {
+        &[]
+    }
+
+    /// Reads the family's own `report.json` into the family-neutral report
+    /// (reading JSON needs no engine, so the API process can do it).
+    /// `size_bytes` is the stored artifact's size.
+    fn model_report(&self, report_json: &[u8], size_bytes: u64) -> Result<ModelReport, DomainError> {
+        let _ = (report_json, size_bytes);
+        Err(DomainError::invalid("report", format!("{} models have no report format yet", self.family())))
     }
 }
 

@@ -2,10 +2,12 @@
 //! values ("parse, don't validate"). No I/O lives here.
 
 mod codes;
+pub mod compare;
 mod email;
 mod error;
 mod failure;
 mod family;
+pub mod gate;
 mod hyperparameters;
 mod ids;
 mod job;
@@ -13,6 +15,7 @@ mod names;
 mod network;
 mod password;
 mod plan;
+pub mod report;
 mod role;
 mod scope;
 

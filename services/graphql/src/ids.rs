@@ -17,12 +17,13 @@ pub enum NodeKind {
     Dataset,
     DatasetVersion,
     Job,
+    Model,
     ModelVersion,
     Webhook,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 10] = [
+    const ALL: [NodeKind; 11] = [
         NodeKind::User,
         NodeKind::Organization,
         NodeKind::Invitation,
@@ -31,6 +32,7 @@ impl NodeKind {
         NodeKind::Dataset,
         NodeKind::DatasetVersion,
         NodeKind::Job,
+        NodeKind::Model,
         NodeKind::ModelVersion,
         NodeKind::Webhook,
     ];
@@ -45,6 +47,7 @@ impl NodeKind {
             NodeKind::Dataset => "Dataset",
             NodeKind::DatasetVersion => "DatasetVersion",
             NodeKind::Job => "Job",
+            NodeKind::Model => "Model",
             NodeKind::ModelVersion => "ModelVersion",
             NodeKind::Webhook => "Webhook",
         }

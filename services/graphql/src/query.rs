@@ -106,6 +106,44 @@ impl Query {
         Ok(app(ctx)?.model_version(principal(ctx)?, id).await.gql(ctx)?.into())
     }
 
+    /// The organization's models (named lines of versions), optionally of one family.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, crate::MAX_PAGE_SIZE) as usize * child_complexity")]
+    async fn models(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        family: Option<Family>,
+    ) -> async_graphql::Result<Connection<String, Model>> {
+        let cursor = after.as_deref().map(decode_cursor).transpose().gql(ctx)?;
+        let page = app(ctx)?.models(principal(ctx)?, family.map(Into::into), cursor, first).await.gql(ctx)?;
+        Ok(connection(page, cursor.is_some(), |m| m.id, Model::from))
+    }
+
+    /// A model by id or by name.
+    async fn model(&self, ctx: &Context<'_>, id: Option<ID>, name: Option<String>) -> async_graphql::Result<Model> {
+        let app = app(ctx)?;
+        let p = principal(ctx)?;
+        let model = match (id, name) {
+            (Some(id), None) => {
+                let id = GlobalId::decode_kind(&id, NodeKind::Model, "model").gql(ctx)?;
+                app.model(p, id).await
+            }
+            (None, Some(name)) => app.model_by_name(p, &name).await,
+            _ => Err(tenfold_app::AppError::bad_input("id", "give either the model's id or its name")),
+        };
+        Ok(model.gql(ctx)?.into())
+    }
+
+    /// Version A against version B: every metric with its difference and
+    /// whether it is beyond noise (paired bootstrap over the shared test
+    /// examples), per-class changes, and examples that flipped.
+    async fn compare_model_versions(&self, ctx: &Context<'_>, a: ID, b: ID) -> async_graphql::Result<ModelComparison> {
+        let a = GlobalId::decode_kind(&a, NodeKind::ModelVersion, "model version").gql(ctx)?;
+        let b = GlobalId::decode_kind(&b, NodeKind::ModelVersion, "model version").gql(ctx)?;
+        Ok(app(ctx)?.compare_model_versions(principal(ctx)?, a, b).await.gql(ctx)?.into())
+    }
+
     /// The organization's webhook endpoints. Owners and admins.
     async fn webhooks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Webhook>> {
         Ok(app(ctx)?.webhooks(principal(ctx)?).await.gql(ctx)?.into_iter().map(Webhook::from).collect())
@@ -136,6 +174,7 @@ impl Query {
                 Node::DatasetVersion(app.dataset_version(p, gid.id).await.map_err(not_found_unless_forbidden).gql(ctx)?.into())
             }
             NodeKind::Job => Node::Job(app.job(p, gid.id).await.map_err(not_found_unless_forbidden).gql(ctx)?.into()),
+            NodeKind::Model => Node::Model(app.model(p, gid.id).await.map_err(not_found_unless_forbidden).gql(ctx)?.into()),
             NodeKind::ModelVersion => {
                 Node::ModelVersion(app.model_version(p, gid.id).await.map_err(not_found_unless_forbidden).gql(ctx)?.into())
             }

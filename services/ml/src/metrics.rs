@@ -25,10 +25,35 @@ pub struct Classification {
     pub confusion_matrix: Vec<Vec<usize>>,
     /// Expected calibration error over 15 equal-width confidence bins.
     pub ece: f64,
+    /// The bins themselves (a reliability diagram).
+    #[serde(default)]
+    pub reliability: Vec<ReliabilityBin>,
     pub mean_loss: f64,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReliabilityBin {
+    pub lower: f64,
+    pub upper: f64,
+    pub count: usize,
+    /// Mean confidence of the bin's predictions (0 when empty).
+    pub confidence: f64,
+    /// Share of them that were right (0 when empty).
+    pub accuracy: f64,
+}
+
 const ECE_BINS: usize = 15;
+
+/// The most probable class; ties go to the lower index, as argmax does.
+pub fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, v) in row.iter().enumerate() {
+        if *v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
 
 fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { 0.0 }
@@ -76,7 +101,19 @@ pub fn classification(classes: &[String], probs: &[Vec<f32>], labels: &[usize]) 
         .iter()
         .map(|&(count, conf, acc)| if count == 0 { 0.0 } else { (count as f64 / n as f64) * ((acc - conf) / count as f64).abs() })
         .sum();
+    let reliability = bins
+        .iter()
+        .enumerate()
+        .map(|(i, &(count, conf, acc))| ReliabilityBin {
+            lower: i as f64 / ECE_BINS as f64,
+            upper: (i + 1) as f64 / ECE_BINS as f64,
+            count,
+            confidence: ratio(conf, count as f64),
+            accuracy: ratio(acc, count as f64),
+        })
+        .collect();
     Classification {
+        reliability,
         examples: n,
         accuracy: ratio(correct as f64, n as f64),
         top_k,

@@ -76,11 +76,19 @@ pub enum Goal {
 pub trait Task {
     fn train_len(&self) -> usize;
     /// The mean loss of a training batch (training mode, augmented with `rng`).
-    fn loss(&self, batch: &[usize], rng: &mut ChaCha8Rng) -> Result<Tensor>;
+    fn loss(&self, batch: &[usize], rng: &mut ChaCha8Rng) -> Result<BatchLoss>;
     /// Metrics on the validation split; `None` when there is none.
     fn validate(&self) -> Result<Option<Metrics>>;
     /// The validation metric that early stopping and "best epoch" follow.
     fn monitor(&self) -> (&'static str, Goal);
+}
+
+/// A training batch's loss, and for classifiers how many of its examples
+/// the model got right (the epoch's training accuracy, as Keras reports it:
+/// on the augmented batches, in training mode, while the weights change).
+pub struct BatchLoss {
+    pub loss: Tensor,
+    pub correct: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,6 +107,9 @@ pub struct StepProgress {
 pub struct EpochRecord {
     pub epoch: usize,
     pub train_loss: f64,
+    /// Training metrics besides the loss (`train_accuracy`).
+    #[serde(default)]
+    pub train: Metrics,
     pub lr: f64,
     pub grad_norm: f64,
     pub val: Metrics,
@@ -212,12 +223,16 @@ pub fn fit(params: &Params, task: &dyn Task, cfg: &TrainConfig, ctl: Control<'_>
         order.shuffle(&mut shuffle);
         let epoch_start = Instant::now();
         let (mut loss_sum, mut seen, mut last_lr, mut last_norm) = (0f64, 0usize, 0f64, 0f64);
+        let mut correct: Option<usize> = None;
         for (step, batch) in order.chunks(cfg.batch_size).enumerate() {
             if ctl.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
                 return Err(MlError::Cancelled);
             }
             let lr = cfg.schedule.lr(state.global_step, total_steps, steps_per_epoch);
-            let loss = task.loss(batch, &mut augment)?;
+            let BatchLoss { loss, correct: batch_correct } = task.loss(batch, &mut augment)?;
+            if let Some(c) = batch_correct {
+                correct = Some(correct.unwrap_or(0) + c);
+            }
             let loss_value = f64::from(loss.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?);
             if !loss_value.is_finite() {
                 return Err(MlError::arg(
@@ -262,6 +277,7 @@ pub fn fit(params: &Params, task: &dyn Task, cfg: &TrainConfig, ctl: Control<'_>
         let record = EpochRecord {
             epoch: epoch + 1,
             train_loss: loss_sum / seen.max(1) as f64,
+            train: correct.map(|c| Metrics::from([("train_accuracy".to_owned(), c as f64 / seen.max(1) as f64)])).unwrap_or_default(),
             lr: last_lr,
             grad_norm: last_norm,
             val: val.clone(),
@@ -386,9 +402,9 @@ mod tests {
         fn train_len(&self) -> usize {
             4
         }
-        fn loss(&self, _batch: &[usize], _rng: &mut ChaCha8Rng) -> Result<Tensor> {
+        fn loss(&self, _batch: &[usize], _rng: &mut ChaCha8Rng) -> Result<BatchLoss> {
             let p = self.params.get("w").map(|p| p.var.as_tensor().clone()).ok_or(MlError::Cancelled)?;
-            Ok((p - 3.0)?.sqr()?.sum_all()?)
+            Ok(BatchLoss { loss: (p - 3.0)?.sqr()?.sum_all()?, correct: None })
         }
         fn validate(&self) -> Result<Option<Metrics>> {
             let e = self.epoch.get();

@@ -23,7 +23,12 @@ pub enum BlobError {
     Io(#[from] std::io::Error),
     #[error("blob task: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error("blob of {size} bytes is over the {max} bytes this read allows")]
+    TooLarge { size: u64, max: u64 },
 }
+
+/// A blob's bytes, chunk by chunk.
+pub type BlobStream = futures::stream::BoxStream<'static, Result<bytes::Bytes, BlobError>>;
 
 #[derive(Clone, Debug)]
 pub struct BlobStore {
@@ -172,6 +177,23 @@ impl BlobStore {
                 Ok(LocalBlob { file, temp: Some(path) })
             }
         }
+    }
+
+    /// A small blob read whole (a report, a model card); larger than `max`
+    /// is an error rather than a surprise allocation.
+    pub async fn read_small(&self, org: OrgId, sha256: &str, max: u64) -> Result<Vec<u8>, BlobError> {
+        let result = self.store.get(&Self::key(org, sha256)).await?;
+        if result.meta.size > max {
+            return Err(BlobError::TooLarge { size: result.meta.size, max });
+        }
+        Ok(result.bytes().await?.to_vec())
+    }
+
+    /// The blob's size and its bytes as a stream (downloads).
+    pub async fn stream(&self, org: OrgId, sha256: &str) -> Result<(u64, BlobStream), BlobError> {
+        let result = self.store.get(&Self::key(org, sha256)).await?;
+        let size = result.meta.size;
+        Ok((size, result.into_stream().map(|chunk| chunk.map_err(BlobError::from)).boxed()))
     }
 
     pub async fn exists(&self, org: OrgId, sha256: &str) -> bool {

@@ -321,6 +321,8 @@ async fn produced(app: &App, lease: &LeasedJob, out: &Path, trained: &Trained, s
     let (files, size) = Workspace::store_all(app, lease.org, out)
         .await
         .map_err(|e| transient(FailureCode::StorageUnavailable, format!("storing the model failed: {e:#}")))?;
+    // The card the engine just wrote names the engine, split and seed.
+    let card = tenfold_ml::artifact::read_card(out).ok();
     Ok(Produced {
         architecture: trained.architecture.clone(),
         classes: trained.classes.clone(),
@@ -328,6 +330,8 @@ async fn produced(app: &App, lease: &LeasedJob, out: &Path, trained: &Trained, s
         size_bytes: size,
         metrics: trained.summary.clone(),
         compute_seconds: seconds,
+        engine: card.as_ref().map(|c| c.engine.clone()),
+        training: card.map(|c| c.training).unwrap_or(serde_json::Value::Null),
     })
 }
 
@@ -396,6 +400,8 @@ async fn execute(ex: &MlExecutor, app: &App, lease: &LeasedJob, stop: &Stop, opt
                 size_bytes: 0,
                 metrics: e.summary.clone(),
                 compute_seconds: seconds,
+                engine: None,
+                training: serde_json::Value::Null,
             };
             app.succeed_job(lease, p).await
         }

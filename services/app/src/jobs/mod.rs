@@ -16,7 +16,7 @@ pub(crate) mod worker_api;
 
 pub use submit::SubmitJobInput;
 pub use validation::VALIDATION_MEMORY_MB;
-pub use views::{CheckpointView, JobEventView, JobView, ModelVersionView, UsageView};
+pub use views::{CheckpointView, JobEventView, JobView, UsageView};
 pub use worker_api::{Claimed, FailOutcome, Held, LeasedJob, backoff};
 
 use tenfold_domain::OrgId;

@@ -13,10 +13,11 @@ use tenfold_store::queries::{Page, dispatch};
 use uuid::Uuid;
 
 use super::views::{
-    CheckpointView, JobEventView, JobView, ModelVersionView, UsageView, checkpoint_view, event_view, job_view, model_version_view,
+    CheckpointView, JobEventView, JobView, UsageView, checkpoint_view, event_view, job_view,
     usage_view,
 };
 use super::{CANCEL_TOPIC, job_topic};
+use crate::models::{ModelVersionView, model_version_view};
 use crate::App;
 use crate::audit_action::AuditAction;
 use crate::error::{AppError, AppResult};
@@ -116,15 +117,6 @@ impl App {
         let rows = jobs::usage_records(&tx, p.org, Some(job)).await?;
         tx.commit().await?;
         Ok(rows.iter().map(usage_view).collect())
-    }
-
-    #[tracing::instrument(skip_all, fields(org = %p.org, id = %id))]
-    pub async fn model_version(&self, p: &Principal, id: Uuid) -> AppResult<ModelVersionView> {
-        p.require(perms::MODELS_READ)?;
-        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
-        let row = jobs::model_version(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("model version"))?;
-        tx.commit().await?;
-        model_version_view(&row)
     }
 
     /// Model versions a job produced (one at most; a list so that a test

@@ -20,6 +20,7 @@ use crate::App;
 use crate::audit_action::AuditAction;
 use crate::error::{AppError, AppResult, ConflictReason};
 use crate::principal::{Principal, perms};
+use crate::models::model_for_version;
 use crate::tenancy::org_view;
 
 #[derive(Debug, Clone)]
@@ -36,6 +37,9 @@ pub struct SubmitJobInput {
     pub idempotency_key: Option<String>,
     /// `cpu` or `cuda`.
     pub device: String,
+    /// The registry model the new version joins (created if new); default:
+    /// the dataset's name. EVALUATE jobs make no version.
+    pub model: Option<String>,
 }
 
 /// A submission whose shape passed every check that needs no database.
@@ -63,7 +67,7 @@ fn request_hash(input: &SubmitJobInput, hyperparameters: &Hyperparameters) -> St
         "kind": input.kind, "family": input.family, "dataset": input.dataset_version_id,
         "architecture": input.architecture, "base": input.base_model_version_id,
         "teacher": input.teacher_model_version_id, "hyperparameters": hyperparameters,
-        "priority": input.priority, "device": input.device,
+        "priority": input.priority, "device": input.device, "model": input.model,
     });
     hex(&Sha256::digest(canonical.to_string().as_bytes()))
 }
@@ -224,6 +228,14 @@ impl App {
         self.check_compute_quota(&tx, p.org, &quotas, estimate).await?;
 
         let now = Utc::now();
+        let model_id = match kind {
+            JobKind::Evaluate | JobKind::Validate => None,
+            JobKind::FineTune | JobKind::Distill => {
+                let dataset = datasets::get(&tx, p.org, version.dataset_id).await?.ok_or_else(|| AppError::not_found("dataset version"))?;
+                let name = input.model.as_deref().unwrap_or(&dataset.name);
+                Some(model_for_version(&tx, p.org, name, input.family, p.user_id(), now).await?.id)
+            }
+        };
         let id = Uuid::now_v7();
         let row = job_rows::Model {
             org_id: p.org.0,
@@ -256,6 +268,7 @@ impl App {
             dead_lettered: false,
             result: None,
             model_version_id: None,
+            model_id,
             submitted_by: p.user_id().map(|u| u.0),
             created_at: now,
             started_at: None,

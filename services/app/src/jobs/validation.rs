@@ -116,6 +116,7 @@ impl App {
             dead_lettered: false,
             result: None,
             model_version_id: None,
+            model_id: None,
             submitted_by: by.map(|u| u.0),
             created_at: now,
             started_at: None,

@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use tenfold_domain::{FailureCode, Family, Hyperparameters, JobKind, JobStatus, OrgId};
-use tenfold_store::entities::{job_checkpoints, job_events, jobs, model_versions, usage_records};
+use tenfold_store::entities::{job_checkpoints, job_events, jobs, usage_records};
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult, stored};
@@ -115,33 +115,6 @@ pub struct CheckpointView {
 
 pub(crate) fn checkpoint_view(c: &job_checkpoints::Model) -> CheckpointView {
     CheckpointView { epoch: c.epoch, attempt: c.attempt, size_bytes: c.size_bytes, created_at: c.created_at, retired_at: c.retired_at }
-}
-
-#[derive(Debug, Clone)]
-pub struct ModelVersionView {
-    pub id: Uuid,
-    pub org: OrgId,
-    pub job_id: Uuid,
-    pub family: Family,
-    pub architecture: String,
-    pub classes: Vec<String>,
-    pub size_bytes: i64,
-    pub metrics: serde_json::Value,
-    pub created_at: DateTime<Utc>,
-}
-
-pub(crate) fn model_version_view(m: &model_versions::Model) -> AppResult<ModelVersionView> {
-    Ok(ModelVersionView {
-        id: m.id,
-        org: OrgId(m.org_id),
-        job_id: m.job_id,
-        family: stored(m.family.parse::<Family>(), "model family")?,
-        architecture: m.architecture.clone(),
-        classes: serde_json::from_str(&m.classes).unwrap_or_default(),
-        size_bytes: m.size_bytes,
-        metrics: serde_json::from_str(&m.metrics).unwrap_or(serde_json::Value::Null),
-        created_at: m.created_at,
-    })
 }
 
 #[derive(Debug, Clone)]

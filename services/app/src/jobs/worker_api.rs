@@ -22,6 +22,7 @@ use super::views::{JobView, job_view};
 use super::{WAKE_TOPIC, job_topic};
 use crate::App;
 use crate::error::{AppError, AppResult};
+use crate::models::{Lineage, file_version, model_for_version};
 
 /// Artifact files by name → sha256 in blob storage.
 pub type Files = BTreeMap<String, String>;
@@ -80,6 +81,10 @@ pub struct Produced {
     /// The summary users see on the job (`result`) and the model (`metrics`).
     pub metrics: serde_json::Value,
     pub compute_seconds: f64,
+    /// From the model card, for the version's lineage: the engine that
+    /// trained it and its training section (`split`, `seed`).
+    pub engine: Option<String>,
+    pub training: serde_json::Value,
 }
 
 /// Retry delay after `failures` failures: `base × 2^(failures-1)`, capped at
@@ -415,28 +420,7 @@ impl App {
         }
         self.meter(&tx, org, fence, &lease.job.device, produced.compute_seconds, None).await?;
         self.retire_checkpoints(&tx, org, fence.job).await?;
-        let model_id = if lease.job.kind == JobKind::Evaluate {
-            None
-        } else {
-            let id = Uuid::now_v7();
-            jobs::insert_model_version(
-                &tx,
-                model_versions::Model {
-                    org_id: org.0,
-                    id,
-                    job_id: fence.job,
-                    family: lease.job.family.as_str().to_owned(),
-                    architecture: produced.architecture.clone(),
-                    classes: json!(produced.classes).to_string(),
-                    files: json!(produced.files).to_string(),
-                    size_bytes: produced.size_bytes,
-                    metrics: produced.metrics.to_string(),
-                    created_at: now,
-                },
-            )
-            .await?;
-            Some(id)
-        };
+        let model_id = if lease.job.kind == JobKind::Evaluate { None } else { Some(self.file_job_version(&tx, lease, &produced, now).await?) };
         let end = Finish {
             status: "SUCCEEDED",
             error_code: None,
@@ -455,6 +439,73 @@ impl App {
         info!(job = %fence.job, attempt = fence.attempt, "job succeeded");
         self.notify_job_finished(org, fence.job).await;
         Ok(true)
+    }
+
+    /// Files the job's model as the next version of its model, with its lineage.
+    async fn file_job_version(&self, tx: &Tx, lease: &LeasedJob, produced: &Produced, now: DateTime<Utc>) -> AppResult<Uuid> {
+        let org = lease.org;
+        let job = jobs::get(tx, org, lease.fence.job).await?.ok_or_else(|| AppError::not_found("job"))?;
+        let version = datasets::version(tx, org, job.dataset_version_id).await?;
+        let dataset = match &version {
+            Some(v) => datasets::get(tx, org, v.dataset_id).await?,
+            None => None,
+        };
+        let model_id = match job.model_id {
+            Some(id) => id,
+            // Submitted before the registry existed: the dataset's name.
+            None => {
+                let name = dataset.as_ref().map_or("model", |d| d.name.as_str());
+                model_for_version(tx, org, name, lease.job.family, None, now).await?.id
+            }
+        };
+        let training = &produced.training;
+        let split = training.get("split").and_then(|s| {
+            let parts = ["train", "val", "test"].map(|k| s.get(k).and_then(serde_json::Value::as_f64));
+            match parts {
+                [Some(a), Some(b), Some(c)] => Some(format!("{a}/{b}/{c}")),
+                _ => s.as_str().map(str::to_owned),
+            }
+        });
+        let lineage = Lineage {
+            source: "job".into(),
+            job_id: Some(job.id),
+            job_kind: Some(job.kind.clone()),
+            dataset_id: dataset.as_ref().map(|d| d.id),
+            dataset_name: dataset.as_ref().map(|d| d.name.clone()),
+            dataset_version_id: Some(job.dataset_version_id),
+            dataset_version: version.as_ref().map(|v| v.version),
+            dataset_sha256: version.as_ref().map(|v| v.sha256.clone()),
+            architecture: Some(produced.architecture.clone()),
+            hyperparameters: serde_json::from_str(&job.hyperparameters).ok(),
+            base_model_version_id: job.base_model_version_id,
+            teacher_model_version_id: job.teacher_model_version_id,
+            engine: produced.engine.clone(),
+            split,
+            seed: training.get("seed").and_then(serde_json::Value::as_u64),
+        };
+        let row = file_version(
+            tx,
+            org,
+            model_versions::Model {
+                org_id: org.0,
+                id: Uuid::now_v7(),
+                model_id,
+                version: 0,
+                source: "job".into(),
+                job_id: Some(job.id),
+                family: lease.job.family.as_str().to_owned(),
+                architecture: produced.architecture.clone(),
+                classes: json!(produced.classes).to_string(),
+                files: json!(produced.files).to_string(),
+                size_bytes: produced.size_bytes,
+                metrics: produced.metrics.to_string(),
+                lineage: serde_json::to_string(&lineage).map_err(AppError::internal)?,
+                created_by: job.submitted_by,
+                created_at: now,
+            },
+        )
+        .await?;
+        Ok(row.id)
     }
 
     pub(super) async fn append_final_event(&self, tx: &Tx, org: OrgId, job: Uuid, event: NewEvent, now: DateTime<Utc>) -> AppResult<()> {

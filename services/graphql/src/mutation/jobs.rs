@@ -37,6 +37,7 @@ impl JobsMutation {
                 DeviceType::Cpu => "cpu".into(),
                 DeviceType::Cuda => "cuda".into(),
             },
+            model: input.model,
         };
         Ok(app(ctx)?.submit_job(p, submit).await.gql(ctx)?.into())
     }

@@ -3,6 +3,7 @@ mod api_keys;
 mod datasets;
 mod jobs;
 mod members;
+mod models;
 mod webhooks;
 
 use async_graphql::MergedObject;
@@ -14,5 +15,6 @@ pub struct Mutation(
     api_keys::ApiKeysMutation,
     datasets::DatasetsMutation,
     jobs::JobsMutation,
+    models::ModelsMutation,
     webhooks::WebhooksMutation,
 );

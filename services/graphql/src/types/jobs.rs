@@ -1,10 +1,11 @@
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Json, SimpleObject};
 use chrono::{DateTime, Utc};
-use tenfold_app::{CheckpointView, JobEventView, JobView, ModelVersionView, UsageView};
+use tenfold_app::{CheckpointView, JobEventView, JobView, UsageView};
 
 use super::Family;
 use crate::context::{GqlResult, app, principal};
+use super::ModelVersion;
 use crate::ids::{GlobalId, NodeKind};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -83,6 +84,10 @@ pub struct SubmitJobInput {
     pub idempotency_key: Option<String>,
     #[graphql(default_with = "DeviceType::Cpu")]
     pub device: DeviceType,
+    /// FINE_TUNE and DISTILL: the registry model the new version joins
+    /// (created if new; a name is one model of one family). Default: the
+    /// dataset's name.
+    pub model: Option<String>,
 }
 
 /// A training, distillation or evaluation job.
@@ -231,34 +236,6 @@ pub struct UsageRecord {
 impl From<UsageView> for UsageRecord {
     fn from(u: UsageView) -> Self {
         Self { meter: u.meter, device: u.device, quantity: u.quantity, attempt: u.attempt, epoch: u.epoch, created_at: u.created_at }
-    }
-}
-
-/// A trained model, produced by a job.
-#[derive(SimpleObject, Clone)]
-pub struct ModelVersion {
-    pub id: ID,
-    pub family: Family,
-    pub architecture: String,
-    pub classes: Vec<String>,
-    pub size_bytes: f64,
-    pub metrics: Json<serde_json::Value>,
-    pub job_id: ID,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<ModelVersionView> for ModelVersion {
-    fn from(m: ModelVersionView) -> Self {
-        Self {
-            id: model_id(m.id),
-            family: m.family.into(),
-            architecture: m.architecture,
-            classes: m.classes,
-            size_bytes: m.size_bytes as f64,
-            metrics: Json(m.metrics),
-            job_id: GlobalId::new(NodeKind::Job, m.job_id).to_id(),
-            created_at: m.created_at,
-        }
     }
 }
 

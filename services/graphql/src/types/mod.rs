@@ -6,7 +6,9 @@ mod datasets;
 mod families;
 mod identity;
 mod jobs;
+mod models;
 mod org;
+mod reports;
 mod webhooks;
 
 pub use connection::connection;
@@ -14,7 +16,9 @@ pub use datasets::*;
 pub use families::*;
 pub use identity::*;
 pub use jobs::*;
+pub use models::*;
 pub use org::*;
+pub use reports::*;
 pub use webhooks::*;
 
 use async_graphql::{Enum, Interface};
@@ -51,6 +55,7 @@ pub enum Node {
     Dataset(Dataset),
     DatasetVersion(DatasetVersion),
     Job(Job),
+    Model(Model),
     ModelVersion(ModelVersion),
     Webhook(Webhook),
 }

@@ -282,6 +282,25 @@ impl ImageSet {
         &self.pixels[i * n..(i + 1) * n]
     }
 
+    /// Example `i` as the model saw it (before normalisation), as a PNG
+    /// `data:` URL for reports. `None` if it cannot be encoded.
+    pub fn thumbnail(&self, i: usize) -> Option<String> {
+        use base64::Engine;
+        let s = self.shape;
+        let planar = self.image(i);
+        let plane = s.height * s.width;
+        let (w, h) = (u32::try_from(s.width).ok()?, u32::try_from(s.height).ok()?);
+        let image = if s.channels == 1 {
+            image::DynamicImage::ImageLuma8(image::GrayImage::from_raw(w, h, planar.to_vec())?)
+        } else {
+            let interleaved: Vec<u8> = (0..plane).flat_map(|p| (0..3).map(move |c| planar[c * plane + p])).collect();
+            image::DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, interleaved)?)
+        };
+        let mut png = Vec::new();
+        image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).ok()?;
+        Some(format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png)))
+    }
+
     /// Per-channel mean and standard deviation over `indices`, for
     /// normalisation (a constant channel gets std 1).
     pub fn fit_preprocess(&self, indices: &[usize]) -> Preprocess {

@@ -6,10 +6,11 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use image::ImageReader;
 use serde::{Deserialize, Serialize};
+use tenfold_domain::report::ExampleOutcome;
 
 use super::data::{ImageSet, SplitSpec, Target};
 use super::loaded::LoadedModel;
-use super::task::{classify, held_out};
+use super::task::{classify_each, held_out};
 use crate::artifact;
 use crate::metrics::Classification;
 use crate::{MlError, Model, Result};
@@ -18,6 +19,9 @@ use crate::{MlError, Model, Result};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Latency {
     pub batch_1_ms: f64,
+    /// The 95th percentile of the timed batch-1 runs (what a caller waits at worst, mostly).
+    #[serde(default)]
+    pub batch_1_p95_ms: f64,
     pub batch_64_ms: f64,
 }
 
@@ -26,19 +30,23 @@ pub struct Evaluation {
     /// Which examples: `test`/`val` (the training split's held-out part) or `all`.
     pub split: String,
     pub metrics: Classification,
+    /// How the model did on each example, in the split's order.
+    #[serde(default)]
+    pub outcomes: Vec<ExampleOutcome>,
     pub latency_ms_per_image: Latency,
     pub parameters: usize,
     pub artifact_bytes: u64,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    let i = ((v.len().saturating_sub(1)) as f64 * q).round() as usize;
+    v.get(i).copied().unwrap_or(0.0)
 }
 
 /// Times the forward pass on random inputs of the model's shape.
 pub fn latency(model: &dyn Model, shape: super::arch::InputShape, device: &Device) -> Result<Latency> {
-    let time = |batch: usize, runs: usize| -> Result<f64> {
+    let time = |batch: usize, runs: usize| -> Result<Vec<f64>> {
         let xs = Tensor::randn(0f32, 1f32, (batch, shape.channels, shape.height, shape.width), device)?;
         let mut samples = Vec::with_capacity(runs);
         for i in 0..runs + 3 {
@@ -50,9 +58,14 @@ pub fn latency(model: &dyn Model, shape: super::arch::InputShape, device: &Devic
                 samples.push(start.elapsed().as_secs_f64() * 1000.0 / batch as f64);
             }
         }
-        Ok(median(samples))
+        Ok(samples)
     };
-    Ok(Latency { batch_1_ms: time(1, 50)?, batch_64_ms: time(64, 10)? })
+    let batch_1 = time(1, 50)?;
+    Ok(Latency {
+        batch_1_ms: quantile(batch_1.clone(), 0.5),
+        batch_1_p95_ms: quantile(batch_1, 0.95),
+        batch_64_ms: quantile(time(64, 10)?, 0.5),
+    })
 }
 
 /// Evaluates the model in `dir` on `data`. When `data` is the file the
@@ -76,10 +89,11 @@ pub fn evaluate(dir: &Path, data: &Path, device: &Device) -> Result<Evaluation> 
     } else {
         ("all".to_owned(), (0..set.examples.len()).collect())
     };
-    let metrics = classify(loaded.model.as_ref(), &set, &loaded.preprocess, &indices, device)?;
+    let (metrics, outcomes) = classify_each(loaded.model.as_ref(), &set, &loaded.preprocess, &indices, device)?;
     Ok(Evaluation {
         split,
         metrics,
+        outcomes,
         latency_ms_per_image: latency(loaded.model.as_ref(), loaded.preprocess.shape(), device)?,
         parameters: loaded.params.count(),
         artifact_bytes: artifact::size_on_disk(dir),

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use candle_core::{Device, Tensor};
 use serde_json::{Value, json};
-use tenfold_domain::{Architecture, DataStats, Estimate, Family, FamilyPlan, Hyperparameters, JobKind, JobShape, ParamSpec};
+use tenfold_domain::report::ModelReport;
+use tenfold_domain::{Architecture, DataStats, DomainError, Estimate, Family, FamilyPlan, Hyperparameters, JobKind, JobShape, ParamSpec};
 
 use super::data::{Augment, SplitSpec};
 use super::evaluate::{Evaluation, read_image};
@@ -110,6 +111,14 @@ impl FamilyPlan for ImageFamily {
 
     fn hyperparameters(&self) -> &[ParamSpec] {
         &self.hyperparameters
+    }
+
+    fn report_metrics(&self) -> &[&'static str] {
+        super::report::METRICS
+    }
+
+    fn model_report(&self, report_json: &[u8], size_bytes: u64) -> std::result::Result<ModelReport, DomainError> {
+        super::report::model_report(report_json, size_bytes)
     }
 
     fn estimate(&self, data: &DataStats, job: &JobShape<'_>) -> Estimate {

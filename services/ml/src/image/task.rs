@@ -3,14 +3,16 @@
 //! temperature T (Hinton et al.; the T² keeps the soft term's gradients on
 //! the same scale as T changes).
 
-use candle_core::{D, Device, Tensor};
+use candle_core::{D, Device};
 use candle_nn::ops::log_softmax;
 use rand_chacha::ChaCha8Rng;
 use tenfold_datasets::splits::Split;
 
 use super::data::{Augment, ImageSet, Preprocess};
+use tenfold_domain::report::ExampleOutcome;
+
 use crate::metrics::Classification;
-use crate::train::{Goal, Metrics, Task};
+use crate::train::{BatchLoss, Goal, Metrics, Task};
 use crate::{Model, Result};
 
 pub struct SoftTargets<'a> {
@@ -44,9 +46,35 @@ pub fn predict_probs(model: &dyn Model, data: &ImageSet, prep: &Preprocess, indi
 }
 
 pub fn classify(model: &dyn Model, data: &ImageSet, prep: &Preprocess, indices: &[usize], device: &Device) -> Result<Classification> {
+    Ok(classify_each(model, data, prep, indices, device)?.0)
+}
+
+/// The metrics, and how the model did on each example (by its name in the archive).
+pub fn classify_each(
+    model: &dyn Model,
+    data: &ImageSet,
+    prep: &Preprocess,
+    indices: &[usize],
+    device: &Device,
+) -> Result<(Classification, Vec<ExampleOutcome>)> {
     let probs = predict_probs(model, data, prep, indices, device)?;
     let labels: Vec<usize> = indices.iter().map(|&i| data.label(i)).collect();
-    Ok(crate::metrics::classification(&data.classes, &probs, &labels))
+    let outcomes = indices
+        .iter()
+        .zip(&probs)
+        .map(|(&i, row)| {
+            let predicted = crate::metrics::argmax(row);
+            let label = data.label(i);
+            ExampleOutcome {
+                id: data.examples[i].name.clone(),
+                label: data.classes[label].clone(),
+                predicted: data.classes[predicted].clone(),
+                score: f64::from(u8::from(predicted == label)),
+                confidence: f64::from(row[predicted]),
+            }
+        })
+        .collect();
+    Ok((crate::metrics::classification(&data.classes, &probs, &labels), outcomes))
 }
 
 impl Task for ImageTask<'_> {
@@ -54,20 +82,22 @@ impl Task for ImageTask<'_> {
         self.train.len()
     }
 
-    fn loss(&self, batch: &[usize], rng: &mut ChaCha8Rng) -> Result<Tensor> {
+    fn loss(&self, batch: &[usize], rng: &mut ChaCha8Rng) -> Result<BatchLoss> {
         let indices: Vec<usize> = batch.iter().map(|&i| self.train[i]).collect();
         let augment = self.augment.any().then_some((&self.augment, rng));
         let xs = self.data.batch(&indices, self.prep, augment, self.device)?;
         let labels = self.data.labels(&indices, self.device)?;
         let logits = self.model.forward(&xs, true)?;
         let ce = candle_nn::loss::cross_entropy(&logits, &labels)?;
-        let Some(soft) = &self.soft else { return Ok(ce) };
+        let hits = logits.argmax(D::Minus1)?.eq(&labels)?;
+        let correct = Some(hits.to_dtype(candle_core::DType::F32)?.sum_all()?.to_scalar::<f32>()? as usize);
+        let Some(soft) = &self.soft else { return Ok(BatchLoss { loss: ce, correct }) };
         let t = soft.temperature;
         let teacher = soft.teacher.forward(&xs, false)?.detach();
         let log_p_teacher = log_softmax(&(teacher / t)?, D::Minus1)?;
         let log_p_student = log_softmax(&(logits / t)?, D::Minus1)?;
         let kl = (log_p_teacher.exp()? * (log_p_teacher - log_p_student)?)?.sum(D::Minus1)?.mean_all()?;
-        Ok(((ce * soft.alpha)? + (kl * ((1.0 - soft.alpha) * t * t))?)?)
+        Ok(BatchLoss { loss: ((ce * soft.alpha)? + (kl * ((1.0 - soft.alpha) * t * t))?)?, correct })
     }
 
     fn validate(&self) -> Result<Option<Metrics>> {

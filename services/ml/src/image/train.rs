@@ -5,14 +5,14 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tenfold_datasets::splits::Split;
 
 use super::arch::{self, InputShape};
 use super::data::{Augment, ImageSet, Preprocess, SplitSpec, Target};
 use super::evaluate::{Evaluation, Latency, latency};
 use super::loaded::LoadedModel;
-use super::task::{ImageTask, SoftTargets, classify, held_out};
+use super::task::{ImageTask, SoftTargets, classify, classify_each, held_out};
 use crate::artifact::{self, DatasetRef, ModelCard};
 use crate::params::{Params, Part};
 use crate::train::{Control, Outcome, TrainConfig, fit};
@@ -64,7 +64,7 @@ pub struct DatasetInfo {
 }
 
 /// One model of a distillation comparison, measured on the same split.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Comparison {
     pub architecture: String,
     pub accuracy: f64,
@@ -73,7 +73,7 @@ pub struct Comparison {
     pub latency_ms_per_image: Latency,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Distillation {
     pub alpha: f64,
     pub temperature: f64,
@@ -88,6 +88,30 @@ pub struct Distillation {
     pub beats_baseline: bool,
     pub verdict: String,
 }
+
+/// What the model is measured against, on the same held-out split.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Baselines {
+    /// The class most frequent in the training split, predicted for every
+    /// example (scikit-learn's `DummyClassifier(strategy="most_frequent")`).
+    pub majority_class: String,
+    pub majority_accuracy: f64,
+    /// For a fine-tune: the base model as it was, when it predicts the same classes.
+    pub base_model: Option<BaseModelScore>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BaseModelScore {
+    pub architecture: String,
+    /// `None` when the base model predicts other classes (its head was replaced).
+    pub accuracy: Option<f64>,
+    pub macro_f1: Option<f64>,
+    pub note: String,
+}
+
+/// Thumbnails kept in the report: the mistakes (for the gallery and for
+/// comparisons' flipped examples), at most this many.
+const THUMBNAILS: usize = 100;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -105,6 +129,9 @@ pub struct Report {
     pub training: Outcome,
     pub evaluation: Option<Evaluation>,
     pub distillation: Option<Distillation>,
+    pub baselines: Option<Baselines>,
+    /// `data:` URLs of held-out examples (the mistakes first), by name.
+    pub thumbnails: std::collections::BTreeMap<String, String>,
 }
 
 /// Default largest input side when inferring it from the data: keeps CPU
@@ -275,17 +302,20 @@ pub fn train(req: &TrainRequest, ctl: Control<'_>) -> Result<Report> {
     let evaluation = if held.is_empty() {
         None
     } else {
-        let metrics = classify(trained.model.as_ref(), &p.data, &p.prep, &held, &req.device)?;
-        Some((metrics, latency(trained.model.as_ref(), shape, &req.device)?))
+        let (metrics, outcomes) = classify_each(trained.model.as_ref(), &p.data, &p.prep, &held, &req.device)?;
+        Some((metrics, outcomes, latency(trained.model.as_ref(), shape, &req.device)?))
     };
-    let summary = evaluation.as_ref().map_or(serde_json::Value::Null, |(m, _)| {
+    let summary = evaluation.as_ref().map_or(serde_json::Value::Null, |(m, _, _)| {
         serde_json::json!({"split": format!("{held_split:?}").to_lowercase(), "accuracy": m.accuracy, "macro_f1": m.macro_f1, "ece": m.ece})
     });
     artifact::save(&req.out, &card(req, &p, &trained, summary)?, &trained.params)?;
     let size = artifact::size_on_disk(&req.out);
-    let evaluation = evaluation.map(|(metrics, latency)| Evaluation {
+    let baselines = if held.is_empty() { None } else { Some(baselines(req, &p, &held)?) };
+    let thumbnails = thumbnails(&p.data, &held, evaluation.as_ref().map(|e| e.1.as_slice()).unwrap_or_default());
+    let evaluation = evaluation.map(|(metrics, outcomes, latency)| Evaluation {
         split: format!("{held_split:?}").to_lowercase(),
         metrics,
+        outcomes,
         latency_ms_per_image: latency,
         parameters: trained.params.count(),
         artifact_bytes: size,
@@ -348,9 +378,59 @@ pub fn train(req: &TrainRequest, ctl: Control<'_>) -> Result<Report> {
         training: trained.outcome,
         evaluation,
         distillation,
+        baselines,
+        thumbnails,
     };
     write_json(&req.out.join("report.json"), &report)?;
     Ok(report)
+}
+
+fn baselines(req: &TrainRequest, p: &Prepared, held: &[usize]) -> Result<Baselines> {
+    let mut counts = vec![0usize; p.data.classes.len()];
+    for i in p.data.indices(Split::Train) {
+        counts[p.data.label(i)] += 1;
+    }
+    // Most frequent; ties go to the first class, as scikit-learn's does.
+    let majority = counts.iter().enumerate().fold(0, |best, (c, &n)| if n > counts[best] { c } else { best });
+    let hits = held.iter().filter(|&&i| p.data.label(i) == majority).count();
+    let base_model = match &p.base {
+        None => None,
+        Some(base) if base.card.classes == p.data.classes => {
+            let m = classify(base.model.as_ref(), &p.data, &base.preprocess, held, &req.device)?;
+            Some(BaseModelScore {
+                architecture: base.card.architecture.clone(),
+                accuracy: Some(m.accuracy),
+                macro_f1: Some(m.macro_f1),
+                note: "the base model before fine-tuning, on the same examples".into(),
+            })
+        }
+        Some(base) => Some(BaseModelScore {
+            architecture: base.card.architecture.clone(),
+            accuracy: None,
+            macro_f1: None,
+            note: format!(
+                "the base model predicts other classes ([{}]); its head was replaced, so it cannot be scored on this data",
+                base.card.classes.join(", ")
+            ),
+        }),
+    };
+    Ok(Baselines {
+        majority_class: p.data.classes[majority].clone(),
+        majority_accuracy: if held.is_empty() { 0.0 } else { hits as f64 / held.len() as f64 },
+        base_model,
+    })
+}
+
+/// Thumbnails of the mistakes (most confident first), then of other
+/// held-out examples, up to `THUMBNAILS`.
+fn thumbnails(
+    data: &ImageSet,
+    held: &[usize],
+    outcomes: &[tenfold_domain::report::ExampleOutcome],
+) -> std::collections::BTreeMap<String, String> {
+    let mut order: Vec<(usize, &tenfold_domain::report::ExampleOutcome)> = held.iter().copied().zip(outcomes).collect();
+    order.sort_by(|a, b| a.1.score.total_cmp(&b.1.score).then(b.1.confidence.total_cmp(&a.1.confidence)));
+    order.into_iter().take(THUMBNAILS).filter_map(|(i, o)| Some((o.id.clone(), data.thumbnail(i)?))).collect()
 }
 
 fn distillation_summary(t: &Teacher, teacher: Comparison, student: Comparison, baseline: Comparison) -> Distillation {

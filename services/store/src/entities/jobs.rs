@@ -47,6 +47,8 @@ pub struct Model {
     /// JSON: the job's result (report summary, metrics).
     pub result: Option<String>,
     pub model_version_id: Option<Uuid>,
+    /// The registry model its version joins (none for EVALUATE and VALIDATE).
+    pub model_id: Option<Uuid>,
     pub submitted_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub started_at: Option<DateTimeUtc>,

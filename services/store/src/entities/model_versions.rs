@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
-/// A trained model: the artifact files a job produced, once per job.
+/// An immutable version of a registry model: the artifact files a job (or
+/// an import) produced, numbered within its model.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "model_versions")]
 pub struct Model {
@@ -8,7 +9,12 @@ pub struct Model {
     pub org_id: Uuid,
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    pub job_id: Uuid,
+    pub model_id: Uuid,
+    /// 1, 2, … within the model.
+    pub version: i32,
+    /// `job` or `import`.
+    pub source: String,
+    pub job_id: Option<Uuid>,
     pub family: String,
     pub architecture: String,
     /// JSON: the class names, in output order.
@@ -18,6 +24,10 @@ pub struct Model {
     pub size_bytes: i64,
     /// JSON: the evaluation summary.
     pub metrics: String,
+    /// JSON: where it came from (dataset, job, hyperparameters, base or
+    /// teacher, engine, split and seed).
+    pub lineage: String,
+    pub created_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
 }
 

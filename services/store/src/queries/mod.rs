@@ -9,6 +9,7 @@ pub mod email_tokens;
 pub mod invitations;
 pub mod jobs;
 pub mod memberships;
+pub mod models;
 pub mod orgs;
 pub mod refresh_tokens;
 pub mod storage;

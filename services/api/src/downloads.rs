@@ -1,0 +1,86 @@
+//! `GET /v1/downloads/model-versions/{id}/{file}?org=…&expires=…&signature=…`:
+//! a model version's files by signed, expiring URL (the URL is the
+//! credential; `modelVersion { downloadUrl }` issues it). The use case is
+//! `app/src/models/downloads.rs`.
+//!
+//! Files are attachments; the HTML report is also served under a CSP that
+//! allows no script and no request, so opening it from our origin cannot
+//! run anything.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+use tenfold_app::{AppError, Download, ErrorCode, SignedQuery};
+use tracing_actix_web::RequestId;
+use uuid::Uuid;
+
+use crate::{ServerState, request};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/downloads/model-versions/{id}/{file}", web::get().to(download));
+}
+
+#[derive(Deserialize)]
+struct Query {
+    org: Option<String>,
+    expires: Option<String>,
+    signature: Option<String>,
+}
+
+fn error(e: AppError, request_id: &str) -> HttpResponse {
+    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let message = if e.code == ErrorCode::Internal {
+        tracing::error!(request_id, error = %e, "internal error");
+        format!("internal error; quote request id {request_id} to support")
+    } else {
+        e.public_message().to_owned()
+    };
+    let mut res = HttpResponse::build(status);
+    res.insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Some(secs) = e.retry_after_secs {
+        res.insert_header((header::RETRY_AFTER, secs.to_string()));
+    }
+    res.json(json!({ "error": { "code": e.code.as_str(), "message": message, "requestId": request_id } }))
+}
+
+async fn download(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    query: web::Query<Query>,
+    state: web::Data<ServerState>,
+    rid: RequestId,
+) -> HttpResponse {
+    let request_id = rid.to_string();
+    let meta = request::meta(&req, state.app.settings().server.trust_forwarded_for, request_id.clone());
+    if let Err(e) = state.app.admit_request(&meta, None).await {
+        return error(e, &request_id);
+    }
+    let (id, file) = path.into_inner();
+    let Ok(version) = Uuid::try_parse(&id) else { return error(AppError::not_found("model version"), &request_id) };
+    let q = query.into_inner();
+    let (Some(org), Some(expires), Some(signature)) = (q.org, q.expires, q.signature) else {
+        return error(AppError::forbidden("this download link is incomplete (org, expires and signature are required); ask for a new one with modelVersion { downloadUrl }"), &request_id);
+    };
+    match state.app.download(version, &file, &SignedQuery { org, expires, signature }).await {
+        Ok(Download::Bytes { file, name, bytes }) => attachment(file.content_type(), &name, bytes.len() as u64).body(bytes),
+        Ok(Download::Stream { file, name, size, stream }) => {
+            attachment(file.content_type(), &name, size).streaming(stream.map(|chunk| chunk.map_err(actix_web::error::ErrorInternalServerError)))
+        }
+        Err(e) => error(e, &request_id),
+    }
+}
+
+fn attachment(content_type: &str, name: &str, size: u64) -> actix_web::HttpResponseBuilder {
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")))
+        .insert_header((header::CONTENT_LENGTH, size.to_string()))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .insert_header(("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"))
+        // The URL is a credential: no shared cache may keep the file.
+        .insert_header((header::CACHE_CONTROL, "private, no-store"))
+        .insert_header(("Referrer-Policy", "no-referrer"));
+    res
+}

@@ -1,0 +1,17 @@
+//! The model registry: models (a named line of versions per organization,
+//! one family each), immutable numbered versions with their lineage,
+//! aliases that move (through the ship gate for `production`), reports and
+//! comparisons, signed downloads, imports and guarded deletes.
+
+mod downloads;
+mod promote;
+mod registry;
+mod reports;
+mod views;
+
+pub use downloads::{ArtifactFile, DEFAULT_LINK_SECONDS, Download, MAX_LINK_SECONDS, SignedQuery, SignedUrl};
+pub use promote::{AliasMove, PRODUCTION, SetAliasInput};
+pub use registry::LATEST;
+pub(crate) use registry::{file_version, model_for_version};
+pub use views::{AliasView, Lineage, ModelVersionView, ModelView};
+pub(crate) use views::model_version_view;

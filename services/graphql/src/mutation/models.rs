@@ -1,0 +1,48 @@
+use async_graphql::{Context, ID, Object};
+use tenfold_app::SetAliasInput as AppSetAlias;
+
+use crate::context::{GqlResult, app, principal};
+use crate::ids::{GlobalId, NodeKind};
+use crate::types::{Model, SetAliasInput, SetAliasPayload, SetPromotionRulesInput};
+
+#[derive(Default)]
+pub struct ModelsMutation;
+
+#[Object]
+impl ModelsMutation {
+    /// Points an alias of a model at one of its versions. Moving
+    /// `production` checks every promotion rule and answers with each
+    /// verdict; a refused move changes nothing (`moved: false`) unless an
+    /// owner gives an `overrideReason`, which is audited.
+    async fn set_alias(&self, ctx: &Context<'_>, input: SetAliasInput) -> async_graphql::Result<SetAliasPayload> {
+        let model_id = GlobalId::decode_kind(&input.model_id, NodeKind::Model, "model").gql(ctx)?;
+        let version = GlobalId::decode_kind(&input.model_version_id, NodeKind::ModelVersion, "model version").gql(ctx)?;
+        let moved = app(ctx)?
+            .set_alias(
+                principal(ctx)?,
+                AppSetAlias { model_id, alias: input.alias, model_version_id: version, override_reason: input.override_reason },
+            )
+            .await
+            .gql(ctx)?;
+        Ok(moved.into())
+    }
+
+    async fn remove_alias(&self, ctx: &Context<'_>, model_id: ID, alias: String) -> async_graphql::Result<bool> {
+        let model_id = GlobalId::decode_kind(&model_id, NodeKind::Model, "model").gql(ctx)?;
+        app(ctx)?.remove_alias(principal(ctx)?, model_id, &alias).await.gql(ctx)
+    }
+
+    /// Sets the model's ship gate (owners and admins); empty rules clear it.
+    async fn set_promotion_rules(&self, ctx: &Context<'_>, input: SetPromotionRulesInput) -> async_graphql::Result<Model> {
+        let model_id = GlobalId::decode_kind(&input.model_id, NodeKind::Model, "model").gql(ctx)?;
+        Ok(app(ctx)?.set_promotion_rules(principal(ctx)?, model_id, input.rules.into()).await.gql(ctx)?.into())
+    }
+
+    /// Deletes a version and its files. Refused (CONFLICT, reason IN_USE)
+    /// while an alias points at it, an unfinished job starts from it, or an
+    /// endpoint serves it.
+    async fn delete_model_version(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
+        let id = GlobalId::decode_kind(&id, NodeKind::ModelVersion, "model version").gql(ctx)?;
+        app(ctx)?.delete_model_version(principal(ctx)?, id).await.gql(ctx)
+    }
+}
