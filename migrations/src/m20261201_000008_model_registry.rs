@@ -23,7 +23,7 @@ impl MigrationName for Migration {
     }
 }
 
-const NEXT: &str = "model_versions_next";
+const NEW: &str = "model_versions";
 
 fn versions_table(name: &str) -> TableCreateStatement {
     Table::create()
@@ -60,6 +60,13 @@ fn versions_table(name: &str) -> TableCreateStatement {
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    /// One transaction on SQLite too: the rebuild must run on one
+    /// connection (another pooled connection can still see the old table
+    /// and its indexes), and a failure must leave nothing half done.
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         let postgres = m.get_database_backend() == DbBackend::Postgres;
         m.create_table(
@@ -111,14 +118,14 @@ impl MigrationTrait for Migration {
         .await?;
         m.alter_table(Table::alter().table("jobs").add_column(uuid_null("model_id")).to_owned()).await?;
 
-        m.create_table(versions_table(NEXT)).await?;
         if postgres {
             // The owner reads every organization's versions to file them.
             m.get_connection().execute_unprepared("ALTER TABLE model_versions NO FORCE ROW LEVEL SECURITY").await?;
         }
-        file_existing_versions(m).await?;
+        let old = read_existing_versions(m).await?;
         m.drop_table(Table::drop().table("model_versions").to_owned()).await?;
-        m.rename_table(Table::rename().table(NEXT, "model_versions").to_owned()).await?;
+        m.create_table(versions_table(NEW)).await?;
+        file_existing_versions(m, old).await?;
         m.create_index(
             Index::create().name("ux_model_versions_job").table("model_versions").col("org_id").col("job_id").unique().to_owned(),
         )
@@ -156,9 +163,9 @@ struct OldVersion {
     values: Vec<Value>,
 }
 
-/// Files every version made before the registry under a model named after
-/// its job's dataset, numbered by age, and copies it into the new table.
-async fn file_existing_versions(m: &SchemaManager<'_>) -> Result<(), DbErr> {
+/// The versions made before the registry, oldest first, held in memory
+/// while the table is rebuilt (a development database holds a few).
+async fn read_existing_versions(m: &SchemaManager<'_>) -> Result<Vec<OldVersion>, DbErr> {
     let db = m.get_connection();
     let backend = m.get_database_backend();
     let rows = db
@@ -191,6 +198,14 @@ async fn file_existing_versions(m: &SchemaManager<'_>) -> Result<(), DbErr> {
             ],
         });
     }
+    Ok(old)
+}
+
+/// Files every old version under a model named after its job's dataset,
+/// numbered by age, in the new table.
+async fn file_existing_versions(m: &SchemaManager<'_>, old: Vec<OldVersion>) -> Result<(), DbErr> {
+    let db = m.get_connection();
+    let backend = m.get_database_backend();
     // (org, name) → (model id, family, versions so far)
     let mut models: BTreeMap<(Uuid, String), (Uuid, String, i32)> = BTreeMap::new();
     for v in old {
@@ -224,7 +239,7 @@ async fn file_existing_versions(m: &SchemaManager<'_>) -> Result<(), DbErr> {
         db.execute_raw(Statement::from_sql_and_values(
             backend,
             &format!(
-                "INSERT INTO {NEXT} (org_id, id, model_id, version, source, job_id, family, architecture, classes, files, size_bytes, \
+                "INSERT INTO {NEW} (org_id, id, model_id, version, source, job_id, family, architecture, classes, files, size_bytes, \
                  metrics, created_at, lineage, created_by) VALUES ($1, $2, $3, $4, 'job', $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)"
             ),
             values,

@@ -118,7 +118,7 @@ impl TestApp {
 }
 
 /// The `tenfold` binary next to this test binary (cargo builds it with the workspace's tests).
-fn tenfold_binary() -> PathBuf {
+pub fn tenfold_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(|d| d.parent()).unwrap();
     let bin = dir.join("tenfold");

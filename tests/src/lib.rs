@@ -19,10 +19,11 @@ mod receiver;
 mod smtp;
 mod ws;
 
+pub mod browser;
 pub use app::{Session, TestApp, fixtures_dir};
 pub use db::{APP_ROLE_PASSWORD, TestDb};
 pub use gql::GqlResponse;
-pub use jobs::{JOB, SUBMIT, WorkerProcess, events, insert_model_version, mnist_subset};
+pub use jobs::{JOB, SUBMIT, WorkerProcess, events, insert_model_version, mnist_subset, tenfold_binary};
 pub use receiver::{Received, Receiver};
 pub use smtp::{CapturedMail, Mailbox};
 pub use ws::{GqlSocket, WsRefused};

@@ -238,6 +238,11 @@ async fn make_target(app: &TestApp, owner: &Session, kind: &str) -> Value {
             json!(app.submit_job(&owner.access, &dataset, json!({})).await.ok().str_at("/submitJob/id"))
         }
         "modelVersion" => json!(tenfold_tests::insert_model_version(app, owner).await),
+        "model" => {
+            let version = tenfold_tests::insert_model_version(app, owner).await;
+            let res = app.gql("query($id: ID!) { modelVersion(id: $id) { modelId } }", json!({ "id": version }), Some(&owner.access)).await;
+            json!(res.ok().str_at("/modelVersion/modelId"))
+        }
         "webhook" => {
             let res = app
                 .gql(
@@ -300,8 +305,16 @@ async fn assert_intact(app: &TestApp, owner: &Session, kind: &str, id: &Value) -
             check(hooks.iter().any(|h| &h["id"] == id), "deleted")
         }
         "modelVersion" => {
-            let res = app.gql("query($id: ID!) { modelVersion(id: $id) { id } }", json!({ "id": id }), Some(&owner.access)).await;
-            check(res.errors().is_empty() && res.at("/modelVersion/id") == id, "deleted")
+            let res = app.gql("query($id: ID!) { modelVersion(id: $id) { id aliases } }", json!({ "id": id }), Some(&owner.access)).await;
+            check(res.errors().is_empty() && res.at("/modelVersion/id") == id, "deleted")?;
+            check(*res.at("/modelVersion/aliases") == json!([]), "an alias was set")
+        }
+        "model" => {
+            let q = "query($id: ID!) { model(id: $id) { id promotionRules { maxSizeMb } aliases { alias } } }";
+            let res = app.gql(q, json!({ "id": id }), Some(&owner.access)).await;
+            check(res.errors().is_empty() && res.at("/model/id") == id, "deleted")?;
+            check(res.at("/model/promotionRules/maxSizeMb").is_null(), "its promotion rules changed")?;
+            check(*res.at("/model/aliases") == json!([]), "its aliases changed")
         }
         "none" => Ok(()),
         other => Err(format!("assert_intact does not know how to check a {other}; add it")),

@@ -39,6 +39,11 @@ async fn every_node_kind_of_another_tenant_is_not_found_like_a_random_id() {
     let digits = app.ready_images(&b.access, "digits", tenfold_tests::mnist_subset(&["0", "1"], 10)).await;
     let b_job = app.submit_job(&b.access, &digits, json!({})).await.ok().str_at("/submitJob/id");
     let b_model = tenfold_tests::insert_model_version(&app, &b).await;
+    let b_registry_model = app
+        .gql("query($id: ID!) { modelVersion(id: $id) { modelId } }", json!({ "id": b_model }), Some(&b.access))
+        .await
+        .ok()
+        .str_at("/modelVersion/modelId");
     let b_hook = app
         .gql(
             "mutation { createWebhook(input: {url: \"https://hooks.example.com/b\", events: [JOB_FAILED]}) { webhook { id } } }",
@@ -58,6 +63,7 @@ async fn every_node_kind_of_another_tenant_is_not_found_like_a_random_id() {
         ("Dataset", b_dataset),
         ("DatasetVersion", b_version),
         ("Job", b_job),
+        ("Model", b_registry_model),
         ("ModelVersion", b_model),
         ("Webhook", b_hook),
     ];

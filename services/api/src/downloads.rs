@@ -61,13 +61,17 @@ async fn download(
     let Ok(version) = Uuid::try_parse(&id) else { return error(AppError::not_found("model version"), &request_id) };
     let q = query.into_inner();
     let (Some(org), Some(expires), Some(signature)) = (q.org, q.expires, q.signature) else {
-        return error(AppError::forbidden("this download link is incomplete (org, expires and signature are required); ask for a new one with modelVersion { downloadUrl }"), &request_id);
+        return error(
+            AppError::forbidden(
+                "this download link is incomplete (org, expires and signature are required); ask for a new one with modelVersion { downloadUrl }",
+            ),
+            &request_id,
+        );
     };
     match state.app.download(version, &file, &SignedQuery { org, expires, signature }).await {
         Ok(Download::Bytes { file, name, bytes }) => attachment(file.content_type(), &name, bytes.len() as u64).body(bytes),
-        Ok(Download::Stream { file, name, size, stream }) => {
-            attachment(file.content_type(), &name, size).streaming(stream.map(|chunk| chunk.map_err(actix_web::error::ErrorInternalServerError)))
-        }
+        Ok(Download::Stream { file, name, size, stream }) => attachment(file.content_type(), &name, size)
+            .streaming(stream.map(|chunk| chunk.map_err(actix_web::error::ErrorInternalServerError))),
         Err(e) => error(e, &request_id),
     }
 }

@@ -19,16 +19,16 @@ pub mod identity_inputs {
 
 pub use datasets::{DatasetVersionView, DatasetView, UploadInput};
 pub use jobs::{
-    CANCEL_TOPIC, CheckpointView, Claimed, FailOutcome, Held, JobEventView, JobView, LeasedJob, SubmitJobInput,
-    UsageView, VALIDATION_MEMORY_MB, WAKE_TOPIC, backoff,
+    CANCEL_TOPIC, CheckpointView, Claimed, FailOutcome, Held, JobEventView, JobView, LeasedJob, SubmitJobInput, UsageView,
+    VALIDATION_MEMORY_MB, WAKE_TOPIC, backoff,
 };
 /// What the worker produces and how it says so.
 pub mod job_worker {
     pub use crate::jobs::worker_api::{Files, Produced};
 }
 pub use models::{
-    AliasMove, AliasView, ArtifactFile, DEFAULT_LINK_SECONDS, Download, LATEST, Lineage, MAX_LINK_SECONDS, ModelVersionView, ModelView, PRODUCTION,
-    SetAliasInput, SignedQuery, SignedUrl,
+    AliasMove, AliasView, ArtifactFile, DEFAULT_LINK_SECONDS, Download, LATEST, Lineage, MAX_LINK_SECONDS, ModelVersionView, ModelView,
+    PRODUCTION, SetAliasInput, SignedQuery, SignedUrl,
 };
 pub use uploads::{Appended, CHECKSUM_ALGORITHMS, Checksum, Chunk, MAX_OPEN_UPLOADS, NewUpload, UploadState};
 pub mod jwt;

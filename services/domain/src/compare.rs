@@ -169,7 +169,10 @@ pub fn compare(a: &ModelReport, b: &ModelReport) -> Result<Comparison, DomainErr
         ));
     }
     if a.outcomes.is_empty() || b.outcomes.is_empty() {
-        return Err(DomainError::invalid("b", "a version has no per-example results in its report; it cannot be compared example by example"));
+        return Err(DomainError::invalid(
+            "b",
+            "a version has no per-example results in its report; it cannot be compared example by example",
+        ));
     }
     let by_id_b: HashMap<&str, &ExampleOutcome> = b.outcomes.iter().map(|o| (o.id.as_str(), o)).collect();
     let mut pairs: Vec<(&ExampleOutcome, &ExampleOutcome)> = Vec::new();
@@ -178,7 +181,10 @@ pub fn compare(a: &ModelReport, b: &ModelReport) -> Result<Comparison, DomainErr
             if oa.label != ob.label {
                 return Err(DomainError::invalid(
                     "b",
-                    format!("example {:?} is labelled {:?} for A and {:?} for B: the versions were tested on different data", oa.id, oa.label, ob.label),
+                    format!(
+                        "example {:?} is labelled {:?} for A and {:?} for B: the versions were tested on different data",
+                        oa.id, oa.label, ob.label
+                    ),
                 ));
             }
             pairs.push((oa, ob));
@@ -227,7 +233,13 @@ pub fn compare(a: &ModelReport, b: &ModelReport) -> Result<Comparison, DomainErr
     })
 }
 
-fn metric_diffs(a: &ModelReport, b: &ModelReport, rows_a: &[&ExampleOutcome], rows_b: &[&ExampleOutcome], same_set: bool) -> Vec<MetricDiff> {
+fn metric_diffs(
+    a: &ModelReport,
+    b: &ModelReport,
+    rows_a: &[&ExampleOutcome],
+    rows_b: &[&ExampleOutcome],
+    same_set: bool,
+) -> Vec<MetricDiff> {
     let n = rows_a.len();
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
     let samples: Vec<Vec<usize>> = (0..RESAMPLES).map(|_| (0..n).map(|_| rng.random_range(0..n)).collect()).collect();

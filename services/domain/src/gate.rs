@@ -59,9 +59,7 @@ impl PromotionRules {
             }
         }
         let positive = |name: &'static str, v: Option<f64>| match v {
-            Some(v) if !(v.is_finite() && v >= 0.0) => {
-                Err(DomainError::invalid(name, format!("{v} is not a number of 0 or more")))
-            }
+            Some(v) if !(v.is_finite() && v >= 0.0) => Err(DomainError::invalid(name, format!("{v} is not a number of 0 or more"))),
             _ => Ok(()),
         };
         positive("maxClassRecallDropPoints", self.max_class_recall_drop_points)?;
@@ -144,7 +142,8 @@ pub fn check(rules: &PromotionRules, candidate: &ModelReport, size_bytes: u64, p
 
 fn recall_drop(max: f64, candidate: &ModelReport, production: Option<&ModelReport>) -> RuleVerdict {
     let rule = format!("no class recall drops more than {max} points against production");
-    let verdict = |passed: bool, value: Option<f64>, message: String| RuleVerdict { rule: rule.clone(), passed, value, threshold: max, message };
+    let verdict =
+        |passed: bool, value: Option<f64>, message: String| RuleVerdict { rule: rule.clone(), passed, value, threshold: max, message };
     let Some(prod) = production else {
         return verdict(true, None, "nothing is in production yet to compare with".into());
     };

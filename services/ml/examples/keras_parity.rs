@@ -70,6 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     seed,
                 },
                 split,
+                split_seed: seed,
                 augment: Augment::default(),
                 image_size: None,
                 base: None,

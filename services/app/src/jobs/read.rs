@@ -12,15 +12,12 @@ use tenfold_store::queries::jobs::{self, Finish, NewEvent};
 use tenfold_store::queries::{Page, dispatch};
 use uuid::Uuid;
 
-use super::views::{
-    CheckpointView, JobEventView, JobView, UsageView, checkpoint_view, event_view, job_view,
-    usage_view,
-};
+use super::views::{CheckpointView, JobEventView, JobView, UsageView, checkpoint_view, event_view, job_view, usage_view};
 use super::{CANCEL_TOPIC, job_topic};
-use crate::models::{ModelVersionView, model_version_view};
 use crate::App;
 use crate::audit_action::AuditAction;
 use crate::error::{AppError, AppResult};
+use crate::models::{ModelVersionView, model_version_view};
 use crate::principal::{Principal, perms};
 
 /// Events a subscriber receives per database read.

@@ -19,8 +19,8 @@ use super::{WAKE_TOPIC, job_topic};
 use crate::App;
 use crate::audit_action::AuditAction;
 use crate::error::{AppError, AppResult, ConflictReason};
-use crate::principal::{Principal, perms};
 use crate::models::model_for_version;
+use crate::principal::{Principal, perms};
 use crate::tenancy::org_view;
 
 #[derive(Debug, Clone)]

@@ -420,7 +420,8 @@ impl App {
         }
         self.meter(&tx, org, fence, &lease.job.device, produced.compute_seconds, None).await?;
         self.retire_checkpoints(&tx, org, fence.job).await?;
-        let model_id = if lease.job.kind == JobKind::Evaluate { None } else { Some(self.file_job_version(&tx, lease, &produced, now).await?) };
+        let model_id =
+            if lease.job.kind == JobKind::Evaluate { None } else { Some(self.file_job_version(&tx, lease, &produced, now).await?) };
         let end = Finish {
             status: "SUCCEEDED",
             error_code: None,
@@ -481,6 +482,7 @@ impl App {
             teacher_model_version_id: job.teacher_model_version_id,
             engine: produced.engine.clone(),
             split,
+            split_seed: training.get("split_seed").or_else(|| training.get("seed")).and_then(serde_json::Value::as_u64),
             seed: training.get("seed").and_then(serde_json::Value::as_u64),
         };
         let row = file_version(

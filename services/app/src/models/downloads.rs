@@ -122,7 +122,9 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 }
 
 fn tampered() -> AppError {
-    AppError::forbidden("this download link is not valid (it was changed or not issued by us); ask for a new one with modelVersion { downloadUrl }")
+    AppError::forbidden(
+        "this download link is not valid (it was changed or not issued by us); ask for a new one with modelVersion { downloadUrl }",
+    )
 }
 
 impl App {
@@ -136,7 +138,10 @@ impl App {
         p.require(perms::MODELS_READ)?;
         let seconds = expires_in.unwrap_or(DEFAULT_LINK_SECONDS);
         if !(1..=MAX_LINK_SECONDS).contains(&seconds) {
-            return Err(AppError::bad_input("expiresInSeconds", format!("{seconds} is out of range; use 1 to {MAX_LINK_SECONDS} (7 days)")));
+            return Err(AppError::bad_input(
+                "expiresInSeconds",
+                format!("{seconds} is out of range; use 1 to {MAX_LINK_SECONDS} (7 days)"),
+            ));
         }
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
         let row = jobs::model_version(&tx, p.org, version).await?.ok_or_else(|| AppError::not_found("model version"))?;
@@ -149,7 +154,8 @@ impl App {
         let expires_at = Utc::now() + chrono::Duration::seconds(seconds);
         let expires = expires_at.timestamp();
         let signature = hex(&mac(&self.download_key()?, p.org, version, file, expires)?.finalize().into_bytes());
-        let path = format!("/v1/downloads/model-versions/{version}/{}?org={}&expires={expires}&signature={signature}", file.file_name(), p.org);
+        let path =
+            format!("/v1/downloads/model-versions/{version}/{}?org={}&expires={expires}&signature={signature}", file.file_name(), p.org);
         let base = self.inner.settings.server.public_url.trim_end_matches('/');
         Ok(SignedUrl { url: format!("{base}{path}"), path, expires_at: Utc.timestamp_opt(expires, 0).single().unwrap_or(expires_at) })
     }
@@ -165,7 +171,9 @@ impl App {
         mac(&self.download_key()?, org, version, file, expires)?.verify_slice(&given).map_err(|_| tampered())?;
         if Utc::now().timestamp() > expires {
             let at = Utc.timestamp_opt(expires, 0).single().map(|t| t.to_rfc3339()).unwrap_or_default();
-            return Err(AppError::forbidden(format!("this download link expired at {at}; ask for a new one with modelVersion {{ downloadUrl }}")));
+            return Err(AppError::forbidden(format!(
+                "this download link expired at {at}; ask for a new one with modelVersion {{ downloadUrl }}"
+            )));
         }
         let tx = self.inner.store.tenant(org, None).await?;
         let row = jobs::model_version(&tx, org, version).await?.ok_or_else(|| AppError::not_found("model version"))?;

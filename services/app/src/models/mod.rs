@@ -13,5 +13,5 @@ pub use downloads::{ArtifactFile, DEFAULT_LINK_SECONDS, Download, MAX_LINK_SECON
 pub use promote::{AliasMove, PRODUCTION, SetAliasInput};
 pub use registry::LATEST;
 pub(crate) use registry::{file_version, model_for_version};
-pub use views::{AliasView, Lineage, ModelVersionView, ModelView};
 pub(crate) use views::model_version_view;
+pub use views::{AliasView, Lineage, ModelVersionView, ModelView};

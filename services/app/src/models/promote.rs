@@ -22,8 +22,8 @@ const MAX_REASON_CHARS: usize = 500;
 
 #[derive(Debug, Clone)]
 pub struct SetAliasInput {
-    pub model_id: Uuid,
     pub alias: String,
+    /// The version (and so the model) the alias points at.
     pub model_version_id: Uuid,
     /// An owner's reason to move `production` although rules failed.
     pub override_reason: Option<String>,
@@ -58,7 +58,7 @@ impl App {
     /// Points an alias at a version. Moving `production` checks every
     /// promotion rule of the model; a refused move changes nothing, unless
     /// an owner overrides it with a reason (audited).
-    #[tracing::instrument(skip_all, fields(org = %p.org, model = %input.model_id, version = %input.model_version_id))]
+    #[tracing::instrument(skip_all, fields(org = %p.org, version = %input.model_version_id))]
     pub async fn set_alias(&self, p: &Principal, input: SetAliasInput) -> AppResult<AliasMove> {
         p.require(perms::MODELS_WRITE)?;
         let alias = check_alias(input.alias.trim())?.to_owned();
@@ -70,15 +70,10 @@ impl App {
             return Err(AppError::forbidden("only an owner, signed in as a person, can override the ship gate"));
         }
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        let version = jobs::model_version(&tx, p.org, input.model_version_id).await?.ok_or_else(|| AppError::not_found("model version"))?;
         // One move of this model's aliases at a time: the gate compares with
         // the production version it read.
-        let model = models::lock(&tx, p.org, input.model_id).await?.ok_or_else(|| AppError::not_found("model"))?;
-        let version = jobs::model_version(&tx, p.org, input.model_version_id)
-            .await?
-            .ok_or_else(|| AppError::not_found("model version"))?;
-        if version.model_id != model.id {
-            return Err(AppError::bad_input("modelVersionId", format!("this version belongs to another model, not {:?}", model.name)));
-        }
+        let model = models::lock(&tx, p.org, version.model_id).await?.ok_or_else(|| AppError::not_found("model"))?;
         let previous = models::alias(&tx, p.org, model.id, &alias).await?.map(|a| a.model_version_id);
         let mut verdicts = Vec::new();
         let mut overridden = false;
@@ -251,7 +246,12 @@ impl App {
 
     /// Endpoints that serve a version (by name), for the delete guard.
     /// The registry has no endpoints yet: the endpoints issue fills this in.
-    pub(crate) async fn endpoints_serving(&self, _tx: &tenfold_store::Tx, _org: tenfold_domain::OrgId, _version: Uuid) -> AppResult<Vec<String>> {
+    pub(crate) async fn endpoints_serving(
+        &self,
+        _tx: &tenfold_store::Tx,
+        _org: tenfold_domain::OrgId,
+        _version: Uuid,
+    ) -> AppResult<Vec<String>> {
         Ok(Vec::new())
     }
 }

@@ -32,7 +32,9 @@ pub(crate) fn check_alias(alias: &str) -> AppResult<&str> {
     if !ok {
         return Err(AppError::bad_input(
             "alias",
-            format!("{alias:?} is not an alias; use 1–64 lowercase letters, digits, - or _, starting with a letter (e.g. production, staging)"),
+            format!(
+                "{alias:?} is not an alias; use 1–64 lowercase letters, digits, - or _, starting with a letter (e.g. production, staging)"
+            ),
         ));
     }
     if alias == LATEST {
@@ -72,7 +74,13 @@ pub(crate) async fn file_version(tx: &Tx, org: OrgId, mut row: model_versions::M
 
 impl App {
     #[tracing::instrument(skip_all, fields(org = %p.org))]
-    pub async fn models(&self, p: &Principal, family: Option<Family>, after: Option<Uuid>, first: Option<i32>) -> AppResult<Page<ModelView>> {
+    pub async fn models(
+        &self,
+        p: &Principal,
+        family: Option<Family>,
+        after: Option<Uuid>,
+        first: Option<i32>,
+    ) -> AppResult<Page<ModelView>> {
         p.require(perms::MODELS_READ)?;
         let limit = self.page_size(first)?;
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
@@ -101,7 +109,13 @@ impl App {
 
     /// Versions of a model, newest first; `before` is a version number.
     #[tracing::instrument(skip_all, fields(org = %p.org, model = %model))]
-    pub async fn model_versions(&self, p: &Principal, model: Uuid, before: Option<i32>, first: Option<i32>) -> AppResult<Page<ModelVersionView>> {
+    pub async fn model_versions(
+        &self,
+        p: &Principal,
+        model: Uuid,
+        before: Option<i32>,
+        first: Option<i32>,
+    ) -> AppResult<Page<ModelVersionView>> {
         p.require(perms::MODELS_READ)?;
         let limit = self.page_size(first)?;
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;

@@ -59,7 +59,10 @@ impl App {
             ));
         }
         let no_report = |which: &'static str| {
-            AppError::bad_input(which, format!("version {which} has no report (it was imported without report.json); it cannot be compared"))
+            AppError::bad_input(
+                which,
+                format!("version {which} has no report (it was imported without report.json); it cannot be compared"),
+            )
         };
         let report_a = self.load_report(p.org, &row_a).await?.ok_or_else(|| no_report("a"))?;
         let report_b = self.load_report(p.org, &row_b).await?.ok_or_else(|| no_report("b"))?;
@@ -93,7 +96,8 @@ impl App {
         fact("Job", l.job_id.map(|j| format!("{j} ({})", l.job_kind.clone().unwrap_or_default())));
         fact("Base model version", l.base_model_version_id.map(|v| v.to_string()));
         fact("Teacher model version", l.teacher_model_version_id.map(|v| v.to_string()));
-        fact("Split and seed", l.split.as_ref().map(|s| format!("{s}, seed {}", l.seed.unwrap_or_default())));
+        fact("Split", l.split.as_ref().map(|s| format!("{s}, split seed {}", l.split_seed.unwrap_or_default())));
+        fact("Training seed", l.seed.map(|s| s.to_string()));
         fact("Hyperparameters", l.hyperparameters.as_ref().map(ToString::to_string));
         fact("Engine", l.engine.clone());
         fact("Created", Some(view.created_at.to_rfc3339()));

@@ -62,6 +62,9 @@ pub struct Lineage {
     pub engine: Option<String>,
     /// Train/validation/test percentages, e.g. `80/10/10`.
     pub split: Option<String>,
+    /// Seeds the split (which examples are held out).
+    pub split_seed: Option<u64>,
+    /// Seeds initialisation, shuffling and augmentation.
     pub seed: Option<u64>,
 }
 
@@ -117,5 +120,11 @@ pub struct AliasView {
 }
 
 pub(crate) fn alias_view(a: &model_aliases::Model) -> AliasView {
-    AliasView { model_id: a.model_id, alias: a.alias.clone(), model_version_id: a.model_version_id, moved_by: a.moved_by, moved_at: a.moved_at }
+    AliasView {
+        model_id: a.model_id,
+        alias: a.alias.clone(),
+        model_version_id: a.model_version_id,
+        moved_by: a.moved_by,
+        moved_at: a.moved_at,
+    }
 }

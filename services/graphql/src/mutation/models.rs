@@ -15,12 +15,11 @@ impl ModelsMutation {
     /// verdict; a refused move changes nothing (`moved: false`) unless an
     /// owner gives an `overrideReason`, which is audited.
     async fn set_alias(&self, ctx: &Context<'_>, input: SetAliasInput) -> async_graphql::Result<SetAliasPayload> {
-        let model_id = GlobalId::decode_kind(&input.model_id, NodeKind::Model, "model").gql(ctx)?;
         let version = GlobalId::decode_kind(&input.model_version_id, NodeKind::ModelVersion, "model version").gql(ctx)?;
         let moved = app(ctx)?
             .set_alias(
                 principal(ctx)?,
-                AppSetAlias { model_id, alias: input.alias, model_version_id: version, override_reason: input.override_reason },
+                AppSetAlias { alias: input.alias, model_version_id: version, override_reason: input.override_reason },
             )
             .await
             .gql(ctx)?;

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use tenfold_app::{CheckpointView, JobEventView, JobView, UsageView};
 
 use super::Family;
-use crate::context::{GqlResult, app, principal};
 use super::ModelVersion;
+use crate::context::{GqlResult, app, principal};
 use crate::ids::{GlobalId, NodeKind};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]

@@ -135,7 +135,12 @@ impl ModelVersion {
 
     /// A URL that downloads one of its files without a token until it
     /// expires (default 15 minutes, at most 7 days).
-    async fn download_url(&self, ctx: &Context<'_>, file: ArtifactFile, expires_in_seconds: Option<i32>) -> async_graphql::Result<DownloadUrl> {
+    async fn download_url(
+        &self,
+        ctx: &Context<'_>,
+        file: ArtifactFile,
+        expires_in_seconds: Option<i32>,
+    ) -> async_graphql::Result<DownloadUrl> {
         let url = app(ctx)?.download_url(principal(ctx)?, self.raw_id, file.into(), expires_in_seconds.map(i64::from)).await.gql(ctx)?;
         Ok(url.into())
     }
@@ -161,7 +166,9 @@ pub struct Lineage {
     pub engine: Option<String>,
     /// Train/validation/test percentages, e.g. `80/10/10`.
     pub split: Option<String>,
-    /// The seed of the split, initialisation and shuffling.
+    /// Seeds the split: versions with the same split seed were tested on the same examples.
+    pub split_seed: Option<f64>,
+    /// Seeds initialisation, shuffling and augmentation.
     pub seed: Option<f64>,
 }
 
@@ -182,6 +189,7 @@ impl From<AppLineage> for Lineage {
             teacher_model_version_id: l.teacher_model_version_id.map(|v| id_of(NodeKind::ModelVersion, v)),
             engine: l.engine,
             split: l.split,
+            split_seed: l.split_seed.map(|s| s as f64),
             seed: l.seed.map(|s| s as f64),
         }
     }
@@ -283,7 +291,11 @@ pub struct PromotionRules {
 impl From<DomainRules> for PromotionRules {
     fn from(r: DomainRules) -> Self {
         Self {
-            metrics: r.metrics.into_iter().map(|t| MetricThreshold { metric: t.metric, at_least: t.at_least, at_most: t.at_most }).collect(),
+            metrics: r
+                .metrics
+                .into_iter()
+                .map(|t| MetricThreshold { metric: t.metric, at_least: t.at_least, at_most: t.at_most })
+                .collect(),
             max_class_recall_drop_points: r.max_class_recall_drop_points,
             max_latency_p95_ms: r.max_latency_p95_ms,
             max_size_mb: r.max_size_mb,
@@ -295,7 +307,11 @@ impl From<DomainRules> for PromotionRules {
 impl From<PromotionRules> for DomainRules {
     fn from(r: PromotionRules) -> Self {
         Self {
-            metrics: r.metrics.into_iter().map(|t| DomainThreshold { metric: t.metric, at_least: t.at_least, at_most: t.at_most }).collect(),
+            metrics: r
+                .metrics
+                .into_iter()
+                .map(|t| DomainThreshold { metric: t.metric, at_least: t.at_least, at_most: t.at_most })
+                .collect(),
             max_class_recall_drop_points: r.max_class_recall_drop_points,
             max_latency_p95_ms: r.max_latency_p95_ms,
             max_size_mb: r.max_size_mb,
@@ -361,10 +377,10 @@ impl SetAliasPayload {
 
 #[derive(InputObject)]
 pub struct SetAliasInput {
-    pub model_id: ID,
+    /// The version to point at; its model is the one whose alias moves.
+    pub model_version_id: ID,
     /// `production` (checked by the ship gate), `staging`, or your own.
     pub alias: String,
-    pub model_version_id: ID,
     /// Owners only: move `production` although rules failed; kept in the audit log.
     pub override_reason: Option<String>,
 }

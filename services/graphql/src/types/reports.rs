@@ -50,7 +50,16 @@ impl From<dr::ModelReport> for ModelReport {
             architecture: r.architecture.clone(),
             split: r.split.clone(),
             examples: int(r.examples),
-            metrics: r.metrics.iter().map(|m| ReportMetric { name: m.name.clone(), label: m.label.clone(), value: m.value, higher_is_better: m.higher_is_better }).collect(),
+            metrics: r
+                .metrics
+                .iter()
+                .map(|m| ReportMetric {
+                    name: m.name.clone(),
+                    label: m.label.clone(),
+                    value: m.value,
+                    higher_is_better: m.higher_is_better,
+                })
+                .collect(),
             summary: r.summary.clone(),
             baselines: r
                 .baselines
@@ -73,19 +82,35 @@ impl From<dr::ModelReport> for ModelReport {
             per_class: r
                 .per_class
                 .iter()
-                .map(|c| ClassScores { class: c.class.clone(), precision: c.precision, recall: c.recall, f1: c.f1, support: int(c.support) })
+                .map(|c| ClassScores {
+                    class: c.class.clone(),
+                    precision: c.precision,
+                    recall: c.recall,
+                    f1: c.f1,
+                    support: int(c.support),
+                })
                 .collect(),
             calibration: r.calibration.as_ref().map(|c| Calibration {
                 ece: c.ece,
                 bins: c
                     .bins
                     .iter()
-                    .map(|b| CalibrationBin { lower: b.lower, upper: b.upper, count: int(b.count), confidence: b.confidence, accuracy: b.accuracy })
+                    .map(|b| CalibrationBin {
+                        lower: b.lower,
+                        upper: b.upper,
+                        count: int(b.count),
+                        confidence: b.confidence,
+                        accuracy: b.accuracy,
+                    })
                     .collect(),
             }),
             parameters: r.size.parameters as f64,
             size_bytes: r.size.bytes as f64,
-            latency: r.latency.as_ref().map(|l| Latency { batch_1_ms: l.batch_1_ms, batch_1_p95_ms: l.batch_1_p95_ms, batch_64_ms: l.batch_64_ms }),
+            latency: r.latency.as_ref().map(|l| Latency {
+                batch_1_ms: l.batch_1_ms,
+                batch_1_p95_ms: l.batch_1_p95_ms,
+                batch_64_ms: l.batch_64_ms,
+            }),
             distillation: r.distillation.as_ref().map(|d| Distillation {
                 alpha: d.alpha,
                 temperature: d.temperature,
@@ -315,7 +340,13 @@ pub struct FlippedExample {
 
 impl From<dc::Comparison> for ModelComparison {
     fn from(c: dc::Comparison) -> Self {
-        let flip = |f: dc::Flip| FlippedExample { id: f.id, label: f.label, predicted_a: f.predicted_a, predicted_b: f.predicted_b, thumbnail: f.thumbnail };
+        let flip = |f: dc::Flip| FlippedExample {
+            id: f.id,
+            label: f.label,
+            predicted_a: f.predicted_a,
+            predicted_b: f.predicted_b,
+            thumbnail: f.thumbnail,
+        };
         Self {
             examples: int(c.examples),
             restricted: c.restricted,

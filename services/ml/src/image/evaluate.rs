@@ -74,8 +74,9 @@ pub fn latency(model: &dyn Model, shape: super::arch::InputShape, device: &Devic
 pub fn evaluate(dir: &Path, data: &Path, device: &Device) -> Result<Evaluation> {
     let loaded = LoadedModel::load(dir, device)?;
     let training: TrainingRef = serde_json::from_value(loaded.card.training.clone()).unwrap_or_default();
-    let set =
-        ImageSet::load(data, Target::Fixed(loaded.preprocess.shape()), training.split.unwrap_or_default(), training.seed.unwrap_or(42))?;
+    // Models from before `split_seed` split with the training seed.
+    let split_seed = training.split_seed.or(training.seed).unwrap_or(42);
+    let set = ImageSet::load(data, Target::Fixed(loaded.preprocess.shape()), training.split.unwrap_or_default(), split_seed)?;
     if set.classes != loaded.card.classes {
         return Err(MlError::Incompatible(format!(
             "the model was trained on the classes [{}], the data has [{}]",
@@ -104,6 +105,7 @@ pub fn evaluate(dir: &Path, data: &Path, device: &Device) -> Result<Evaluation> 
 struct TrainingRef {
     split: Option<SplitSpec>,
     seed: Option<u64>,
+    split_seed: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]

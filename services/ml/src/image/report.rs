@@ -83,7 +83,13 @@ pub fn model_report(json: &[u8], size_bytes: u64) -> Result<ModelReport, DomainE
             bins: m
                 .reliability
                 .iter()
-                .map(|b| CalibrationBin { lower: b.lower, upper: b.upper, count: b.count as u64, confidence: b.confidence, accuracy: b.accuracy })
+                .map(|b| CalibrationBin {
+                    lower: b.lower,
+                    upper: b.upper,
+                    count: b.count as u64,
+                    confidence: b.confidence,
+                    accuracy: b.accuracy,
+                })
                 .collect(),
         }),
         size: ModelSize { parameters: e.parameters as u64, bytes: if size_bytes > 0 { size_bytes } else { e.artifact_bytes } },

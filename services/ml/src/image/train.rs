@@ -35,6 +35,9 @@ pub struct TrainRequest {
     pub architecture: Option<String>,
     pub config: TrainConfig,
     pub split: SplitSpec,
+    /// Seeds the split alone, so that runs with different training seeds
+    /// are tested on the same examples (and can be compared example by example).
+    pub split_seed: u64,
     pub augment: Augment,
     /// Square input side; by default the data's most common size (≤ 64).
     pub image_size: Option<usize>,
@@ -198,7 +201,7 @@ fn prepare(req: &TrainRequest) -> Result<Prepared> {
         Some(p) => Target::Fixed(p.shape()),
         None => Target::Infer { side: req.image_size, max_side: MAX_INFERRED_SIDE },
     };
-    let data = ImageSet::load(&req.data, target, req.split, req.config.seed)?;
+    let data = ImageSet::load(&req.data, target, req.split, req.split_seed)?;
     if let Some(t) = &teacher
         && t.card.classes != data.classes
     {
@@ -260,6 +263,7 @@ fn card(req: &TrainRequest, p: &Prepared, t: &Trained, metrics: serde_json::Valu
             "config": json(&req.config),
             "split": json(&req.split),
             "seed": req.config.seed,
+            "split_seed": req.split_seed,
             "augment": json(&req.augment),
             "base_model": p.base.as_ref().map(|b| b.card.architecture.clone()),
             "frozen_backbone": req.freeze_backbone,
@@ -364,7 +368,7 @@ pub fn train(req: &TrainRequest, ctl: Control<'_>) -> Result<Report> {
             input: shape,
             split: SplitCounts {
                 method: p.data.split_method,
-                seed: req.config.seed,
+                seed: req.split_seed,
                 train: p.data.indices(Split::Train).len(),
                 val: p.data.indices(Split::Val).len(),
                 test: p.data.indices(Split::Test).len(),

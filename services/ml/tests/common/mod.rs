@@ -65,6 +65,7 @@ pub fn request(data: &Path, out: &Path, arch: &str, config: TrainConfig) -> Trai
         data: data.into(),
         out: out.into(),
         architecture: Some(arch.into()),
+        split_seed: config.seed,
         config,
         split: SplitSpec::default(),
         augment: Augment::default(),

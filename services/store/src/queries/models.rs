@@ -81,8 +81,7 @@ pub async fn next_version_number(tx: &Tx, org: OrgId, model: Uuid) -> Result<i32
 
 /// Versions of a model, newest first, keyset-paginated by version number.
 pub async fn versions(tx: &Tx, org: OrgId, model: Uuid, before: Option<i32>, limit: u64) -> Result<Page<model_versions::Model>> {
-    let mut q =
-        Versions::find().filter(model_versions::Column::OrgId.eq(org.0)).filter(model_versions::Column::ModelId.eq(model));
+    let mut q = Versions::find().filter(model_versions::Column::OrgId.eq(org.0)).filter(model_versions::Column::ModelId.eq(model));
     if let Some(before) = before {
         q = q.filter(model_versions::Column::Version.lt(before));
     }
