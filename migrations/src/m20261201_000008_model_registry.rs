@@ -149,8 +149,89 @@ impl MigrationTrait for Migration {
         Ok(())
     }
 
-    async fn down(&self, _m: &SchemaManager) -> Result<(), DbErr> {
-        Err(DbErr::Migration("the model registry cannot be rolled back: versions may have no job".into()))
+    /// Back to versions without models: refused while an imported version
+    /// (which has no job) exists.
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let db = m.get_connection();
+        let backend = m.get_database_backend();
+        let postgres = backend == DbBackend::Postgres;
+        if postgres {
+            db.execute_unprepared("ALTER TABLE model_versions NO FORCE ROW LEVEL SECURITY").await?;
+        }
+        let imported =
+            db.query_one_raw(Statement::from_string(backend, "SELECT COUNT(*) AS n FROM model_versions WHERE job_id IS NULL")).await?;
+        if imported.map(|r| r.try_get::<i64>("", "n")).transpose()?.unwrap_or(0) > 0 {
+            return Err(DbErr::Migration("imported model versions have no job; delete them before rolling back the registry".into()));
+        }
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                backend,
+                "SELECT org_id, id, job_id, family, architecture, classes, files, size_bytes, metrics, created_at FROM model_versions",
+            ))
+            .await?;
+        let mut old = Vec::with_capacity(rows.len());
+        for r in rows {
+            let created: chrono::DateTime<chrono::Utc> = r.try_get("", "created_at")?;
+            let values: Vec<Value> = vec![
+                r.try_get::<Uuid>("", "org_id")?.into(),
+                r.try_get::<Uuid>("", "id")?.into(),
+                r.try_get::<Uuid>("", "job_id")?.into(),
+                r.try_get::<String>("", "family")?.into(),
+                r.try_get::<String>("", "architecture")?.into(),
+                r.try_get::<String>("", "classes")?.into(),
+                r.try_get::<String>("", "files")?.into(),
+                r.try_get::<i64>("", "size_bytes")?.into(),
+                r.try_get::<String>("", "metrics")?.into(),
+                created.into(),
+            ];
+            old.push(values);
+        }
+        m.drop_table(Table::drop().table("model_versions").to_owned()).await?;
+        m.create_table(
+            Table::create()
+                .table("model_versions")
+                .col(uuid("org_id"))
+                .col(uuid("id"))
+                .col(uuid("job_id"))
+                .col(string_len("family", 32))
+                .col(string_len("architecture", 32))
+                .col(text("classes"))
+                .col(text("files"))
+                .col(big_integer("size_bytes"))
+                .col(text("metrics"))
+                .col(timestamp_with_time_zone("created_at"))
+                .primary_key(Index::create().col("org_id").col("id"))
+                .foreign_key(
+                    ForeignKey::create()
+                        .name("fk_model_versions_org")
+                        .from("model_versions", "org_id")
+                        .to("organizations", "id")
+                        .on_delete(ForeignKeyAction::Cascade),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create().name("ux_model_versions_job").table("model_versions").col("org_id").col("job_id").unique().to_owned(),
+        )
+        .await?;
+        for values in old {
+            db.execute_raw(Statement::from_sql_and_values(
+                backend,
+                "INSERT INTO model_versions (org_id, id, job_id, family, architecture, classes, files, size_bytes, metrics, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                values,
+            ))
+            .await?;
+        }
+        m.drop_table(Table::drop().table("model_aliases").to_owned()).await?;
+        m.drop_table(Table::drop().table("models").to_owned()).await?;
+        m.alter_table(Table::alter().table("jobs").drop_column("model_id").to_owned()).await?;
+        if postgres {
+            let versions: Vec<_> = rls::JOB_TABLES.iter().filter(|(t, _, _)| *t == "model_versions").copied().collect();
+            db.execute_unprepared(&rls::enable_sql(&versions)).await?;
+        }
+        Ok(())
     }
 }
 

@@ -232,6 +232,37 @@ impl TestApp {
         Self::read(req.send().await.unwrap()).await
     }
 
+    /// Imports a model (`importModelVersion`) by the multipart spec: the
+    /// weights, the card and optionally the report as files.
+    pub async fn import_model(
+        &self,
+        bearer: Option<&str>,
+        model: &str,
+        family: &str,
+        weights: Vec<u8>,
+        card: Vec<u8>,
+        report: Option<Vec<u8>>,
+    ) -> GqlResponse {
+        const IMPORT: &str = "mutation($i: ImportModelVersionInput!) { importModelVersion(input: $i) { id version modelId architecture classes sizeBytes lineage { source engine } } }";
+        let input = json!({ "model": model, "family": family, "weights": null, "card": null, "report": null });
+        let operations = json!({ "query": IMPORT, "variables": { "i": input } });
+        let mut map = json!({ "0": ["variables.i.weights"], "1": ["variables.i.card"] });
+        let mut form = reqwest::multipart::Form::new()
+            .text("operations", operations.to_string())
+            .part("0", reqwest::multipart::Part::bytes(weights).file_name("model.safetensors"))
+            .part("1", reqwest::multipart::Part::bytes(card).file_name("model.json"));
+        if let Some(report) = report {
+            map["2"] = json!(["variables.i.report"]);
+            form = form.part("2", reqwest::multipart::Part::bytes(report).file_name("report.json"));
+        }
+        let form = form.text("map", map.to_string());
+        let mut req = self.client.post(self.url("/graphql")).header("Apollo-Require-Preflight", "true").multipart(form);
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        Self::read(req.send().await.unwrap()).await
+    }
+
     /// Waits (up to 60 s) until a dataset version leaves PENDING; returns it.
     pub async fn wait_validated(&self, bearer: &str, version_id: &str) -> Value {
         let q = "query($id: ID!) { node(id: $id) { ... on DatasetVersion { id version status stats preview splits redaction problemCount problems { location code message hint } warnings { code location message } } } }";

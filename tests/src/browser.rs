@@ -110,6 +110,8 @@ pub fn render(browser: &Path, page: &Path, screenshot: &Path, height: u32) -> Re
     let dumped = run(browser, &proxy, profile.path(), &["--dump-dom".to_owned()], page);
     let dom = String::from_utf8_lossy(&dumped.stdout).into_owned();
     assert!(dom.contains("<body"), "no DOM: {}", String::from_utf8_lossy(&dumped.stderr));
-    let requests = proxy.seen.lock().unwrap().iter().filter(|l| !is_browser_housekeeping(l)).cloned().collect();
+    // An empty line is a connection that sent nothing before closing: Chromium
+    // warming up its connection to the proxy, not a request.
+    let requests = proxy.seen.lock().unwrap().iter().filter(|l| !l.is_empty() && !is_browser_housekeeping(l)).cloned().collect();
     Rendered { dom, requests }
 }

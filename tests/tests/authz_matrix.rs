@@ -169,6 +169,9 @@ async fn run_cell(app: &TestApp, fx: &Fixture, op: &Operation, caller: &Caller) 
     let res = if op.transport.as_deref() == Some("upload") {
         // `document` names the family; the file is a small valid one.
         app.upload(token.as_deref(), &fresh, &op.document, "ratings.csv", RATINGS.to_vec()).await
+    } else if op.transport.as_deref() == Some("import") {
+        // `document` names the family; the files are not a model (checked after the permission).
+        app.import_model(token.as_deref(), &fresh, &op.document, b"not weights".to_vec(), b"{}".to_vec(), None).await
     } else {
         app.gql(&op.document, json!({ "target": target, "fresh": fresh }), token.as_deref()).await
     };

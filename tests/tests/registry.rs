@@ -188,6 +188,81 @@ async fn must_show_reports_gate_and_comparisons_on_mnist() {
         download_model(&app, &s, id, &dir).await;
         assert_report_equals_eval(&version(&app, &s, id).await["report"], &dir, &data_file);
     }
+    // Import: the downloaded files into another organization, checked first.
+    let read = |dir: &str, f: &str| std::fs::read(work.path().join(dir).join(f)).unwrap();
+    let used = || async {
+        app.gql("{ organization { storageUsedBytes } }", json!({}), Some(&other.access))
+            .await
+            .ok()
+            .at("/organization/storageUsedBytes")
+            .clone()
+    };
+    let before = used().await;
+    let weights = read("fine-tune", "model.safetensors");
+    let truncated = app
+        .import_model(
+            Some(&other.access),
+            "broken",
+            "IMAGE_CLASSIFICATION",
+            weights[..weights.len() / 2].to_vec(),
+            read("fine-tune", "model.json"),
+            None,
+        )
+        .await;
+    assert_eq!(truncated.first_code(), "BAD_USER_INPUT", "{:#}", truncated.body);
+    assert!(truncated.first_message().contains("safetensors"), "{}", truncated.first_message());
+    let mismatched = app
+        .import_model(
+            Some(&other.access),
+            "broken",
+            "IMAGE_CLASSIFICATION",
+            read("student", "model.safetensors"),
+            read("fine-tune", "model.json"),
+            None,
+        )
+        .await;
+    assert_eq!(mismatched.first_code(), "BAD_USER_INPUT", "{:#}", mismatched.body);
+    assert!(mismatched.first_message().contains("does not fit the cnn-small"), "{}", mismatched.first_message());
+    assert_eq!(app.gql("{ model(name: \"broken\") { id } }", json!({}), Some(&other.access)).await.first_code(), "NOT_FOUND");
+    assert_eq!(used().await, before, "a refused import stores nothing");
+    let imported = app
+        .import_model(
+            Some(&other.access),
+            "imported",
+            "IMAGE_CLASSIFICATION",
+            weights.clone(),
+            read("fine-tune", "model.json"),
+            Some(read("fine-tune", "report.json")),
+        )
+        .await
+        .ok();
+    let iv = imported.at("/importModelVersion").clone();
+    assert_eq!(
+        (iv["version"].as_i64(), iv["architecture"].as_str(), iv["lineage"]["source"].as_str()),
+        (Some(1), Some("cnn-small"), Some("import"))
+    );
+    let iv_report = version(&app, &other, iv["id"].as_str().unwrap()).await["report"].clone();
+    assert!(close(metric(&iv_report, "accuracy"), metric(report, "accuracy")), "the imported report is the same report");
+    let promoted = app
+        .gql(
+            "mutation($v: ID!) { setAlias(input: {modelVersionId: $v, alias: \"production\"}) { moved } }",
+            json!({ "v": iv["id"] }),
+            Some(&other.access),
+        )
+        .await
+        .ok();
+    assert_eq!(promoted.at("/setAlias/moved"), &json!(true));
+
+    // The CLI renders a local model's report as the same page.
+    let local = work.path().join("local.html");
+    let printed = tenfold(&["report", "--model", work.path().join("fine-tune").to_str().unwrap(), "--html", local.to_str().unwrap()]);
+    assert!(printed.contains("accuracy"), "{printed}");
+    let page = std::fs::read_to_string(&local).unwrap();
+    for chart in ["loss", "accuracy", "confusion", "reliability"] {
+        assert!(page.contains(&format!("data-chart=\"{chart}\"")), "{chart} missing from the CLI's report");
+    }
+    assert!(page.contains(&format!("{:.4}", metric(report, "accuracy"))), "the CLI's page shows the same accuracy");
+
     let d = &sv["report"]["distillation"];
     let roles: Vec<&str> = d["models"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
     assert_eq!(roles, ["teacher", "student", "student_alone"]);

@@ -87,4 +87,14 @@ async fn versions_made_before_the_registry_are_filed_under_models() {
         .try_get("", "n")
         .unwrap();
     assert_eq!(models, 2, "one model per organization");
+
+    // And back: the versions survive a rollback and a second upgrade.
+    Migrator::down(&conn, Some(1)).await.unwrap();
+    let count = |sql: &'static str| {
+        let conn = &conn;
+        async move { conn.query_one_raw(Statement::from_string(backend, sql)).await.unwrap().unwrap().try_get::<i64>("", "n").unwrap() }
+    };
+    assert_eq!(count("SELECT COUNT(*) AS n FROM model_versions").await, 3);
+    Migrator::up(&conn, None).await.unwrap();
+    assert_eq!(count("SELECT COUNT(*) AS n FROM model_versions WHERE version > 0").await, 3);
 }

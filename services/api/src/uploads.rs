@@ -56,6 +56,12 @@ pub fn refuse_multipart_headers(req: &HttpRequest, settings: &Settings) -> Optio
     declared_length(req).is_some_and(|n| n > limit + 1024 * 1024).then(|| too_large(limit))
 }
 
+/// Files one request may carry: a dataset is one, a model import up to
+/// three (weights, card, report). The size cap is for all of them.
+const MAX_FILES: usize = 3;
+
+const BODY_TOO_LARGE: &str = "the multipart body is over the upload limit";
+
 pub async fn parse_multipart(
     req: &HttpRequest,
     mut payload: web::Payload,
@@ -72,16 +78,24 @@ pub async fn parse_multipart(
     // actix's payload is not Send; async-graphql's parser needs Send. Feed
     // it through a channel from a local task.
     let (mut tx, rx) = futures::channel::mpsc::channel::<std::io::Result<web::Bytes>>(16);
+    // The whole body is capped too (a chunked body declares no length, and
+    // the per-file cap alone would allow MAX_FILES times the limit).
+    let body_cap = limit.saturating_add(1024 * 1024);
     actix_web::rt::spawn(async move {
+        let mut seen = 0u64;
         while let Some(chunk) = payload.next().await {
-            if tx.send(chunk.map_err(std::io::Error::other)).await.is_err() {
+            seen += chunk.as_ref().map_or(0, |c| c.len() as u64);
+            let over = seen > body_cap;
+            let item = if over { Err(std::io::Error::other(BODY_TOO_LARGE)) } else { chunk.map_err(std::io::Error::other) };
+            if tx.send(item).await.is_err() || over {
                 break;
             }
         }
     });
-    let options = MultipartOptions::default().max_file_size(usize::try_from(limit).unwrap_or(usize::MAX)).max_num_files(1);
+    let options = MultipartOptions::default().max_file_size(usize::try_from(limit).unwrap_or(usize::MAX)).max_num_files(MAX_FILES);
     async_graphql::http::receive_body(Some(content_type), rx.into_async_read(), options).await.map_err(|e| match e {
         async_graphql::ParseRequestError::PayloadTooLarge => too_large(limit),
+        async_graphql::ParseRequestError::Io(e) if e.to_string().contains(BODY_TOO_LARGE) => too_large(limit),
         async_graphql::ParseRequestError::UnsupportedBatch => http_error(
             StatusCode::BAD_REQUEST,
             ErrorCode::BadUserInput,

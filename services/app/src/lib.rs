@@ -27,8 +27,8 @@ pub mod job_worker {
     pub use crate::jobs::worker_api::{Files, Produced};
 }
 pub use models::{
-    AliasMove, AliasView, ArtifactFile, DEFAULT_LINK_SECONDS, Download, LATEST, Lineage, MAX_LINK_SECONDS, ModelVersionView, ModelView,
-    PRODUCTION, SetAliasInput, SignedQuery, SignedUrl,
+    AliasMove, AliasView, ArtifactFile, DEFAULT_LINK_SECONDS, Download, ImportInput, LATEST, Lineage, MAX_LINK_SECONDS, ModelVersionView,
+    ModelView, PRODUCTION, SetAliasInput, SignedQuery, SignedUrl,
 };
 pub use uploads::{Appended, CHECKSUM_ALGORITHMS, Checksum, Chunk, MAX_OPEN_UPLOADS, NewUpload, UploadState};
 pub mod jwt;

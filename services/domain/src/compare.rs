@@ -326,3 +326,97 @@ fn summary(metrics: &[MetricDiff], fixed: usize, broken: usize, n: usize) -> Str
         primary.label, primary.a, primary.b, primary.difference
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Family;
+    use crate::report::{Metric, ModelReport, ModelSize};
+
+    /// A report whose examples `0..n` are right where `right(i)` holds.
+    fn report(family: Family, n: usize, right: impl Fn(usize) -> bool) -> ModelReport {
+        let outcomes: Vec<ExampleOutcome> = (0..n)
+            .map(|i| {
+                let label = format!("c{}", i % 4);
+                let predicted = if right(i) { label.clone() } else { format!("c{}", (i + 1) % 4) };
+                ExampleOutcome { id: format!("x{i}"), score: f64::from(u8::from(right(i))), label, predicted, confidence: 0.8 }
+            })
+            .collect();
+        let accuracy = outcomes.iter().map(|o| o.score).sum::<f64>() / n as f64;
+        ModelReport {
+            family,
+            task: "train".into(),
+            architecture: "a".into(),
+            split: "test".into(),
+            examples: n as u64,
+            metrics: vec![
+                Metric { name: "accuracy".into(), label: "Accuracy".into(), value: accuracy, higher_is_better: true },
+                Metric { name: "top_3".into(), label: "Top-3".into(), value: 1.0, higher_is_better: true },
+            ],
+            summary: String::new(),
+            baselines: vec![],
+            curves: vec![],
+            confusion: None,
+            per_class: vec![],
+            calibration: None,
+            size: ModelSize { parameters: 1, bytes: 1 },
+            latency: None,
+            distillation: None,
+            outcomes,
+            thumbnails: BTreeMap::from([("x3".to_owned(), "data:image/png;base64,AA".to_owned())]),
+        }
+    }
+
+    fn accuracy(c: &Comparison) -> &MetricDiff {
+        c.metrics.iter().find(|m| m.name == "accuracy").unwrap()
+    }
+
+    #[test]
+    fn a_few_flips_each_way_are_noise_and_a_large_gain_is_not() {
+        let a = report(Family::ImageClassification, 500, |i| i % 10 != 0);
+        // B differs from A on 20 examples, 10 each way: same accuracy.
+        let b = report(Family::ImageClassification, 500, |i| match (i < 100, i % 10) {
+            (true, 0) => true,
+            (true, 1) => false,
+            _ => i % 10 != 0,
+        });
+        let c = compare(&a, &b).unwrap();
+        assert_eq!(c.examples, 500);
+        assert!(c.restricted.is_none());
+        assert_eq!(accuracy(&c).beyond_noise, Some(false), "{:?}", accuracy(&c));
+        // B right on everything A got wrong: +10 points.
+        let better = report(Family::ImageClassification, 500, |_| true);
+        let c = compare(&a, &better).unwrap();
+        let acc = accuracy(&c);
+        assert_eq!(acc.beyond_noise, Some(true), "{acc:?}");
+        assert!(acc.ci_low.unwrap() > 0.0 && (acc.difference - 0.1).abs() < 1e-9);
+        assert_eq!((c.fixed_count, c.broken_count), (50, 0));
+        assert_eq!(c.fixed.len(), FLIPS_SHOWN);
+        // Top-k cannot be resampled per example: shown without an interval.
+        let top = c.metrics.iter().find(|m| m.name == "top_3").unwrap();
+        assert_eq!((top.beyond_noise, top.ci_low), (None, None));
+        assert!(c.summary.contains("B is better, beyond noise"), "{}", c.summary);
+    }
+
+    #[test]
+    fn what_cannot_be_compared_is_refused_and_partial_overlaps_are_labelled() {
+        let a = report(Family::ImageClassification, 100, |i| i % 3 != 0);
+        let chat = report(Family::Chat, 100, |_| true);
+        assert!(compare(&a, &chat).unwrap_err().message().contains("different families"));
+        let mut elsewhere = report(Family::ImageClassification, 100, |_| true);
+        elsewhere.outcomes.iter_mut().for_each(|o| o.id = format!("other/{}", o.id));
+        assert!(compare(&a, &elsewhere).unwrap_err().message().contains("share no test example"));
+        let mut relabelled = report(Family::ImageClassification, 100, |_| true);
+        relabelled.outcomes[5].label = "zebra".into();
+        assert!(compare(&a, &relabelled).unwrap_err().message().contains("different data"));
+        let mut half = report(Family::ImageClassification, 100, |_| true);
+        half.outcomes.truncate(50);
+        let c = compare(&a, &half).unwrap();
+        assert_eq!(c.examples, 50);
+        assert!(c.restricted.as_deref().unwrap().contains("restricted to the 50 examples"));
+        // Recomputed on the shared half; metrics that cannot be are left out.
+        assert!(c.metrics.iter().all(|m| m.name != "top_3"));
+        let expected_a = (0..50).filter(|i| i % 3 != 0).count() as f64 / 50.0;
+        assert!((accuracy(&c).a - expected_a).abs() < 1e-12);
+    }
+}

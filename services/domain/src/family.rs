@@ -167,6 +167,15 @@ pub trait FamilyPlan: Send + Sync + 'static {
         &[]
     }
 
+    /// Checks a model directory made elsewhere (an import) as thoroughly as
+    /// loading it would: the card, the architecture, every tensor and its
+    /// shape. The engine's families implement it (the API process holds
+    /// them as plans); it reads files, so call it off the async threads.
+    fn check_artifact(&self, dir: &std::path::Path) -> Result<ArtifactInfo, DomainError> {
+        let _ = dir;
+        Err(DomainError::invalid("family", format!("{} models cannot be imported yet", self.family())))
+    }
+
     /// Reads the family's own `report.json` into the family-neutral report
     /// (reading JSON needs no engine, so the API process can do it).
     /// `size_bytes` is the stored artifact's size.
@@ -174,6 +183,22 @@ pub trait FamilyPlan: Send + Sync + 'static {
         let _ = (report_json, size_bytes);
         Err(DomainError::invalid("report", format!("{} models have no report format yet", self.family())))
     }
+}
+
+/// What an artifact check found in a model directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArtifactInfo {
+    pub architecture: String,
+    pub classes: Vec<String>,
+    pub parameters: u64,
+    /// The engine that wrote it, as its card says.
+    pub engine: String,
+    /// The card's training section (split, seeds, configuration).
+    pub training: serde_json::Value,
+    /// The card's dataset: file name and SHA-256.
+    pub dataset_sha256: Option<String>,
+    /// The card's metrics, shown until a report says more.
+    pub metrics: serde_json::Value,
 }
 
 /// The families the API process can plan jobs for, by family. Built from

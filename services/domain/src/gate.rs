@@ -165,3 +165,80 @@ fn recall_drop(max: f64, candidate: &ModelReport, production: Option<&ModelRepor
         None => verdict(true, Some(0.0), "no classes to compare".into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Family;
+    use crate::report::{ClassScores, LatencyStats, Metric, ModelSize};
+
+    fn report(accuracy: f64, recalls: &[f64], p95: f64) -> ModelReport {
+        ModelReport {
+            family: Family::ImageClassification,
+            task: "train".into(),
+            architecture: "a".into(),
+            split: "test".into(),
+            examples: 10,
+            metrics: vec![Metric { name: "accuracy".into(), label: "Accuracy".into(), value: accuracy, higher_is_better: true }],
+            summary: String::new(),
+            baselines: vec![],
+            curves: vec![],
+            confusion: None,
+            per_class: recalls
+                .iter()
+                .enumerate()
+                .map(|(i, &r)| ClassScores { class: format!("c{i}"), precision: 1.0, recall: r, f1: r, support: 5 })
+                .collect(),
+            calibration: None,
+            size: ModelSize { parameters: 1, bytes: 1 },
+            latency: Some(LatencyStats { batch_1_ms: p95 / 2.0, batch_1_p95_ms: p95, batch_64_ms: 0.1 }),
+            distillation: None,
+            outcomes: vec![],
+            thumbnails: Default::default(),
+        }
+    }
+
+    fn rules() -> PromotionRules {
+        PromotionRules {
+            metrics: vec![MetricThreshold { metric: "accuracy".into(), at_least: Some(0.9), at_most: None }],
+            max_class_recall_drop_points: Some(5.0),
+            max_latency_p95_ms: Some(2.0),
+            max_size_mb: Some(1.0),
+            must_beat_baselines: false,
+        }
+    }
+
+    #[test]
+    fn every_rule_is_answered_with_its_value() {
+        let production = report(0.95, &[0.9, 0.9], 1.0);
+        let good = check(&rules(), &report(0.93, &[0.88, 0.95], 1.5), 500_000, Some(&production));
+        assert_eq!(good.len(), 4);
+        assert!(good.iter().all(|v| v.passed), "{good:?}");
+        let bad = check(&rules(), &report(0.85, &[0.80, 0.95], 3.0), 2_000_000, Some(&production));
+        let failed: Vec<&str> = bad.iter().filter(|v| !v.passed).map(|v| v.rule.as_str()).collect();
+        assert_eq!(failed.len(), 4, "{bad:?}");
+        assert_eq!(bad[0].value, Some(0.85));
+        let drop = bad.iter().find(|v| v.rule.contains("recall")).unwrap();
+        assert!((drop.value.unwrap() - 10.0).abs() < 1e-9 && drop.message.contains("\"c0\""), "{drop:?}");
+        // Nothing in production yet: the recall rule has nothing to compare with.
+        let first = check(&rules(), &report(0.93, &[0.1, 0.1], 1.0), 1, None);
+        assert!(first.iter().find(|v| v.rule.contains("recall")).unwrap().passed);
+        // Production with other classes fails closed.
+        let other = check(&rules(), &report(0.93, &[0.9], 1.0), 1, Some(&production));
+        assert!(!other.iter().find(|v| v.rule.contains("recall")).unwrap().passed);
+    }
+
+    #[test]
+    fn rules_are_checked_themselves() {
+        assert!(rules().validate(&["accuracy"]).is_ok());
+        let unknown =
+            PromotionRules { metrics: vec![MetricThreshold { metric: "acc".into(), at_least: Some(0.9), at_most: None }], ..rules() };
+        assert!(unknown.validate(&["accuracy", "macro_f1"]).unwrap_err().message().contains("accuracy, macro_f1"));
+        let empty =
+            PromotionRules { metrics: vec![MetricThreshold { metric: "accuracy".into(), at_least: None, at_most: None }], ..rules() };
+        assert!(empty.validate(&["accuracy"]).is_err());
+        let negative = PromotionRules { max_size_mb: Some(-1.0), ..rules() };
+        assert_eq!(negative.validate(&["accuracy"]).unwrap_err().field(), "maxSizeMb");
+        assert!(PromotionRules::default().is_empty());
+    }
+}

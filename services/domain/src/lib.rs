@@ -22,7 +22,7 @@ mod scope;
 pub use email::Email;
 pub use error::DomainError;
 pub use failure::FailureCode;
-pub use family::{Architecture, Catalog, DataStats, Estimate, Family, FamilyPlan, JobShape};
+pub use family::{Architecture, ArtifactInfo, Catalog, DataStats, Estimate, Family, FamilyPlan, JobShape};
 pub use hyperparameters::{Hyperparameters, ParamKind, ParamSpec, parse_split};
 pub use ids::{ApiKeyId, AuditEventId, InvitationId, JobId, ModelVersionId, OrgId, RefreshTokenId, UserId};
 pub use job::{JobKind, JobStatus, VALIDATION_POOL};

@@ -4,12 +4,14 @@
 //! comparisons, signed downloads, imports and guarded deletes.
 
 mod downloads;
+mod import;
 mod promote;
 mod registry;
 mod reports;
 mod views;
 
 pub use downloads::{ArtifactFile, DEFAULT_LINK_SECONDS, Download, MAX_LINK_SECONDS, SignedQuery, SignedUrl};
+pub use import::ImportInput;
 pub use promote::{AliasMove, PRODUCTION, SetAliasInput};
 pub use registry::LATEST;
 pub(crate) use registry::{file_version, model_for_version};

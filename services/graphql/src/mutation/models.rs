@@ -1,9 +1,24 @@
-use async_graphql::{Context, ID, Object};
-use tenfold_app::SetAliasInput as AppSetAlias;
+use async_graphql::{Context, ID, InputObject, Object, Upload};
+use tenfold_app::{ImportInput, SetAliasInput as AppSetAlias};
 
 use crate::context::{GqlResult, app, principal};
 use crate::ids::{GlobalId, NodeKind};
-use crate::types::{Model, SetAliasInput, SetAliasPayload, SetPromotionRulesInput};
+use crate::types::{Family, Model, ModelVersion, SetAliasInput, SetAliasPayload, SetPromotionRulesInput};
+
+/// An artifact trained elsewhere in Tenfold's format (the files a version's
+/// downloads give), sent by the GraphQL multipart request spec.
+#[derive(InputObject)]
+pub struct ImportModelVersionInput {
+    /// The model the version joins (created if new).
+    pub model: String,
+    pub family: Family,
+    /// `model.safetensors`.
+    pub weights: Upload,
+    /// `model.json`.
+    pub card: Upload,
+    /// `report.json`, if it has one (the ship gate and comparisons need it).
+    pub report: Option<Upload>,
+}
 
 #[derive(Default)]
 pub struct ModelsMutation;
@@ -35,6 +50,20 @@ impl ModelsMutation {
     async fn set_promotion_rules(&self, ctx: &Context<'_>, input: SetPromotionRulesInput) -> async_graphql::Result<Model> {
         let model_id = GlobalId::decode_kind(&input.model_id, NodeKind::Model, "model").gql(ctx)?;
         Ok(app(ctx)?.set_promotion_rules(principal(ctx)?, model_id, input.rules.into()).await.gql(ctx)?.into())
+    }
+
+    /// Imports a model trained elsewhere: the card, the architecture and
+    /// every tensor's shape are checked before anything is stored.
+    async fn import_model_version(&self, ctx: &Context<'_>, input: ImportModelVersionInput) -> async_graphql::Result<ModelVersion> {
+        let p = principal(ctx)?;
+        let import = ImportInput {
+            model: input.model,
+            family: input.family.into(),
+            weights: input.weights.value(ctx)?.content,
+            card: input.card.value(ctx)?.content,
+            report: input.report.map(|r| r.value(ctx)).transpose()?.map(|r| r.content),
+        };
+        Ok(app(ctx)?.import_model_version(p, import).await.gql(ctx)?.into())
     }
 
     /// Deletes a version and its files. Refused (CONFLICT, reason IN_USE)

@@ -6,7 +6,9 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 use serde_json::{Value, json};
 use tenfold_domain::report::ModelReport;
-use tenfold_domain::{Architecture, DataStats, DomainError, Estimate, Family, FamilyPlan, Hyperparameters, JobKind, JobShape, ParamSpec};
+use tenfold_domain::{
+    Architecture, ArtifactInfo, DataStats, DomainError, Estimate, Family, FamilyPlan, Hyperparameters, JobKind, JobShape, ParamSpec,
+};
 
 use super::data::{Augment, SplitSpec};
 use super::evaluate::{Evaluation, read_image};
@@ -126,6 +128,28 @@ impl FamilyPlan for ImageFamily {
 
     fn model_report(&self, report_json: &[u8], size_bytes: u64) -> std::result::Result<ModelReport, DomainError> {
         super::report::model_report(report_json, size_bytes)
+    }
+
+    fn check_artifact(&self, dir: &Path) -> std::result::Result<ArtifactInfo, DomainError> {
+        let loaded = LoadedModel::load(dir, &Device::Cpu).map_err(|e| {
+            // The reason alone: the folder is the server's scratch space.
+            let message = match e {
+                MlError::InvalidModel { reason, .. } => reason,
+                other => other.to_string().replace(&dir.display().to_string(), ""),
+            };
+            let field = if message.contains("model.safetensors") || message.contains("safetensors") { "weights" } else { "card" };
+            DomainError::invalid(field, message)
+        })?;
+        let card = loaded.card;
+        Ok(ArtifactInfo {
+            architecture: card.architecture,
+            classes: card.classes,
+            parameters: loaded.params.count() as u64,
+            engine: card.engine,
+            training: card.training,
+            dataset_sha256: Some(card.dataset.sha256).filter(|s| !s.is_empty()),
+            metrics: card.metrics,
+        })
     }
 
     fn estimate(&self, data: &DataStats, job: &JobShape<'_>) -> Estimate {

@@ -10,6 +10,9 @@ use crate::artifact::{self, ModelCard};
 use crate::params::{Params, Part, load_tensors};
 use crate::{MlError, Model, Result};
 
+/// More classes than any image dataset we accept can have.
+const MAX_CLASSES: usize = 10_000;
+
 pub struct LoadedModel {
     pub card: ModelCard,
     pub preprocess: Preprocess,
@@ -25,6 +28,19 @@ impl LoadedModel {
             .map_err(|e| MlError::InvalidModel { path: dir.into(), reason: format!("model.json names {e}") })?;
         let preprocess: Preprocess = serde_json::from_value(card.preprocessing.clone())
             .map_err(|e| MlError::InvalidModel { path: dir.into(), reason: format!("model.json's preprocessing is incomplete ({e})") })?;
+        // A card can claim any size; building the network allocates for it.
+        if !matches!(preprocess.channels, 1 | 3) || !(8..=512).contains(&preprocess.height) || !(8..=512).contains(&preprocess.width) {
+            return Err(MlError::InvalidModel {
+                path: dir.into(),
+                reason: format!(
+                    "model.json's input is {}×{}×{}; image models take 1 or 3 channels of 8 to 512 pixels a side",
+                    preprocess.channels, preprocess.height, preprocess.width
+                ),
+            });
+        }
+        if card.classes.len() > MAX_CLASSES {
+            return Err(MlError::InvalidModel { path: dir.into(), reason: format!("model.json lists more than {MAX_CLASSES} classes") });
+        }
         if preprocess.mean.len() != preprocess.channels
             || preprocess.std.len() != preprocess.channels
             || preprocess.std.iter().any(|s| *s <= 0.0)
