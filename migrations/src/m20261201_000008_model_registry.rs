@@ -319,7 +319,7 @@ async fn file_existing_versions(m: &SchemaManager<'_>, old: Vec<OldVersion>) -> 
         values.push(lineage.into());
         db.execute_raw(Statement::from_sql_and_values(
             backend,
-            &format!(
+            format!(
                 "INSERT INTO {NEW} (org_id, id, model_id, version, source, job_id, family, architecture, classes, files, size_bytes, \
                  metrics, created_at, lineage, created_by) VALUES ($1, $2, $3, $4, 'job', $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)"
             ),

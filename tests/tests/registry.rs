@@ -6,6 +6,8 @@
 //! model; comparisons tell seed noise from a real difference; and bad input
 //! (other families, no report, another tenant, bad links) changes nothing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::time::Duration;
 

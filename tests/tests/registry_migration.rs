@@ -1,6 +1,8 @@
 //! The registry migration files model versions made before it under
 //! models, numbered by age, without losing a row (SQLite and PostgreSQL).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, Database, Statement, Value};
 use tenfold_tests::TestDb;
