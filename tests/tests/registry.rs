@@ -143,6 +143,14 @@ async fn must_show_reports_gate_and_comparisons_on_mnist() {
     let ten_a = train(&app, &s, &dataset, fine(10, 42)).await;
     let ten_b = train(&app, &s, &dataset, fine(10, 7)).await;
     let one = train(&app, &s, &dataset, fine(1, 42)).await;
+    // A fine-tune from a base: the base model is its baseline, on the same examples.
+    let tuned = train(
+        &app,
+        &s,
+        &dataset,
+        json!({ "architecture": null, "baseModelVersionId": ten_a, "hyperparameters": { "epochs": 2, "batchSize": 64, "learningRate": 0.0002 } }),
+    )
+    .await;
     let student = train(
         &app,
         &s,
@@ -264,6 +272,12 @@ async fn must_show_reports_gate_and_comparisons_on_mnist() {
         assert!(page.contains(&format!("data-chart=\"{chart}\"")), "{chart} missing from the CLI's report");
     }
     assert!(page.contains(&format!("{:.4}", metric(report, "accuracy"))), "the CLI's page shows the same accuracy");
+
+    let tuned_report = version(&app, &s, &tuned).await["report"].clone();
+    assert_eq!(tuned_report["task"], "fine_tune");
+    let base = tuned_report["baselines"].as_array().unwrap().iter().find(|b| b["kind"] == "base_model").unwrap().clone();
+    assert!(close(base["value"].as_f64().unwrap(), metric(report, "accuracy")), "the base model scored on the same examples: {base:#}");
+    assert!(tuned_report["summary"].as_str().unwrap().contains("base model"), "{}", tuned_report["summary"]);
 
     let d = &sv["report"]["distillation"];
     let roles: Vec<&str> = d["models"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
