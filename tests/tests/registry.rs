@@ -367,6 +367,19 @@ async fn must_show_reports_gate_and_comparisons_on_mnist() {
         "{}",
         mixed.first_message()
     );
+    // A model name is one family: importing image files under a recommendation model is refused.
+    let wrong = app
+        .import_model(
+            Some(&s.access),
+            "other-RECOMMENDATION",
+            "IMAGE_CLASSIFICATION",
+            read("fine-tune", "model.safetensors"),
+            read("fine-tune", "model.json"),
+            None,
+        )
+        .await;
+    assert_eq!(wrong.first_code(), "BAD_USER_INPUT");
+    assert!(wrong.first_message().contains("holds RECOMMENDATION versions"), "{}", wrong.first_message());
     let bare = tenfold_tests::insert_model_version(&app, &s).await;
     let no_report = app.gql(alias, json!({ "v": bare, "a": "production" }), Some(&s.access)).await;
     assert_eq!(no_report.first_code(), "BAD_USER_INPUT");

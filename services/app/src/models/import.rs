@@ -10,6 +10,7 @@ use chrono::Utc;
 use serde_json::json;
 use tenfold_domain::{ArtifactInfo, DomainError, Family};
 use tenfold_store::entities::model_versions;
+use tenfold_store::queries::models;
 use uuid::Uuid;
 
 use super::registry::{check_model_name, file_version, model_for_version};
@@ -67,6 +68,18 @@ impl App {
         p.require(perms::MODELS_WRITE)?;
         let name = check_model_name(&input.model)?.to_owned();
         let plan = self.inner.families.get(input.family)?;
+        // The name's family first, so a wrong one costs no upload (filing
+        // checks it again under the transaction).
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        if let Some(existing) = models::by_name(&tx, p.org, &name).await?
+            && existing.family != input.family.as_str()
+        {
+            return Err(AppError::bad_input(
+                "model",
+                format!("the model {name:?} holds {} versions, not {}; choose another model name", existing.family, input.family),
+            ));
+        }
+        tx.commit().await?;
         let sizes = [size(&mut input.weights)?, size(&mut input.card)?, input.report.as_mut().map(size).transpose()?.unwrap_or(0)];
         let total: u64 = sizes.iter().sum();
         self.check_upload_quota(p, total, 0).await?;
