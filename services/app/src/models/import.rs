@@ -67,7 +67,8 @@ impl App {
     pub async fn import_model_version(&self, p: &Principal, mut input: ImportInput) -> AppResult<ModelVersionView> {
         p.require(perms::MODELS_WRITE)?;
         let name = check_model_name(&input.model)?.to_owned();
-        let plan = self.inner.families.get(input.family)?;
+        // Fails fast for a family this build cannot check.
+        self.inner.families.get(input.family)?;
         // The name's family first, so a wrong one costs no upload (filing
         // checks it again under the transaction).
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
@@ -113,7 +114,6 @@ impl App {
         .await
         .map_err(AppError::internal)?;
         let (info, summary) = checked.map_err(bad)?;
-        let _ = plan;
 
         // Stored only once every check passed.
         let mut files = std::collections::BTreeMap::new();

@@ -8,7 +8,7 @@ use tenfold_store::queries::{jobs, models};
 use uuid::Uuid;
 
 use super::registry::check_alias;
-use super::views::{ModelView, model_version_view, model_view};
+use super::views::{ModelView, model_view};
 use crate::App;
 use crate::audit_action::AuditAction;
 use crate::error::{AppError, AppResult};
@@ -237,7 +237,7 @@ impl App {
             &p.meta,
             AuditAction::ModelVersionDeleted,
             Some(format!("model_version:{id}")),
-            json!({ "model": model.name, "version": row.version, "view": model_version_view(&row)?.architecture }),
+            json!({ "model": model.name, "version": row.version, "architecture": row.architecture }),
         )
         .await?;
         tx.commit().await?;
