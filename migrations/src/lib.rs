@@ -16,6 +16,7 @@ mod m20261128_000005_webhooks;
 mod m20261130_000006_checkpoint_retirement;
 mod m20261201_000007_uploads;
 mod m20261201_000008_model_registry;
+mod m20261201_000009_endpoints;
 pub mod rls;
 
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000006_checkpoint_retirement::Migration),
             Box::new(m20261201_000007_uploads::Migration),
             Box::new(m20261201_000008_model_registry::Migration),
+            Box::new(m20261201_000009_endpoints::Migration),
         ]
     }
 }

@@ -54,6 +54,15 @@ pub const REGISTRY_TABLES: &[(&str, &str, &str)] = &[
     ("model_aliases", "org_id = tenfold_org()", "org_id = tenfold_org()"),
 ];
 
+/// Tenant tables added by the endpoints migration.
+pub const ENDPOINT_TABLES: &[(&str, &str, &str)] = &[
+    ("endpoints", "org_id = tenfold_org()", "org_id = tenfold_org()"),
+    // A customer key is found by its public lookup id before its tenant is known.
+    ("customer_keys", "org_id = tenfold_org() OR lookup_id = tenfold_api_key_lookup()", "org_id = tenfold_org()"),
+    ("usage_events", "org_id = tenfold_org()", "org_id = tenfold_org()"),
+    ("usage_rollups", "org_id = tenfold_org()", "org_id = tenfold_org()"),
+];
+
 /// Every tenant table of every migration, for the catalog tests.
 pub fn all_tenant_tables() -> Vec<(&'static str, &'static str, &'static str)> {
     TENANT_TABLES
@@ -63,6 +72,7 @@ pub fn all_tenant_tables() -> Vec<(&'static str, &'static str, &'static str)> {
         .chain(WEBHOOK_TABLES)
         .chain(UPLOAD_TABLES)
         .chain(REGISTRY_TABLES)
+        .chain(ENDPOINT_TABLES)
         .copied()
         .collect()
 }

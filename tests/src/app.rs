@@ -101,7 +101,8 @@ impl TestApp {
 
         tenfold_cli::boot::migrate(&settings).await.expect("migrations");
         let app = tenfold_cli::boot::build_app_with(settings.clone(), families).await.expect("build app");
-        let application = tenfold_api::Application::build(app.clone()).expect("bind server");
+        let runtime = tenfold_api::Application::runtime(&app, families.clone());
+        let application = tenfold_api::Application::build_with(app.clone(), runtime).expect("bind server");
         let address = format!("http://127.0.0.1:{}", application.port());
         let metrics_port = application.metrics_port();
         tokio::spawn(application.run_until_stopped());

@@ -126,6 +126,44 @@ pub fn tenfold_binary() -> PathBuf {
     bin
 }
 
+/// The test's backends (database, Redis, SMTP, storage, secrets) for a
+/// `tenfold` process, in its environment.
+pub fn process_env(app: &TestApp, cmd: &mut Command) {
+    let s = &app.settings;
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::var("HOME").unwrap_or_default())
+        .env("TENFOLD_MODE", "test")
+        .env("TENFOLD_DATABASE__URL", s.database.url.expose_secret())
+        .env("TENFOLD_DATABASE__MAX_CONNECTIONS", "4")
+        .env("TENFOLD_DATABASE__IDLE_IN_TRANSACTION_TIMEOUT_MS", s.database.idle_in_transaction_timeout_ms.to_string())
+        .env("TENFOLD_STORAGE__DATA_DIR", &s.storage.data_dir)
+        .env("TENFOLD_MAIL__SMTP_HOST", &s.mail.smtp_host)
+        .env("TENFOLD_MAIL__SMTP_PORT", s.mail.smtp_port.to_string())
+        .env("TENFOLD_MAIL__SMTP_TLS", "none")
+        .env("TENFOLD_AUTH__JWT_SECRET", s.auth.jwt_secret.expose_secret())
+        .env("TENFOLD_SERVER__PUBLIC_URL", &s.server.public_url)
+        .env("TENFOLD_JOBS__LEASE_SECONDS", s.jobs.lease_seconds.to_string())
+        .env("TENFOLD_JOBS__MAX_ATTEMPTS", s.jobs.max_attempts.to_string())
+        .env("TENFOLD_JOBS__BACKOFF_BASE_SECONDS", s.jobs.backoff_base_seconds.to_string())
+        .env("TENFOLD_JOBS__BACKOFF_MAX_SECONDS", s.jobs.backoff_max_seconds.to_string())
+        .env("TENFOLD_JOBS__REDISPATCH_AFTER_SECONDS", s.jobs.redispatch_after_seconds.to_string())
+        .env("TENFOLD_JOBS__POLL_INTERVAL_MS", s.jobs.poll_interval_ms.to_string())
+        .env("TENFOLD_JOBS__STEP_EVENT_INTERVAL_MS", s.jobs.step_event_interval_ms.to_string())
+        .env("TENFOLD_JOBS__SHUTDOWN_GRACE_SECONDS", s.jobs.shutdown_grace_seconds.to_string())
+        .env("TENFOLD_WEBHOOKS__ALLOW_HTTP", s.webhooks.allow_http.to_string())
+        .env("TENFOLD_WEBHOOKS__ALLOW_PRIVATE_NETWORKS", s.webhooks.allow_private_networks.to_string())
+        .env("TENFOLD_WEBHOOKS__BACKOFF_BASE_SECONDS", s.webhooks.backoff_base_seconds.to_string())
+        .env("TENFOLD_WEBHOOKS__BACKOFF_MAX_SECONDS", s.webhooks.backoff_max_seconds.to_string())
+        .env("TENFOLD_WEBHOOKS__MAX_ATTEMPTS", s.webhooks.max_attempts.to_string())
+        // Two cores shared by parallel tests: one compute thread per worker.
+        .env("RAYON_NUM_THREADS", "1");
+    let redis = s.redis.url.expose_secret();
+    if !redis.is_empty() {
+        cmd.env("TENFOLD_REDIS__URL", redis).env("TENFOLD_REDIS__KEY_PREFIX", &s.redis.key_prefix);
+    }
+}
+
 /// A worker process; killed when dropped.
 pub struct WorkerProcess {
     pub child: Child,
@@ -134,48 +172,16 @@ pub struct WorkerProcess {
 
 impl WorkerProcess {
     fn start(app: &TestApp, slots: usize, env: &[(&str, &str)]) -> Self {
-        let s = &app.settings;
         let log = app.db.files_dir().join(format!("worker-{}.log", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(app.db.files_dir()).unwrap();
         let log_file = std::fs::File::create(&log).unwrap();
         let mut cmd = Command::new(tenfold_binary());
-        cmd.args(["worker", "--slots", &slots.to_string(), "--device", "cpu"])
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", std::env::var("HOME").unwrap_or_default())
-            .env("TENFOLD_MODE", "test")
-            .env("TENFOLD_LOG__LEVEL", std::env::var("WORKER_LOG").unwrap_or_else(|_| "info".into()))
-            .env("TENFOLD_DATABASE__URL", s.database.url.expose_secret())
-            .env("TENFOLD_DATABASE__MAX_CONNECTIONS", "4")
-            .env("TENFOLD_DATABASE__IDLE_IN_TRANSACTION_TIMEOUT_MS", s.database.idle_in_transaction_timeout_ms.to_string())
-            .env("TENFOLD_STORAGE__DATA_DIR", &s.storage.data_dir)
-            .env("TENFOLD_MAIL__SMTP_HOST", &s.mail.smtp_host)
-            .env("TENFOLD_MAIL__SMTP_PORT", s.mail.smtp_port.to_string())
-            .env("TENFOLD_MAIL__SMTP_TLS", "none")
-            .env("TENFOLD_AUTH__JWT_SECRET", s.auth.jwt_secret.expose_secret())
-            .env("TENFOLD_SERVER__PUBLIC_URL", &s.server.public_url)
-            .env("TENFOLD_JOBS__LEASE_SECONDS", s.jobs.lease_seconds.to_string())
-            .env("TENFOLD_JOBS__MAX_ATTEMPTS", s.jobs.max_attempts.to_string())
-            .env("TENFOLD_JOBS__BACKOFF_BASE_SECONDS", s.jobs.backoff_base_seconds.to_string())
-            .env("TENFOLD_JOBS__BACKOFF_MAX_SECONDS", s.jobs.backoff_max_seconds.to_string())
-            .env("TENFOLD_JOBS__REDISPATCH_AFTER_SECONDS", s.jobs.redispatch_after_seconds.to_string())
-            .env("TENFOLD_JOBS__POLL_INTERVAL_MS", s.jobs.poll_interval_ms.to_string())
-            .env("TENFOLD_JOBS__STEP_EVENT_INTERVAL_MS", s.jobs.step_event_interval_ms.to_string())
-            .env("TENFOLD_JOBS__SHUTDOWN_GRACE_SECONDS", s.jobs.shutdown_grace_seconds.to_string())
-            .env("TENFOLD_WEBHOOKS__ALLOW_HTTP", s.webhooks.allow_http.to_string())
-            .env("TENFOLD_WEBHOOKS__ALLOW_PRIVATE_NETWORKS", s.webhooks.allow_private_networks.to_string())
-            .env("TENFOLD_WEBHOOKS__BACKOFF_BASE_SECONDS", s.webhooks.backoff_base_seconds.to_string())
-            .env("TENFOLD_WEBHOOKS__BACKOFF_MAX_SECONDS", s.webhooks.backoff_max_seconds.to_string())
-            .env("TENFOLD_WEBHOOKS__MAX_ATTEMPTS", s.webhooks.max_attempts.to_string())
-            // Two cores shared by parallel tests: one compute thread per worker.
-            .env("RAYON_NUM_THREADS", "1")
+        cmd.args(["worker", "--slots", &slots.to_string(), "--device", "cpu"]);
+        process_env(app, &mut cmd);
+        cmd.env("TENFOLD_LOG__LEVEL", std::env::var("WORKER_LOG").unwrap_or_else(|_| "info".into()))
             .stdout(log_file.try_clone().unwrap())
             .stderr(log_file)
             .stdin(Stdio::null());
-        let redis = s.redis.url.expose_secret();
-        if !redis.is_empty() {
-            cmd.env("TENFOLD_REDIS__URL", redis).env("TENFOLD_REDIS__KEY_PREFIX", &s.redis.key_prefix);
-        }
         cmd.envs(env.iter().copied());
         let child = cmd.spawn().unwrap();
         Self { child, log }

@@ -16,6 +16,7 @@ mod db;
 mod gql;
 mod jobs;
 mod receiver;
+mod serve;
 mod smtp;
 mod ws;
 
@@ -25,6 +26,7 @@ pub use db::{APP_ROLE_PASSWORD, TestDb};
 pub use gql::GqlResponse;
 pub use jobs::{JOB, SUBMIT, WorkerProcess, events, insert_model_version, mnist_subset, tenfold_binary};
 pub use receiver::{Received, Receiver};
+pub use serve::{ServerProcess, free_port};
 pub use smtp::{CapturedMail, Mailbox};
 pub use ws::{GqlSocket, WsRefused};
 

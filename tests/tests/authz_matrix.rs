@@ -173,7 +173,8 @@ async fn run_cell(app: &TestApp, fx: &Fixture, op: &Operation, caller: &Caller) 
         // `document` names the family; the files are not a model (checked after the permission).
         app.import_model(token.as_deref(), &fresh, &op.document, b"not weights".to_vec(), b"{}".to_vec(), None).await
     } else {
-        app.gql(&op.document, json!({ "target": target, "fresh": fresh }), token.as_deref()).await
+        let version = served_version(app, &fx.owner_a, &op.target, &target).await;
+        app.gql(&op.document, json!({ "target": target, "fresh": fresh, "slug": fresh_slug(), "version": version }), token.as_deref()).await
     };
     let codes = res.codes();
     if allowed(op, caller) {
@@ -195,7 +196,9 @@ async fn run_cell(app: &TestApp, fx: &Fixture, op: &Operation, caller: &Caller) 
     if op.target != "none" && !op.public {
         let foreign = make_target(app, &fx.owner_b, &op.target).await;
         let token = credential(app, fx, caller).await;
-        let res = app.gql(&op.document, json!({ "target": foreign, "fresh": fresh }), token.as_deref()).await;
+        let version = served_version(app, &fx.owner_b, &op.target, &foreign).await;
+        let vars = json!({ "target": foreign, "fresh": fresh, "slug": fresh_slug(), "version": version });
+        let res = app.gql(&op.document, vars, token.as_deref()).await;
         if res.first_code() != "NOT_FOUND" {
             return Err(format!("on another organization's {}: expected NOT_FOUND, got {:#}", op.target, res.body));
         }
@@ -205,6 +208,35 @@ async fn run_cell(app: &TestApp, fx: &Fixture, op: &Operation, caller: &Caller) 
 }
 
 const RATINGS: &[u8] = b"user_id,item_id,rating\n1,2,5\n";
+
+/// A unique endpoint slug (`$slug`).
+fn fresh_slug() -> String {
+    format!("e-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// For an endpoint target, the version it serves (`$version`).
+async fn served_version(app: &TestApp, owner: &Session, kind: &str, target: &Value) -> Value {
+    if kind != "endpoint" {
+        return Value::Null;
+    }
+    let res = app
+        .gql("query($id: ID!) { node(id: $id) { ... on Endpoint { modelVersion { id } } } }", json!({ "id": target }), Some(&owner.access))
+        .await;
+    res.at("/node/modelVersion/id").clone()
+}
+
+async fn endpoint(app: &TestApp, owner: &Session) -> String {
+    let version = tenfold_tests::insert_model_version(app, owner).await;
+    let res = app
+        .gql(
+            "mutation($v: ID!, $s: String!) { deployModel(input: {modelVersionId: $v, slug: $s}) { id } }",
+            json!({ "v": version, "s": fresh_slug() }),
+            Some(&owner.access),
+        )
+        .await
+        .ok();
+    res.str_at("/deployModel/id")
+}
 
 /// A fresh object of `kind` in `owner`'s organization; its global id.
 async fn make_target(app: &TestApp, owner: &Session, kind: &str) -> Value {
@@ -256,6 +288,19 @@ async fn make_target(app: &TestApp, owner: &Session, kind: &str) -> Value {
                 .await
                 .ok();
             json!(res.str_at("/createWebhook/webhook/id"))
+        }
+        "endpoint" => json!(endpoint(app, owner).await),
+        "customerKey" => {
+            let endpoint = endpoint(app, owner).await;
+            let res = app
+                .gql(
+                    "mutation($e: ID!) { createCustomerKey(input: {name: \"c\", endpointIds: [$e]}) { key { id } } }",
+                    json!({ "e": endpoint }),
+                    Some(&owner.access),
+                )
+                .await
+                .ok();
+            json!(res.str_at("/createCustomerKey/key/id"))
         }
         other => panic!("unknown target kind {other:?} in matrix.toml"),
     }
@@ -318,6 +363,18 @@ async fn assert_intact(app: &TestApp, owner: &Session, kind: &str, id: &Value) -
             check(res.errors().is_empty() && res.at("/model/id") == id, "deleted")?;
             check(res.at("/model/promotionRules/maxSizeMb").is_null(), "its promotion rules changed")?;
             check(*res.at("/model/aliases") == json!([]), "its aliases changed")
+        }
+        "endpoint" => {
+            let q = "query($id: ID!) { node(id: $id) { ... on Endpoint { id state canary { percent } scaling { maxBatchSize } } } }";
+            let res = app.gql(q, json!({ "id": id }), Some(&owner.access)).await;
+            check(res.errors().is_empty() && res.at("/node/id") == id, "deleted")?;
+            check(res.at("/node/state") == "ACTIVE" && res.at("/node/canary").is_null(), "paused or given a canary")?;
+            check(res.at("/node/scaling/maxBatchSize") == 32, "its scaling changed")
+        }
+        "customerKey" => {
+            let q = "query($id: ID!) { node(id: $id) { ... on CustomerKey { id revokedAt } } }";
+            let res = app.gql(q, json!({ "id": id }), Some(&owner.access)).await;
+            check(res.errors().is_empty() && res.at("/node/id") == id && res.at("/node/revokedAt").is_null(), "revoked")
         }
         "none" => Ok(()),
         other => Err(format!("assert_intact does not know how to check a {other}; add it")),

@@ -54,6 +54,25 @@ async fn every_node_kind_of_another_tenant_is_not_found_like_a_random_id() {
         .ok()
         .str_at("/createWebhook/webhook/id");
 
+    let b_endpoint = app
+        .gql(
+            "mutation($v: ID!) { deployModel(input: {modelVersionId: $v, slug: \"b-digits\"}) { id } }",
+            json!({ "v": b_model }),
+            Some(&b.access),
+        )
+        .await
+        .ok()
+        .str_at("/deployModel/id");
+    let b_customer_key = app
+        .gql(
+            "mutation($e: ID!) { createCustomerKey(input: {name: \"b's customer\", endpointIds: [$e]}) { key { id } } }",
+            json!({ "e": b_endpoint }),
+            Some(&b.access),
+        )
+        .await
+        .ok()
+        .str_at("/createCustomerKey/key/id");
+
     let b_objects = [
         ("User", b.user_id.clone()),
         ("Organization", b.org_id.clone()),
@@ -66,6 +85,8 @@ async fn every_node_kind_of_another_tenant_is_not_found_like_a_random_id() {
         ("Model", b_registry_model),
         ("ModelVersion", b_model),
         ("Webhook", b_hook),
+        ("Endpoint", b_endpoint),
+        ("CustomerKey", b_customer_key),
     ];
     // Every kind the schema's Node interface has is covered here.
     let node = app.gql("{ __type(name: \"Node\") { possibleTypes { name } } }", json!({}), Some(&a.access)).await.ok();

@@ -7,12 +7,12 @@
 //! allows no script and no request, so opening it from our origin cannot
 //! run anything.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
 use serde::Deserialize;
-use serde_json::json;
-use tenfold_app::{AppError, Download, ErrorCode, SignedQuery};
+
+use tenfold_app::{AppError, Download, SignedQuery};
 use tracing_actix_web::RequestId;
 use uuid::Uuid;
 
@@ -29,22 +29,6 @@ struct Query {
     signature: Option<String>,
 }
 
-fn error(e: AppError, request_id: &str) -> HttpResponse {
-    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let message = if e.code == ErrorCode::Internal {
-        tracing::error!(request_id, error = %e, "internal error");
-        format!("internal error; quote request id {request_id} to support")
-    } else {
-        e.public_message().to_owned()
-    };
-    let mut res = HttpResponse::build(status);
-    res.insert_header((header::CACHE_CONTROL, "no-store"));
-    if let Some(secs) = e.retry_after_secs {
-        res.insert_header((header::RETRY_AFTER, secs.to_string()));
-    }
-    res.json(json!({ "error": { "code": e.code.as_str(), "message": message, "requestId": request_id } }))
-}
-
 async fn download(
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -55,13 +39,13 @@ async fn download(
     let request_id = rid.to_string();
     let meta = request::meta(&req, state.app.settings().server.trust_forwarded_for, request_id.clone());
     if let Err(e) = state.app.admit_request(&meta, None).await {
-        return error(e, &request_id);
+        return request::error_response(e, &request_id);
     }
     let (id, file) = path.into_inner();
-    let Ok(version) = Uuid::try_parse(&id) else { return error(AppError::not_found("model version"), &request_id) };
+    let Ok(version) = Uuid::try_parse(&id) else { return request::error_response(AppError::not_found("model version"), &request_id) };
     let q = query.into_inner();
     let (Some(org), Some(expires), Some(signature)) = (q.org, q.expires, q.signature) else {
-        return error(
+        return request::error_response(
             AppError::forbidden(
                 "this download link is incomplete (org, expires and signature are required); ask for a new one with modelVersion { downloadUrl }",
             ),
@@ -72,7 +56,7 @@ async fn download(
         Ok(Download::Bytes { file, name, bytes }) => attachment(file.content_type(), &name, bytes.len() as u64).body(bytes),
         Ok(Download::Stream { file, name, size, stream }) => attachment(file.content_type(), &name, size)
             .streaming(stream.map(|chunk| chunk.map_err(actix_web::error::ErrorInternalServerError))),
-        Err(e) => error(e, &request_id),
+        Err(e) => request::error_response(e, &request_id),
     }
 }
 

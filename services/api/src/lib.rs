@@ -11,6 +11,8 @@ mod metrics_http;
 mod request;
 mod tus;
 mod uploads;
+mod usage_csv;
+mod v2;
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -20,6 +22,7 @@ use actix_web::{App as ActixApp, HttpServer, web};
 use tenfold_app::App;
 use tenfold_config::ExposeSecret;
 use tenfold_graphql::TenfoldSchema;
+use tenfold_serving::{Device, Registry, Runtime, RuntimeOptions};
 use tracing_actix_web::TracingLogger;
 
 pub use access_log::ACCESS_LOG_TARGET;
@@ -30,6 +33,8 @@ pub use metrics_http::{MetricsToken, install_metrics};
 pub struct ServerState {
     pub app: App,
     pub schema: TenfoldSchema,
+    /// The models this process serves (hosted endpoints).
+    pub runtime: Runtime,
 }
 
 pub struct Application {
@@ -40,12 +45,24 @@ pub struct Application {
 }
 
 impl Application {
+    /// Builds the server, serving every family this build ships on the CPU.
     pub fn build(app: App) -> anyhow::Result<Self> {
+        let runtime = Self::runtime(&app, Registry::standard());
+        Self::build_with(app, runtime)
+    }
+
+    /// The serving runtime for `families`, reading models from `app`'s storage.
+    pub fn runtime(app: &App, families: Registry) -> Runtime {
+        let files = std::sync::Arc::new(v2::BlobModelFiles { app: app.clone() });
+        Runtime::new(families, Device::Cpu, files, RuntimeOptions::default())
+    }
+
+    pub fn build_with(app: App, runtime: Runtime) -> anyhow::Result<Self> {
         let settings = app.settings().clone();
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
         let schema = tenfold_graphql::build_schema(Some(app.clone()), &settings.graphql);
-        let state = ServerState { app, schema };
+        let state = ServerState { app, schema, runtime };
         let metrics = install_metrics();
         let token = MetricsToken(settings.metrics.token.expose_secret().to_owned());
         let on_api_listener = settings.metrics.port.is_none();
@@ -84,6 +101,8 @@ impl Application {
                 .configure(health::routes)
                 .configure(tus::routes)
                 .configure(downloads::routes)
+                .configure(v2::routes)
+                .configure(usage_csv::routes)
                 .configure(|cfg| {
                     if on_api_listener {
                         metrics_http::routes(cfg);

@@ -1,8 +1,9 @@
 //! Reading credentials and client facts from an HTTP request.
 
-use actix_web::HttpRequest;
-use actix_web::http::header;
-use tenfold_app::{AppError, RequestMeta};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::json;
+use tenfold_app::{AppError, ErrorCode, RequestMeta};
 
 /// The bearer credential of the request, if any. Credentials in the URL
 /// are refused: they end up in logs and browser history.
@@ -34,4 +35,22 @@ pub fn meta(req: &HttpRequest, trust_forwarded_for: bool, request_id: String) ->
     };
     let ip = forwarded.or_else(|| req.peer_addr().map(|a| a.ip().to_string()));
     RequestMeta { ip, request_id }
+}
+
+/// The `/v1` REST error shape: `{"error": {"code", "message", "requestId"}}`
+/// with the error table's status (and `Retry-After` when it has one).
+pub fn error_response(e: AppError, request_id: &str) -> HttpResponse {
+    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let message = if e.code == ErrorCode::Internal {
+        tracing::error!(request_id, error = %e, "internal error");
+        format!("internal error; quote request id {request_id} to support")
+    } else {
+        e.public_message().to_owned()
+    };
+    let mut res = HttpResponse::build(status);
+    res.insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Some(secs) = e.retry_after_secs {
+        res.insert_header((header::RETRY_AFTER, secs.to_string()));
+    }
+    res.json(json!({ "error": { "code": e.code.as_str(), "message": message, "requestId": request_id } }))
 }

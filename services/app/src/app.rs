@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use tenfold_broker::{EventBus, JobQueue, RateLimiter};
+use tenfold_broker::{Allowance, EventBus, JobQueue, RateLimiter};
 use tenfold_config::Settings;
 use tenfold_domain::Catalog;
 use tenfold_mail::{Mailer, OutgoingMail};
@@ -17,6 +17,8 @@ use crate::passwords::PasswordHasher;
 pub struct Backends {
     pub store: Store,
     pub limiter: Arc<dyn RateLimiter>,
+    /// Endpoint rates (GCRA) and monthly quotas.
+    pub allowance: Arc<dyn Allowance>,
     pub bus: Arc<dyn EventBus>,
     pub queue: Arc<dyn JobQueue>,
     pub mailer: Arc<dyn Mailer>,
@@ -36,6 +38,7 @@ pub(crate) struct Inner {
     pub settings: Settings,
     pub store: Store,
     pub limiter: Arc<dyn RateLimiter>,
+    pub allowance: Arc<dyn Allowance>,
     pub bus: Arc<dyn EventBus>,
     pub queue: Arc<dyn JobQueue>,
     pub mailer: Arc<dyn Mailer>,
@@ -43,6 +46,12 @@ pub(crate) struct Inner {
     pub families: Catalog,
     pub tokens: AccessTokens,
     pub hasher: PasswordHasher,
+    /// The inference gateway's short-lived caches of keys and routes.
+    pub gateway: crate::endpoints::GatewayCache,
+    /// Sliding windows of canary answers, for automatic rollback.
+    pub canaries: crate::endpoints::CanaryWatch,
+    /// The usage writer, started by the first metered request.
+    pub meter: std::sync::OnceLock<crate::endpoints::Meter>,
 }
 
 impl App {
@@ -61,11 +70,15 @@ impl App {
                 hasher,
                 store: backends.store,
                 limiter: backends.limiter,
+                allowance: backends.allowance,
                 bus: backends.bus,
                 queue: backends.queue,
                 mailer: backends.mailer,
                 blobs: backends.blobs,
                 families: backends.families,
+                gateway: Default::default(),
+                canaries: Default::default(),
+                meter: std::sync::OnceLock::new(),
                 settings,
             }),
         })

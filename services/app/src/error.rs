@@ -17,6 +17,9 @@ pub enum ErrorCode {
     Conflict,
     RateLimited,
     QuotaExceeded,
+    /// The service cannot answer now (a paused endpoint, a model that
+    /// failed to load, metering that cannot be written); try again later.
+    Unavailable,
     Internal,
 }
 
@@ -45,7 +48,7 @@ impl ConflictReason {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 8] = [
+    pub const ALL: [ErrorCode; 9] = [
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
@@ -53,6 +56,7 @@ impl ErrorCode {
         ErrorCode::Conflict,
         ErrorCode::RateLimited,
         ErrorCode::QuotaExceeded,
+        ErrorCode::Unavailable,
         ErrorCode::Internal,
     ];
 
@@ -66,6 +70,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::QuotaExceeded => "QUOTA_EXCEEDED",
+            ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -80,6 +85,7 @@ impl ErrorCode {
             ErrorCode::Conflict => 409,
             ErrorCode::RateLimited => 429,
             ErrorCode::QuotaExceeded => 402,
+            ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
         }
     }
@@ -134,6 +140,10 @@ impl AppError {
 
     pub fn quota(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::QuotaExceeded, message)
+    }
+
+    pub fn unavailable(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self { retry_after_secs: Some(retry_after_secs), ..Self::new(ErrorCode::Unavailable, message) }
     }
 
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {

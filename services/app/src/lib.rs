@@ -7,6 +7,7 @@ mod app;
 mod audit_action;
 mod authn;
 mod datasets;
+mod endpoints;
 mod error;
 mod identity;
 mod jobs;
@@ -18,6 +19,11 @@ pub mod identity_inputs {
 }
 
 pub use datasets::{DatasetVersionView, DatasetView, UploadInput};
+pub use endpoints::{
+    Admission, Caller, CanaryInput, CanaryView, CustomerGrant, CustomerKeyInput, CustomerKeyView, DeployInput, DeployTarget,
+    EndpointTarget, EndpointView, Invocation, Metered, ScalingInput, ServedVersion, UpdateEndpointInput, UsageEvent, UsageGroup, UsageRow,
+    UsageUnit,
+};
 pub use jobs::{
     CANCEL_TOPIC, CheckpointView, Claimed, FailOutcome, Held, JobEventView, JobView, LeasedJob, SubmitJobInput, UsageView,
     VALIDATION_MEMORY_MB, WAKE_TOPIC, backoff,

@@ -57,6 +57,13 @@ pub mod perms {
     /// Aliases (through the ship gate), imports, deleting versions.
     pub const MODELS_WRITE: Permission = Permission { min_role: Role::Member, scope: Some(Scope::ModelsWrite) };
     /// A model's promotion rules are governance: people only.
+    pub const ENDPOINTS_READ: Permission = Permission { min_role: Role::Viewer, scope: Some(Scope::EndpointsRead) };
+    /// Deploying, pausing, canaries, and the keys our tenants give their customers
+    /// (resellers issue those from their own backends, so keys may).
+    pub const ENDPOINTS_WRITE: Permission = Permission { min_role: Role::Member, scope: Some(Scope::EndpointsWrite) };
+    /// Calling an endpoint with an API key or a signed-in session.
+    pub const ENDPOINTS_INVOKE: Permission = Permission { min_role: Role::Viewer, scope: Some(Scope::EndpointsInvoke) };
+    pub const USAGE_READ: Permission = Permission { min_role: Role::Viewer, scope: Some(Scope::UsageRead) };
     pub const MODELS_GOVERN: Permission = Permission { min_role: Role::Admin, scope: None };
     /// Webhook endpoints hold a signing secret and receive data: people only.
     pub const WEBHOOKS_MANAGE: Permission = Permission { min_role: Role::Admin, scope: None };

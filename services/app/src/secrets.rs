@@ -12,6 +12,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 pub const API_KEY_PREFIX: &str = "tfk_";
+/// Keys an organization issues to its own customers, for its endpoints.
+pub const CUSTOMER_KEY_PREFIX: &str = "tfc_";
 const LOOKUP_LEN: usize = 12;
 const SECRET_LEN: usize = 32;
 const CHECKSUM_LEN: usize = 6;
@@ -51,20 +53,30 @@ pub struct MintedApiKey {
 }
 
 pub fn mint_api_key() -> MintedApiKey {
+    mint_key(API_KEY_PREFIX)
+}
+
+/// A key of the API-key format with another type prefix (`tfc_`).
+pub fn mint_key(prefix: &str) -> MintedApiKey {
     let lookup_id = random_base62(LOOKUP_LEN);
     let secret_part = random_base62(SECRET_LEN);
-    let body = format!("{API_KEY_PREFIX}{lookup_id}{secret_part}");
+    let body = format!("{prefix}{lookup_id}{secret_part}");
     let secret = format!("{body}{}", checksum(&body));
-    MintedApiKey { display_prefix: format!("{API_KEY_PREFIX}{lookup_id}"), secret_hash: sha256_hex(&secret), lookup_id, secret }
+    MintedApiKey { display_prefix: format!("{prefix}{lookup_id}"), secret_hash: sha256_hex(&secret), lookup_id, secret }
 }
 
 /// The public lookup id of a well-formed key with a valid checksum; `None`
 /// for anything else, decided without any database query.
 pub fn parse_api_key(candidate: &str) -> Option<&str> {
-    if candidate.len() != API_KEY_LEN || !candidate.starts_with(API_KEY_PREFIX) {
+    parse_key(API_KEY_PREFIX, candidate)
+}
+
+/// [`parse_api_key`] for keys of another type prefix.
+pub fn parse_key<'a>(prefix: &str, candidate: &'a str) -> Option<&'a str> {
+    if candidate.len() != API_KEY_LEN || !candidate.starts_with(prefix) {
         return None;
     }
-    let rest = &candidate[API_KEY_PREFIX.len()..];
+    let rest = &candidate[prefix.len()..];
     if !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return None;
     }

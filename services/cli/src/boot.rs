@@ -8,8 +8,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use tenfold_app::{App, Backends};
 use tenfold_broker::{
-    EventBus, JobQueue, MemoryEventBus, MemoryJobQueue, MemoryRateLimiter, RateLimiter, RedisBroker, RedisEventBus, RedisJobQueue,
-    RedisRateLimiter,
+    Allowance, EventBus, JobQueue, MemoryAllowance, MemoryEventBus, MemoryJobQueue, MemoryRateLimiter, RateLimiter, RedisAllowance,
+    RedisBroker, RedisEventBus, RedisJobQueue, RedisRateLimiter,
 };
 use tenfold_config::{ExposeSecret, Mode, SecretString, Settings, SmtpTls};
 use tenfold_mail::{Mailer, OutboxMailer, SmtpMailer, SmtpSecurity};
@@ -84,6 +84,7 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 /// The broker's three services, from one backend.
 pub struct BrokerBackends {
     pub limiter: Arc<dyn RateLimiter>,
+    pub allowance: Arc<dyn Allowance>,
     pub bus: Arc<dyn EventBus>,
     pub queue: Arc<dyn JobQueue>,
 }
@@ -94,6 +95,7 @@ pub async fn broker(settings: &Settings) -> anyhow::Result<BrokerBackends> {
     if url.is_empty() {
         return Ok(BrokerBackends {
             limiter: Arc::new(MemoryRateLimiter::new()),
+            allowance: Arc::new(MemoryAllowance::new()),
             bus: Arc::new(MemoryEventBus::new()),
             queue: Arc::new(MemoryJobQueue::new()),
         });
@@ -101,6 +103,7 @@ pub async fn broker(settings: &Settings) -> anyhow::Result<BrokerBackends> {
     let broker = RedisBroker::connect(url, &settings.redis.key_prefix).await.context("connecting to Redis")?;
     Ok(BrokerBackends {
         limiter: Arc::new(RedisRateLimiter::new(broker.clone())),
+        allowance: Arc::new(RedisAllowance::new(broker.clone())),
         bus: Arc::new(RedisEventBus::new(broker.clone())),
         queue: Arc::new(RedisJobQueue::new(broker)),
     })
@@ -149,11 +152,11 @@ pub async fn build_app(settings: Settings) -> anyhow::Result<App> {
 pub async fn build_app_with(settings: Settings, families: &Registry) -> anyhow::Result<App> {
     let store = connect_store(&settings, false).await?;
     check_row_level_security(&store, settings.mode).await?;
-    let BrokerBackends { limiter, bus, queue } = broker(&settings).await?;
+    let BrokerBackends { limiter, allowance, bus, queue } = broker(&settings).await?;
     let mailer = mailer(&settings)?;
     let blobs = blob_store(&settings)?;
     let families = families.catalog();
-    App::new(settings, Backends { store, limiter, bus, queue, mailer, blobs, families }).map_err(|e| anyhow::anyhow!("{e}"))
+    App::new(settings, Backends { store, limiter, allowance, bus, queue, mailer, blobs, families }).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Row-level security is the second lock on every tenant table; a runtime

@@ -162,6 +162,12 @@ pub trait FamilyPlan: Send + Sync + 'static {
         Hyperparameters::normalise(self.family(), self.hyperparameters(), given)
     }
 
+    /// Whether this build can load the family's models for serving
+    /// (deployments of a family that cannot are refused up front).
+    fn serves(&self) -> bool {
+        false
+    }
+
     /// The headline metrics its reports carry (names promotion rules may use).
     fn report_metrics(&self) -> &[&'static str] {
         &[]

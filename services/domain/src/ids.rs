@@ -66,3 +66,7 @@ id_type!(/// A training, distillation or evaluation job.
     JobId);
 id_type!(/// A trained model, the output of a job.
     ModelVersionId);
+id_type!(/// A hosted endpoint serving a model version or alias.
+    EndpointId);
+id_type!(/// A key an organization issued to one of its own customers.
+    CustomerKeyId);

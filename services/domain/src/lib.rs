@@ -4,6 +4,7 @@
 mod codes;
 pub mod compare;
 mod email;
+mod endpoint;
 mod error;
 mod failure;
 mod family;
@@ -20,11 +21,12 @@ mod role;
 mod scope;
 
 pub use email::Email;
+pub use endpoint::{CanaryRules, EndpointSlug, EndpointState, Scaling, canary_takes};
 pub use error::DomainError;
 pub use failure::FailureCode;
 pub use family::{Architecture, ArtifactInfo, Catalog, DataStats, Estimate, Family, FamilyPlan, JobShape};
 pub use hyperparameters::{Hyperparameters, ParamKind, ParamSpec, parse_split};
-pub use ids::{ApiKeyId, AuditEventId, InvitationId, JobId, ModelVersionId, OrgId, RefreshTokenId, UserId};
+pub use ids::{ApiKeyId, AuditEventId, CustomerKeyId, EndpointId, InvitationId, JobId, ModelVersionId, OrgId, RefreshTokenId, UserId};
 pub use job::{JobKind, JobStatus, VALIDATION_POOL};
 pub use names::{OrgName, Slug};
 pub use network::is_public_ip;

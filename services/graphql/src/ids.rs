@@ -20,10 +20,12 @@ pub enum NodeKind {
     Model,
     ModelVersion,
     Webhook,
+    Endpoint,
+    CustomerKey,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 11] = [
+    const ALL: [NodeKind; 13] = [
         NodeKind::User,
         NodeKind::Organization,
         NodeKind::Invitation,
@@ -35,6 +37,8 @@ impl NodeKind {
         NodeKind::Model,
         NodeKind::ModelVersion,
         NodeKind::Webhook,
+        NodeKind::Endpoint,
+        NodeKind::CustomerKey,
     ];
 
     fn tag(self) -> &'static str {
@@ -50,6 +54,8 @@ impl NodeKind {
             NodeKind::Model => "Model",
             NodeKind::ModelVersion => "ModelVersion",
             NodeKind::Webhook => "Webhook",
+            NodeKind::Endpoint => "Endpoint",
+            NodeKind::CustomerKey => "CustomerKey",
         }
     }
 }

@@ -120,6 +120,47 @@ impl Query {
         Ok(connection(page, cursor.is_some(), |m| m.id, Model::from))
     }
 
+    /// The organization's hosted endpoints.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, crate::MAX_PAGE_SIZE) as usize * child_complexity")]
+    async fn endpoints(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Endpoint>> {
+        let cursor = after.as_deref().map(decode_cursor).transpose().gql(ctx)?;
+        let page = app(ctx)?.endpoints(principal(ctx)?, cursor, first).await.gql(ctx)?;
+        Ok(connection(page, cursor.is_some(), |e| e.id, Endpoint::from))
+    }
+
+    /// Keys issued to the organization's customers (revoked ones on request).
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, crate::MAX_PAGE_SIZE) as usize * child_complexity")]
+    async fn customer_keys(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        #[graphql(default = false)] include_revoked: bool,
+    ) -> async_graphql::Result<Connection<String, CustomerKey>> {
+        let cursor = after.as_deref().map(decode_cursor).transpose().gql(ctx)?;
+        let page = app(ctx)?.customer_keys(principal(ctx)?, include_revoked, cursor, first).await.gql(ctx)?;
+        Ok(connection(page, cursor.is_some(), |k| k.id, CustomerKey::from))
+    }
+
+    /// Usage in `[from, to)`: endpoint requests, images, tokens and model
+    /// time, and the compute of jobs, in the plan's units, grouped as asked
+    /// (rows are always per unit: units do not add up).
+    async fn usage(
+        &self,
+        ctx: &Context<'_>,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+        #[graphql(default)] group_by: Vec<UsageGroupBy>,
+    ) -> async_graphql::Result<Vec<UsageRow>> {
+        let groups: Vec<tenfold_app::UsageGroup> = group_by.into_iter().map(Into::into).collect();
+        Ok(app(ctx)?.usage(principal(ctx)?, from, to, &groups).await.gql(ctx)?.into_iter().map(UsageRow::from).collect())
+    }
+
     /// A model by id or by name.
     async fn model(&self, ctx: &Context<'_>, id: Option<ID>, name: Option<String>) -> async_graphql::Result<Model> {
         let app = app(ctx)?;
@@ -182,6 +223,10 @@ impl Query {
                 let hooks = app.webhooks(p).await.gql(ctx)?;
                 let hook = hooks.into_iter().find(|w| w.id == gid.id).ok_or_else(|| tenfold_app::AppError::not_found("object")).gql(ctx)?;
                 Node::Webhook(hook.into())
+            }
+            NodeKind::Endpoint => Node::Endpoint(app.endpoint(p, gid.id).await.map_err(not_found_unless_forbidden).gql(ctx)?.into()),
+            NodeKind::CustomerKey => {
+                Node::CustomerKey(app.customer_key(p, gid.id).await.map_err(not_found_unless_forbidden).gql(ctx)?.into())
             }
             NodeKind::AuditEvent => {
                 Node::AuditEvent(app.audit_event(p, AuditEventId(gid.id)).await.map_err(not_found_unless_forbidden).gql(ctx)?.into())

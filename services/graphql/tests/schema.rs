@@ -9,6 +9,7 @@ const ALLOWED: &[&str] = &[
     "AuthPayload.accessToken",
     "AuthPayload.refreshToken",
     "CreateApiKeyPayload.secret",
+    "CreateCustomerKeyPayload.secret",
     "CreateWebhookPayload.secret",
     // Model tokens (usage), not credentials.
     "Quotas.monthlyEndpointTokens",

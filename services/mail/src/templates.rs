@@ -3,12 +3,40 @@
 use crate::OutgoingMail;
 
 pub enum Template<'a> {
-    VerifyEmail { link: &'a str },
-    PasswordReset { link: &'a str, ttl_minutes: u64 },
-    Invitation { org_name: &'a str, inviter: &'a str, role: &'a str, link: &'a str, token: &'a str },
+    VerifyEmail {
+        link: &'a str,
+    },
+    PasswordReset {
+        link: &'a str,
+        ttl_minutes: u64,
+    },
+    Invitation {
+        org_name: &'a str,
+        inviter: &'a str,
+        role: &'a str,
+        link: &'a str,
+        token: &'a str,
+    },
     RefreshReuse,
-    JobSucceeded { what: &'a str, metrics: &'a str, link: &'a str, compute_seconds: f64 },
-    JobFailed { what: &'a str, error: &'a str, link: &'a str },
+    JobSucceeded {
+        what: &'a str,
+        metrics: &'a str,
+        link: &'a str,
+        compute_seconds: f64,
+    },
+    JobFailed {
+        what: &'a str,
+        error: &'a str,
+        link: &'a str,
+    },
+    /// A monthly allowance at 80 % or used up.
+    QuotaNotice {
+        what: &'a str,
+        percent: u64,
+        used: u64,
+        limit: u64,
+        renews: &'a str,
+    },
 }
 
 impl Template<'_> {
@@ -38,6 +66,18 @@ impl Template<'_> {
                 format!("Your Tenfold job succeeded: {what}"),
                 format!(
                     "Your {what} job finished successfully in {compute_seconds:.0} compute-seconds.\n\n{metrics}\n\nThe report and the new model version:\n\n{link}\n"
+                ),
+            ),
+            Template::QuotaNotice { what, percent, used, limit, renews } if *percent >= 100 => (
+                format!("Tenfold: {what} is used up for this month"),
+                format!(
+                    "{what} has used all of its monthly allowance: {used} of {limit}.\n\nFurther requests are refused with 402 QUOTA_EXCEEDED until it renews on {renews}. Raise the limit (or the plan) to lift it sooner.\n"
+                ),
+            ),
+            Template::QuotaNotice { what, percent, used, limit, renews } => (
+                format!("Tenfold: {what} is at {percent}% of its monthly allowance"),
+                format!(
+                    "{what} has used {used} of its {limit} for this month ({percent}%).\n\nAt {limit}, requests are refused with 402 QUOTA_EXCEEDED until it renews on {renews}.\n"
                 ),
             ),
             Template::JobFailed { what, error, link } => (

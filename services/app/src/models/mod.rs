@@ -14,6 +14,6 @@ pub use downloads::{ArtifactFile, DEFAULT_LINK_SECONDS, Download, MAX_LINK_SECON
 pub use import::ImportInput;
 pub use promote::{AliasMove, PRODUCTION, SetAliasInput};
 pub use registry::LATEST;
-pub(crate) use registry::{file_version, model_for_version};
-pub(crate) use views::model_version_view;
+pub(crate) use registry::{check_alias, file_version, model_for_version};
 pub use views::{AliasView, Lineage, ModelVersionView, ModelView};
+pub(crate) use views::{CARD_FILE, model_version_view};

@@ -203,6 +203,14 @@ impl App {
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
         let row = jobs::model_version(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("model version"))?;
         let model = models::lock(&tx, p.org, row.model_id).await?.ok_or_else(|| AppError::not_found("model"))?;
+        let serving = self.endpoints_serving(&tx, p.org, id).await?;
+        if !serving.is_empty() {
+            return Err(AppError::conflict(
+                InUse,
+                "id",
+                format!("endpoint {} serves version {}; deploy another version there first", serving.join(", "), row.version),
+            ));
+        }
         let aliases = models::aliases_of_version(&tx, p.org, id).await?;
         if !aliases.is_empty() {
             let names: Vec<&str> = aliases.iter().map(|a| a.alias.as_str()).collect();
@@ -217,14 +225,6 @@ impl App {
                 InUse,
                 "id",
                 format!("job {} ({}) starts from version {}; wait for it to finish or cancel it first", job.id, job.status, row.version),
-            ));
-        }
-        let serving = self.endpoints_serving(&tx, p.org, id).await?;
-        if !serving.is_empty() {
-            return Err(AppError::conflict(
-                InUse,
-                "id",
-                format!("endpoint {} serves version {}; deploy another version there first", serving.join(", "), row.version),
             ));
         }
         models::delete_version(&tx, p.org, id).await?;
@@ -242,16 +242,5 @@ impl App {
         .await?;
         tx.commit().await?;
         Ok(true)
-    }
-
-    /// Endpoints that serve a version (by name), for the delete guard.
-    /// The registry has no endpoints yet: the endpoints issue fills this in.
-    pub(crate) async fn endpoints_serving(
-        &self,
-        _tx: &tenfold_store::Tx,
-        _org: tenfold_domain::OrgId,
-        _version: Uuid,
-    ) -> AppResult<Vec<String>> {
-        Ok(Vec::new())
     }
 }

@@ -1,6 +1,7 @@
 mod access;
 mod api_keys;
 mod datasets;
+mod endpoints;
 mod jobs;
 mod members;
 mod models;
@@ -16,5 +17,6 @@ pub struct Mutation(
     datasets::DatasetsMutation,
     jobs::JobsMutation,
     models::ModelsMutation,
+    endpoints::EndpointsMutation,
     webhooks::WebhooksMutation,
 );

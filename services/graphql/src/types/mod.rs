@@ -3,6 +3,7 @@
 
 mod connection;
 mod datasets;
+mod endpoints;
 mod families;
 mod identity;
 mod jobs;
@@ -13,6 +14,7 @@ mod webhooks;
 
 pub use connection::connection;
 pub use datasets::*;
+pub use endpoints::*;
 pub use families::*;
 pub use identity::*;
 pub use jobs::*;
@@ -58,4 +60,6 @@ pub enum Node {
     Model(Model),
     ModelVersion(ModelVersion),
     Webhook(Webhook),
+    Endpoint(Endpoint),
+    CustomerKey(CustomerKey),
 }

@@ -69,6 +69,9 @@ pub trait Served: Send {
 pub enum ServeInput {
     /// An encoded file (an image); `name` says which one in messages.
     Bytes { name: String, bytes: Vec<u8> },
+    /// A decoded image as channels × height × width values scaled to
+    /// [0, 1] (the model's own normalisation is applied by the family).
+    Pixels { name: String, shape: [usize; 3], values: Vec<f32> },
     /// Structured input (a conversation, a user id).
     Json(Value),
 }

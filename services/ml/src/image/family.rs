@@ -114,6 +114,10 @@ impl FamilyPlan for ImageFamily {
         Family::ImageClassification
     }
 
+    fn serves(&self) -> bool {
+        true
+    }
+
     fn architectures(&self) -> &[Architecture] {
         &self.architectures
     }
@@ -326,13 +330,30 @@ impl Served for ServedClassifier {
         let p = &self.loaded.preprocess;
         let plane = p.height * p.width;
         let mut values = Vec::with_capacity(inputs.len() * p.channels * plane);
-        for (i, input) in inputs.iter().enumerate() {
-            let ServeInput::Bytes { name, bytes } = input else {
-                return Err(MlError::arg("inputs", format!("input {i} is not an encoded image; send PNG or JPEG bytes")));
-            };
-            let image = read_image(bytes, name)?;
-            let pixels = super::data::planar(&image, p.shape());
-            values.extend(pixels.iter().enumerate().map(|(j, &v)| (f32::from(v) / 255.0 - p.mean[j / plane]) / p.std[j / plane]));
+        let expected = [p.channels, p.height, p.width];
+        for input in inputs {
+            match input {
+                ServeInput::Bytes { name, bytes } => {
+                    let image = read_image(bytes, name)?;
+                    let pixels = super::data::planar(&image, p.shape());
+                    values.extend(pixels.iter().enumerate().map(|(j, &v)| (f32::from(v) / 255.0 - p.mean[j / plane]) / p.std[j / plane]));
+                }
+                ServeInput::Pixels { name, shape, values: given } => {
+                    if *shape != expected || given.len() != plane * p.channels {
+                        return Err(MlError::arg(
+                            "pixels",
+                            format!("{name}: this model takes {expected:?} (channels, height, width) pixel values, got {shape:?}"),
+                        ));
+                    }
+                    if let Some(bad) = given.iter().find(|v| !(0.0..=1.0).contains(*v)) {
+                        return Err(MlError::arg("pixels", format!("{name}: pixel values are scaled to [0, 1]; got {bad}")));
+                    }
+                    values.extend(given.iter().enumerate().map(|(j, &v)| (v - p.mean[j / plane]) / p.std[j / plane]));
+                }
+                ServeInput::Json(_) => {
+                    return Err(MlError::arg("inputs", "an image classifier takes encoded images (PNG, JPEG) or pixel tensors"));
+                }
+            }
         }
         let xs = Tensor::from_vec(values, (inputs.len(), p.channels, p.height, p.width), &self.device)?;
         let probs = self.loaded.probabilities(&xs)?.to_device(&Device::Cpu)?.to_vec2::<f32>()?;

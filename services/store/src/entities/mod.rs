@@ -3,9 +3,11 @@
 
 pub mod api_keys;
 pub mod audit_events;
+pub mod customer_keys;
 pub mod dataset_versions;
 pub mod datasets;
 pub mod email_tokens;
+pub mod endpoints;
 pub mod invitations;
 pub mod job_checkpoints;
 pub mod job_dispatch;
@@ -20,7 +22,9 @@ pub mod organizations;
 pub mod refresh_tokens;
 pub mod upload_expiry;
 pub mod uploads;
+pub mod usage_events;
 pub mod usage_records;
+pub mod usage_rollups;
 pub mod users;
 pub mod webhook_deliveries;
 pub mod webhook_outbox;

@@ -402,3 +402,21 @@ pub async fn usage_since(tx: &Tx, org: OrgId, meter: &str, since: DateTime<Utc>)
         .await?;
     Ok(rows.into_iter().sum())
 }
+
+/// A meter's records in `[from, to)`, oldest first (the usage view).
+pub async fn usage_records_between(
+    tx: &Tx,
+    org: OrgId,
+    meter: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<usage_records::Model>> {
+    Ok(Usage::find()
+        .filter(usage_records::Column::OrgId.eq(org.0))
+        .filter(usage_records::Column::Meter.eq(meter))
+        .filter(usage_records::Column::CreatedAt.gte(from))
+        .filter(usage_records::Column::CreatedAt.lt(to))
+        .order_by_asc(usage_records::Column::CreatedAt)
+        .all(tx.conn())
+        .await?)
+}

@@ -3,9 +3,11 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod customer_keys;
 pub mod datasets;
 pub mod dispatch;
 pub mod email_tokens;
+pub mod endpoints;
 pub mod invitations;
 pub mod jobs;
 pub mod memberships;
@@ -14,6 +16,7 @@ pub mod orgs;
 pub mod refresh_tokens;
 pub mod storage;
 pub mod uploads;
+pub mod usage;
 pub mod users;
 pub mod webhooks;
 

@@ -1,0 +1,262 @@
+//! The Open Inference Protocol (KServe v2) over REST, for hosted endpoints:
+//! `/v2/health/live|ready`, `/v2`, `/v2/models/{slug}`,
+//! `/v2/models/{slug}/ready`, `POST /v2/models/{slug}/infer`. Errors are
+//! the protocol's `{"error": "…"}` with the status of our error table.
+//!
+//! One request: authorize and route (`App::invocation`, cached), the API's
+//! own limits, decode the tensors, run the model through the serving
+//! runtime's batching queue, then write the usage event and wait for its
+//! commit before answering (`App::meter`): nothing is answered that is not
+//! counted.
+
+mod files;
+mod image;
+mod tensor;
+
+use std::time::Instant;
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+use tenfold_app::{AppError, ErrorCode, Invocation, UsageEvent};
+use tenfold_domain::Family;
+use tenfold_serving::{ServeError, ServeTarget};
+use tracing_actix_web::RequestId;
+
+pub use files::BlobModelFiles;
+
+use crate::{ServerState, request};
+
+/// The largest inference request body (a batch of encoded images).
+pub const MAX_BODY_BYTES: usize = 32 << 20;
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v2/health/live", web::get().to(live))
+        .route("/v2/health/ready", web::get().to(ready))
+        .route("/v2", web::get().to(server_metadata))
+        .route("/v2/models/{slug}", web::get().to(model_metadata))
+        .route("/v2/models/{slug}/ready", web::get().to(model_ready))
+        .service(web::resource("/v2/models/{slug}/infer").app_data(web::PayloadConfig::new(MAX_BODY_BYTES)).route(web::post().to(infer)));
+}
+
+/// The protocol's error shape, with our status and headers.
+fn error(e: &AppError, request_id: &str) -> HttpResponse {
+    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let message = if e.code == ErrorCode::Internal {
+        tracing::error!(request_id, error = %e, "internal error");
+        format!("internal error; quote request id {request_id} to support")
+    } else {
+        e.public_message().to_owned()
+    };
+    let mut res = HttpResponse::build(status);
+    res.insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Some(secs) = e.retry_after_secs {
+        res.insert_header((header::RETRY_AFTER, secs.to_string()));
+    }
+    if e.code == ErrorCode::Unauthenticated {
+        res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+    }
+    res.json(json!({ "error": message }))
+}
+
+fn serve_error(e: ServeError) -> AppError {
+    match e {
+        ServeError::Overloaded { retry_after } => AppError::rate_limited(e.to_string(), retry_after.as_secs().max(1)),
+        ServeError::BadInput(message) => AppError::bad_input("inputs", message),
+        ServeError::Unavailable(message) => AppError::unavailable(message, 5),
+        ServeError::Internal(message) => AppError::internal(anyhow::anyhow!(message)),
+    }
+}
+
+async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "live": true }))
+}
+
+async fn ready(state: web::Data<ServerState>) -> HttpResponse {
+    match state.app.ready().await {
+        Ok(()) => HttpResponse::Ok().json(json!({ "ready": true })),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            HttpResponse::ServiceUnavailable().json(json!({ "error": "the server cannot reach its database or broker" }))
+        }
+    }
+}
+
+async fn server_metadata() -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "name": "tenfold",
+        "version": env!("CARGO_PKG_VERSION"),
+        "extensions": ["binary_tensor_data"],
+    }))
+}
+
+/// Authorizes and routes a request to endpoint `slug`.
+async fn invocation(req: &HttpRequest, state: &ServerState, slug: &str, request_id: &str) -> Result<Invocation, AppError> {
+    let meta = request::meta(req, state.app.settings().server.trust_forwarded_for, request_id.to_owned());
+    let credential = request::bearer(req)?;
+    let inv = state.app.invocation(credential.as_deref(), slug, meta.clone()).await?;
+    state.app.admit_request(&meta, None).await?;
+    if inv.family != Family::ImageClassification {
+        return Err(AppError::bad_input("model", format!("{} endpoints are not served over this protocol", inv.family)));
+    }
+    Ok(inv)
+}
+
+async fn model_metadata(req: HttpRequest, path: web::Path<String>, state: web::Data<ServerState>, rid: RequestId) -> HttpResponse {
+    let (slug, request_id) = (path.into_inner(), rid.to_string());
+    let result = async {
+        let inv = invocation(&req, &state, &slug, &request_id).await?;
+        let served = state.app.served_version(inv.org, inv.version).await?;
+        Ok::<_, AppError>(image::metadata(&slug, &served))
+    }
+    .await;
+    match result {
+        Ok(body) => HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body),
+        Err(e) => error(&e, &request_id),
+    }
+}
+
+/// Ready when the endpoint answers requests: active, with a version to
+/// serve (a scaled-to-zero model loads on the first request).
+async fn model_ready(req: HttpRequest, path: web::Path<String>, state: web::Data<ServerState>, rid: RequestId) -> HttpResponse {
+    let (slug, request_id) = (path.into_inner(), rid.to_string());
+    match invocation(&req, &state, &slug, &request_id).await {
+        Ok(_) => HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).finish(),
+        Err(e) => error(&e, &request_id),
+    }
+}
+
+async fn infer(req: HttpRequest, path: web::Path<String>, body: web::Bytes, state: web::Data<ServerState>, rid: RequestId) -> HttpResponse {
+    let started = Instant::now();
+    let (slug, request_id) = (path.into_inner(), rid.to_string());
+    let inv = match invocation(&req, &state, &slug, &request_id).await {
+        Ok(inv) => inv,
+        Err(e) => return error(&e, &request_id),
+    };
+    let idempotency_key = match idempotency_key(&req) {
+        Ok(key) => key,
+        Err(e) => return error(&e, &request_id),
+    };
+    if let Err(e) = state.app.check_invocation_rate(&inv).await {
+        return error(&e, &request_id);
+    }
+    let label = inv.endpoint.to_string();
+    let mut admission = None;
+    let result = answer(&req, &body, &state, &inv, &mut admission).await;
+    let status = match &result {
+        Ok(_) => 200,
+        Err(e) => e.code.http_status(),
+    };
+    let mut event = UsageEvent::of(&inv, idempotency_key.as_deref(), status);
+    if let Ok((_, answer, images)) = &result {
+        event.images = *images;
+        event.compute = answer.compute;
+    }
+    let metered = state.app.meter_request(event).await;
+    if let Some(admission) = admission {
+        state.app.settle(admission, status == 200 && metered.is_ok()).await;
+    }
+    state.app.observe_canary(&inv, status, started.elapsed()).await;
+    metrics::counter!("tenfold_endpoint_requests_total", "endpoint" => label.clone(), "status" => status.to_string()).increment(1);
+    metrics::histogram!("tenfold_endpoint_request_seconds", "endpoint" => label).record(started.elapsed().as_secs_f64());
+    let (body, answer, _) = match result {
+        Ok(ok) => ok,
+        Err(e) => return error(&e, &request_id),
+    };
+    // An answer that is not counted is not given.
+    if let Err(e) = metered {
+        return error(&e, &request_id);
+    }
+    if let Some(took) = answer.cold_start {
+        let (app, org, endpoint) = (state.app.clone(), inv.org, inv.endpoint);
+        tokio::spawn(async move {
+            if let Err(e) = app.record_cold_start(org, endpoint, took).await {
+                tracing::warn!(error = %e, "cold start not recorded");
+            }
+        });
+    }
+    body.respond(&inv.version.to_string())
+}
+
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, AppError> {
+    let Some(value) = req.headers().get("idempotency-key") else { return Ok(None) };
+    match value.to_str() {
+        Ok(key) if !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY => Ok(Some(key.to_owned())),
+        _ => Err(AppError::bad_input("Idempotency-Key", format!("an Idempotency-Key is 1–{MAX_IDEMPOTENCY_KEY} visible ASCII characters"))),
+    }
+}
+
+/// Decodes, runs and encodes one request; the answer, the model's answer
+/// and the images it classified.
+async fn answer(
+    req: &HttpRequest,
+    body: &[u8],
+    state: &ServerState,
+    inv: &Invocation,
+    admission: &mut Option<tenfold_app::Admission>,
+) -> Result<(Encoded, tenfold_serving::Answer, u32), AppError> {
+    let header_length = req.headers().get("inference-header-content-length").and_then(|v| v.to_str().ok());
+    let parsed = tensor::parse(body, header_length).map_err(|m| AppError::bad_input("inputs", m))?;
+    let served = state.app.served_version(inv.org, inv.version).await?;
+    let inputs = image::inputs(&parsed, &served).map_err(|m| AppError::bad_input("inputs", m))?;
+    // Refuse an unknown output before spending the model's time.
+    image::outputs(&parsed, &served, &[]).map_err(|m| AppError::bad_input("outputs", m))?;
+    let images = u32::try_from(inputs.len()).unwrap_or(u32::MAX);
+    *admission = Some(state.app.reserve_quotas(inv, images).await?);
+    let target = ServeTarget {
+        org: inv.org,
+        endpoint: inv.endpoint,
+        label: inv.slug.clone(),
+        version: inv.version,
+        family: inv.family,
+        scaling: inv.scaling,
+        live: inv.live.clone(),
+    };
+    let answer = state.runtime.infer(&target, inputs).await.map_err(serve_error)?;
+    let outputs = image::outputs(&parsed, &served, &answer.outputs).map_err(|m| AppError::bad_input("outputs", m))?;
+    let mut header = json!({
+        "model_name": inv.slug,
+        "model_version": served.number.to_string(),
+        "outputs": [],
+    });
+    if let Some(id) = &parsed.id {
+        header["id"] = Value::String(id.clone());
+    }
+    let mut binary = Vec::new();
+    let mut listed = Vec::with_capacity(outputs.len());
+    for (output, as_binary) in &outputs {
+        let mut entry = json!({ "name": output.name, "datatype": output.datatype(), "shape": output.shape });
+        if *as_binary {
+            let bytes = output.to_binary();
+            entry["parameters"] = json!({ "binary_data_size": bytes.len() });
+            binary.extend(bytes);
+        } else {
+            entry["data"] = output.to_json_data();
+        }
+        listed.push(entry);
+    }
+    header["outputs"] = Value::Array(listed);
+    let mut body = serde_json::to_vec(&header).map_err(AppError::internal)?;
+    let header_length = (!binary.is_empty()).then_some(body.len());
+    body.extend(binary);
+    Ok((Encoded { body, header_length }, answer, images))
+}
+
+/// An encoded answer: JSON, or a JSON header followed by binary outputs.
+struct Encoded {
+    body: Vec<u8>,
+    header_length: Option<usize>,
+}
+
+impl Encoded {
+    fn respond(self, version: &str) -> HttpResponse {
+        let mut res = HttpResponse::Ok();
+        res.insert_header((header::CACHE_CONTROL, "no-store")).insert_header(("Tenfold-Model-Version", version.to_owned()));
+        match self.header_length {
+            Some(n) => res.insert_header(("Inference-Header-Content-Length", n.to_string())).content_type("application/octet-stream"),
+            None => res.content_type("application/json"),
+        };
+        res.body(self.body)
+    }
+}
