@@ -89,14 +89,21 @@ async fn must_show_tritonclient_reads_digits_from_a_cnn_small_endpoint() {
     assert_eq!(endpoint["modelVersion"]["id"], json!(version));
     let (_, key) = app.api_key(&s, &["endpoints:invoke"]).await;
 
-    let out = std::process::Command::new(triton_python())
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/clients/triton_check.py"))
-        .arg(app.address.trim_start_matches("http://"))
-        .arg("digits")
-        .arg(&key)
-        .arg(&data_file)
-        .output()
-        .unwrap();
+    // Off the test's runtime: the server's database and Redis connections
+    // are driven by it, so a blocking wait here would stall them.
+    let (address, data, secret) = (app.address.trim_start_matches("http://").to_owned(), data_file.clone(), key.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(triton_python())
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/clients/triton_check.py"))
+            .arg(address)
+            .arg("digits")
+            .arg(secret)
+            .arg(data)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
     assert!(
         out.status.success(),
         "triton_check.py failed:\n{}\n{}",

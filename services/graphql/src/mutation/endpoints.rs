@@ -163,7 +163,11 @@ impl EndpointsMutation {
 
     /// Issues a key to one of your customers for the endpoints named, with
     /// its own rate limit and monthly quota. The secret is shown once.
-    async fn create_customer_key(&self, ctx: &Context<'_>, input: CreateCustomerKeyInput) -> async_graphql::Result<CreateCustomerKeyPayload> {
+    async fn create_customer_key(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateCustomerKeyInput,
+    ) -> async_graphql::Result<CreateCustomerKeyPayload> {
         let endpoint_ids = input
             .endpoint_ids
             .iter()
