@@ -583,3 +583,118 @@ async fn must_show_a_failing_canary_rolls_back_by_itself() {
     let rollback = edges.iter().find(|e| e["node"]["action"] == "endpoint.canary_rolled_back").expect("audited");
     assert!(rollback["node"]["details"]["reason"].as_str().unwrap().contains("failed"), "{rollback:#}");
 }
+
+async fn call(app: &TestApp, key: &str, body: &str) -> (u16, Option<String>, Value) {
+    let url = format!("{}/v2/models/digits/infer", app.address);
+    let res = app.client.post(url).bearer_auth(key).header("content-type", "application/json").body(body.to_owned()).send().await.unwrap();
+    let retry = res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+    (res.status().as_u16(), retry, res.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn customer_key_rates_and_quotas_answer_in_the_protocol_s_shape_and_mail_the_owner() {
+    let app = TestApp::spawn().await;
+    let s = app.sign_up("ada@example.com", "Acme").await;
+    let _worker = app.spawn_worker_with(2, &[]);
+    let version = tiny_model(&app, &s, 1).await;
+    let endpoint = deploy(&app, &s, &version, "digits").await;
+    let body = infer_body(&first_png(&fixtures_dir().join("mnist-5k.zip"))).to_string();
+
+    // A rate of 6 a minute allows a burst of one, then 429 with Retry-After (GCRA).
+    let res = app
+        .gql(
+            "mutation($e: ID!) { createCustomerKey(input: {name: \"Slow Co\", endpointIds: [$e], rateLimit: 6}) { secret } }",
+            json!({ "e": endpoint["id"] }),
+            Some(&s.access),
+        )
+        .await
+        .ok();
+    let slow = res.str_at("/createCustomerKey/secret");
+    assert_eq!(call(&app, &slow, &body).await.0, 200);
+    let (status, retry, answer) = call(&app, &slow, &body).await;
+    assert_eq!(status, 429, "{answer}");
+    let retry: u64 = retry.expect("Retry-After").parse().unwrap();
+    assert!((1..=10).contains(&retry), "{retry}");
+    assert!(answer["error"].as_str().unwrap().contains("6 requests per minute"), "{answer}");
+
+    // A monthly quota of 5: five answers, then 402 naming the key; the owner is told at 80 % and 100 %.
+    let capped = customer_key(&app, &s, &endpoint, Some(5), "Capped Co").await;
+    for i in 0..5 {
+        assert_eq!(call(&app, &capped, &body).await.0, 200, "request {i}");
+    }
+    let (status, _, answer) = call(&app, &capped, &body).await;
+    assert_eq!(status, 402, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("Customer key Capped Co has used its monthly allowance (5 of 5)"), "{answer}");
+    let eighty = app.mailbox.wait_for("ada@example.com", "Customer key Capped Co is at 80%").await;
+    assert!(eighty.data.contains("4 of its 5"), "{}", eighty.data);
+    app.mailbox.wait_for("ada@example.com", "Customer key Capped Co is used up").await;
+    // Refused requests are not billed: the 402 is a failed request, the 429
+    // (refused before the body is read) is not even recorded.
+    let rows = usage(&app, &s, "CUSTOMER_KEY").await;
+    assert_eq!(quantity(&rows, "REQUESTS"), 6.0, "{rows:#?}");
+    assert_eq!(quantity(&rows, "FAILED_REQUESTS"), 1.0, "{rows:#?}");
+
+    // A revoked key stops working.
+    let id = app.gql("{ customerKeys(first: 10) { edges { node { id name } } } }", json!({}), Some(&s.access)).await.ok();
+    let capped_id =
+        id.at("/customerKeys/edges").as_array().unwrap().iter().find(|e| e["node"]["name"] == "Capped Co").unwrap()["node"]["id"].clone();
+    app.gql("mutation($id: ID!) { revokeCustomerKey(id: $id) }", json!({ "id": capped_id }), Some(&s.access)).await.ok();
+    let (status, _, answer) = call(&app, &capped, &body).await;
+    assert_eq!(status, 401, "{answer}");
+
+    // Prometheus: requests, latency and batch histograms, queue depth, loaded models.
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for name in [
+        "tenfold_endpoint_requests_total{",
+        "tenfold_endpoint_request_seconds_bucket",
+        "tenfold_endpoint_batch_size_bucket",
+        "tenfold_endpoint_queue_depth",
+        "tenfold_models_loaded",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+}
+
+#[tokio::test]
+async fn with_redis_down_rates_fail_open_and_quotas_fail_closed() {
+    let port = tenfold_tests::free_port();
+    let mut redis = tenfold_tests::RedisServer::start(port);
+    let url = format!("redis://127.0.0.1:{port}");
+    let app = TestApp::spawn_with(|s| s.redis.url = tenfold_config::SecretString::from(url.clone())).await;
+    let s = app.sign_up("ada@example.com", "Acme").await;
+    let _worker = app.spawn_worker_with(2, &[]);
+    let version = tiny_model(&app, &s, 1).await;
+    let endpoint = deploy(&app, &s, &version, "digits").await;
+    let key = customer_key(&app, &s, &endpoint, Some(1000), "Steady Co").await;
+    let body = infer_body(&first_png(&fixtures_dir().join("mnist-5k.zip"))).to_string();
+    assert_eq!(call(&app, &key, &body).await.0, 200);
+
+    redis.kill();
+    let metrics_before = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let fail_open = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("tenfold_rate_limit_fail_open_total"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let (status, retry, answer) = call(&app, &key, &body).await;
+    assert_eq!(status, 503, "a quota that cannot be checked is not granted: {answer}");
+    assert!(retry.is_some());
+    assert!(answer["error"].as_str().unwrap().contains("quotas cannot be checked"), "{answer}");
+    let metrics_after = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(fail_open(&metrics_after) > fail_open(&metrics_before), "the rate limit let it through and counted it");
+
+    // Redis back (empty): the quota counter starts again from the database.
+    let _redis = tenfold_tests::RedisServer::start(port);
+    let mut status = 0;
+    for _ in 0..50 {
+        status = call(&app, &key, &body).await.0;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(status, 200, "serving resumes when Redis is back");
+    let rows = usage(&app, &s, "CUSTOMER_KEY").await;
+    assert_eq!(quantity(&rows, "REQUESTS"), 2.0, "{rows:#?}");
+}

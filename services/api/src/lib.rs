@@ -62,6 +62,7 @@ impl Application {
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
         let schema = tenfold_graphql::build_schema(Some(app.clone()), &settings.graphql);
+        tokio::spawn(v2::sweep(app.clone(), runtime.clone()));
         let state = ServerState { app, schema, runtime };
         let metrics = install_metrics();
         let token = MetricsToken(settings.metrics.token.expose_secret().to_owned());

@@ -17,11 +17,15 @@ const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 
 
 /// Installs the process-wide recorder once and returns its handle; later
 /// calls (several servers in one test process) share it.
+/// Inputs per batch: powers of two up to the largest batch an endpoint takes.
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+
 pub fn install_metrics() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full("tenfold_endpoint_batch_size".into()), BATCH_BUCKETS))
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
@@ -32,6 +36,15 @@ pub fn install_metrics() -> PrometheusHandle {
             metrics::describe_histogram!("tenfold_http_request_duration_seconds", metrics::Unit::Seconds, "HTTP request latency");
             metrics::describe_counter!("tenfold_graphql_errors_total", "GraphQL errors returned, by extensions.code");
             metrics::describe_gauge!("tenfold_build_info", "Build information");
+            metrics::describe_counter!("tenfold_endpoint_requests_total", "Inference requests by endpoint id and status");
+            metrics::describe_histogram!(
+                "tenfold_endpoint_request_seconds",
+                metrics::Unit::Seconds,
+                "Inference latency through the gateway"
+            );
+            metrics::describe_histogram!("tenfold_endpoint_batch_size", "Inputs per model call (dynamic batching)");
+            metrics::describe_gauge!("tenfold_endpoint_queue_depth", "Requests waiting for an endpoint's model");
+            metrics::describe_gauge!("tenfold_models_loaded", "Models loaded for serving in this process");
             metrics::gauge!("tenfold_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
             handle
         })

@@ -91,6 +91,7 @@ impl Default for RuntimeOptions {
 /// A loaded model's state, for listings and metrics.
 #[derive(Debug, Clone)]
 pub struct HostStatus {
+    pub org: OrgId,
     pub endpoint: EndpointId,
     pub version: ModelVersionId,
     pub loaded: bool,
@@ -99,6 +100,7 @@ pub struct HostStatus {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct HostKey {
+    org: OrgId,
     endpoint: EndpointId,
     version: ModelVersionId,
     scaling: Scaling,
@@ -138,16 +140,17 @@ impl Runtime {
         }
     }
 
-    /// Stops serving an endpoint (paused or deleted): queued requests are
-    /// answered, then its models unload.
-    pub fn retire_endpoint(&self, endpoint: EndpointId) {
+    /// Stops serving an endpoint's versions other than `keep` (all of them
+    /// when it was paused or deleted): queued requests are answered, then
+    /// those models unload.
+    pub fn retire(&self, endpoint: EndpointId, keep: &[ModelVersionId]) {
         let mut hosts = self.inner.hosts.lock().unwrap_or_else(PoisonError::into_inner);
         hosts.retain(|key, host| {
-            let keep = key.endpoint != endpoint;
-            if !keep {
+            let stays = key.endpoint != endpoint || keep.contains(&key.version);
+            if !stays {
                 host.close();
             }
-            keep
+            stays
         });
         metrics::gauge!("tenfold_serving_hosts").set(hosts.len() as f64);
     }
@@ -156,7 +159,13 @@ impl Runtime {
         let hosts = self.inner.hosts.lock().unwrap_or_else(PoisonError::into_inner);
         hosts
             .iter()
-            .map(|(key, host)| HostStatus { endpoint: key.endpoint, version: key.version, loaded: host.is_loaded(), queued: host.queued() })
+            .map(|(key, host)| HostStatus {
+                org: key.org,
+                endpoint: key.endpoint,
+                version: key.version,
+                loaded: host.is_loaded(),
+                queued: host.queued(),
+            })
             .collect()
     }
 
@@ -165,7 +174,7 @@ impl Runtime {
     /// alias moved, the settings changed): they answer what they hold, then
     /// unload.
     fn host(&self, target: &ServeTarget) -> Result<Arc<Host>, ServeError> {
-        let key = HostKey { endpoint: target.endpoint, version: target.version, scaling: target.scaling };
+        let key = HostKey { org: target.org, endpoint: target.endpoint, version: target.version, scaling: target.scaling };
         let mut hosts = self.inner.hosts.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(host) = hosts.get(&key) {
             return Ok(host.clone());

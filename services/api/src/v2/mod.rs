@@ -25,6 +25,27 @@ use tracing_actix_web::RequestId;
 
 pub use files::BlobModelFiles;
 
+/// How often the sweeper looks for models of paused, deleted or switched endpoints.
+const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Unloads what no endpoint serves any more (paused, deleted, moved on),
+/// without waiting for its idle time: a paused endpoint holds no memory.
+pub async fn sweep(app: tenfold_app::App, runtime: tenfold_serving::Runtime) {
+    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+    loop {
+        tick.tick().await;
+        let mut endpoints: Vec<_> = runtime.status().into_iter().map(|h| (h.org, h.endpoint)).collect();
+        endpoints.sort();
+        endpoints.dedup();
+        for (org, endpoint) in endpoints {
+            match app.live_versions(org, endpoint).await {
+                Ok(live) => runtime.retire(endpoint, &live),
+                Err(e) => tracing::warn!(error = %e, %endpoint, "serving sweep skipped an endpoint"),
+            }
+        }
+    }
+}
+
 use crate::{ServerState, request};
 
 /// The largest inference request body (a batch of encoded images).

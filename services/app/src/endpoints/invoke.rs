@@ -285,6 +285,20 @@ impl App {
         Ok(route)
     }
 
+    /// The versions an endpoint serves now; none when it is paused or gone
+    /// (the serving runtime's sweeper unloads the rest).
+    pub async fn live_versions(&self, org: OrgId, endpoint: EndpointId) -> AppResult<Vec<ModelVersionId>> {
+        let tx = self.inner.store.tenant(org, None).await?;
+        let row = endpoints::get(&tx, org, endpoint.0).await?;
+        tx.commit().await?;
+        let Some(row) = row else { return Ok(Vec::new()) };
+        let Some(route) = self.route(org, &row.slug).await? else { return Ok(Vec::new()) };
+        if route.state == EndpointState::Paused || route.endpoint != endpoint {
+            return Ok(Vec::new());
+        }
+        Ok(route.version.into_iter().chain(route.canary.map(|(v, _, _)| v)).collect())
+    }
+
     /// A served version's number, classes and card, for the protocol's
     /// metadata and outputs.
     pub async fn served_version(&self, org: OrgId, version: ModelVersionId) -> AppResult<std::sync::Arc<ServedVersion>> {
