@@ -619,7 +619,23 @@ async fn customer_key_rates_and_quotas_answer_in_the_protocol_s_shape_and_mail_t
 
     // A monthly quota of 5: five answers, then 402 naming the key; the owner is told at 80 % and 100 %.
     let capped = customer_key(&app, &s, &endpoint, Some(5), "Capped Co").await;
-    for i in 0..5 {
+    // A retry with the same Idempotency-Key is answered again but counted,
+    // and drawn from the quota, once.
+    let url = format!("{}/v2/models/digits/infer", app.address);
+    for _ in 0..2 {
+        let res = app
+            .client
+            .post(&url)
+            .bearer_auth(&capped)
+            .header("content-type", "application/json")
+            .header("idempotency-key", "order-1")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    for i in 1..5 {
         assert_eq!(call(&app, &capped, &body).await.0, 200, "request {i}");
     }
     let (status, _, answer) = call(&app, &capped, &body).await;

@@ -51,7 +51,7 @@ pub(crate) struct Inner {
     /// Sliding windows of canary answers, for automatic rollback.
     pub canaries: crate::endpoints::CanaryWatch,
     /// The usage writer, started by the first metered request.
-    pub meter: std::sync::OnceLock<crate::endpoints::Meter>,
+    pub meter: crate::endpoints::Meter,
 }
 
 impl App {
@@ -78,7 +78,7 @@ impl App {
                 families: backends.families,
                 gateway: Default::default(),
                 canaries: Default::default(),
-                meter: std::sync::OnceLock::new(),
+                meter: Default::default(),
                 settings,
             }),
         })

@@ -176,7 +176,8 @@ async fn infer(req: HttpRequest, path: web::Path<String>, body: web::Bytes, stat
     }
     let metered = state.app.meter_request(event).await;
     if let Some(admission) = admission {
-        state.app.settle(admission, status == 200 && metered.is_ok()).await;
+        // Kept only by a new answer: a retry of a counted one gives it back.
+        state.app.settle(admission, status == 200 && matches!(metered, Ok(true))).await;
     }
     state.app.observe_canary(&inv, status, started.elapsed()).await;
     metrics::counter!("tenfold_endpoint_requests_total", "endpoint" => label.clone(), "status" => status.to_string()).increment(1);

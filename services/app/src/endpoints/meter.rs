@@ -42,7 +42,9 @@ pub struct UsageEvent {
 
 impl UsageEvent {
     /// The event of `inv`'s request; `idempotency_key` (the client's) makes
-    /// its id the same on every retry.
+    /// its id the same on every retry with the same outcome: retries that
+    /// are answered count once, and a failed attempt never uses up the id
+    /// of the answer that follows it.
     pub fn of(inv: &Invocation, idempotency_key: Option<&str>, status: u16) -> Self {
         let id = match idempotency_key {
             Some(key) => {
@@ -50,6 +52,7 @@ impl UsageEvent {
                     .chain_update(inv.org.0.as_bytes())
                     .chain_update(inv.caller.id().as_bytes())
                     .chain_update(inv.endpoint.0.as_bytes())
+                    .chain_update([u8::try_from(status / 100).unwrap_or(5)])
                     .chain_update(key.as_bytes())
                     .finalize();
                 let mut bytes = [0u8; 16];
@@ -102,16 +105,25 @@ pub type Metered = bool;
 
 type Pending = (UsageEvent, oneshot::Sender<AppResult<Metered>>);
 
+/// The writer task's queue; started by the first metered request and
+/// started again if its runtime went away.
+#[derive(Default)]
 pub(crate) struct Meter {
-    queue: mpsc::UnboundedSender<Pending>,
+    queue: std::sync::Mutex<Option<mpsc::UnboundedSender<Pending>>>,
 }
 
 impl Meter {
-    /// Starts the writer task (on the current runtime).
-    pub(crate) fn start(app: &App) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_loop(app.clone(), rx));
-        Self { queue: tx }
+    fn sender(&self, app: &App) -> mpsc::UnboundedSender<Pending> {
+        let mut queue = self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match queue.as_ref() {
+            Some(tx) if !tx.is_closed() => tx.clone(),
+            _ => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(write_loop(app.clone(), rx));
+                *queue = Some(tx.clone());
+                tx
+            }
+        }
     }
 }
 
@@ -153,9 +165,8 @@ async fn write(app: &App, org: OrgId, pending: &[Pending]) -> AppResult<Vec<bool
 impl App {
     /// Records a request's usage durably; returns once it is committed.
     pub async fn meter_request(&self, event: UsageEvent) -> AppResult<Metered> {
-        let meter = self.inner.meter.get_or_init(|| Meter::start(self));
         let (tx, rx) = oneshot::channel();
-        meter.queue.send((event, tx)).map_err(|_| AppError::unavailable("the usage writer stopped; retry", 1))?;
+        self.inner.meter.sender(self).send((event, tx)).map_err(|_| AppError::unavailable("the usage writer stopped; retry", 1))?;
         rx.await.map_err(|_| AppError::unavailable("the usage writer stopped; retry", 1))?
     }
 }
