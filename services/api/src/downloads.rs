@@ -8,7 +8,7 @@
 //! run anything.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use futures::StreamExt;
 use serde::Deserialize;
 
@@ -16,10 +16,13 @@ use tenfold_app::{AppError, Download, SignedQuery};
 use tracing_actix_web::RequestId;
 use uuid::Uuid;
 
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::openapi::schemas::RestError;
 use crate::{ServerState, request};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/downloads/model-versions/{id}/{file}", web::get().to(download));
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(download);
 }
 
 #[derive(Deserialize)]
@@ -29,6 +32,30 @@ struct Query {
     signature: Option<String>,
 }
 
+/// A model version's file (`weights`, `card`, `report`, `report.html`, …);
+/// the link comes from `modelVersion { downloadUrl(file) }`.
+#[utoipa::path(
+    tag = "downloads",
+    params(
+        ("id" = String, Path, description = "The model version's id (a UUID)"),
+        ("file" = String, Path, description = "The file's name"),
+        ("org" = Option<String>, Query, description = "Part of the signed link"),
+        ("expires" = Option<String>, Query, description = "Part of the signed link"),
+        ("signature" = Option<String>, Query, description = "Part of the signed link"),
+    ),
+    responses(
+        (status = 200, description = "The file, as an attachment: weights as bytes, the card and report as JSON, the report page as HTML", content(
+            (Vec<u8> = "application/octet-stream"),
+            (Object = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 400, description = "No such kind of file; the message lists them", body = RestError),
+        (status = 403, description = "The link is incomplete, altered or expired", body = RestError),
+        (status = 404, description = "No such model version or file", body = RestError),
+        (status = 429, description = "Too many requests; `Retry-After` says when to retry", body = RestError),
+    )
+)]
+#[get("/v1/downloads/model-versions/{id}/{file}")]
 async fn download(
     req: HttpRequest,
     path: web::Path<(String, String)>,

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use async_graphql::parser::types::OperationType;
 use async_graphql::{ErrorExtensionValues, Response, Value};
 use serde_json::json;
@@ -15,11 +15,14 @@ use tenfold_app::{AppError, ErrorCode, RequestMeta};
 use tenfold_graphql::{RequestAuth, to_graphql_error};
 use tracing_actix_web::RequestId;
 
+use utoipa_actix_web::service_config::ServiceConfig;
+
 use crate::ServerState;
+use crate::openapi::schemas::{GraphqlErrors, GraphqlRequest, GraphqlResponse};
 use crate::request;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/graphql", web::post().to(post)).route("/graphql", web::get().to(get));
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(graphql_post).service(graphql_get);
 }
 
 pub(crate) fn http_error(status: StatusCode, code: ErrorCode, message: &str) -> HttpResponse {
@@ -28,7 +31,35 @@ pub(crate) fn http_error(status: StatusCode, code: ErrorCode, message: &str) -> 
         .json(json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] }))
 }
 
-async fn post(req: HttpRequest, payload: web::Payload, state: web::Data<ServerState>, request_id: RequestId) -> HttpResponse {
+/// Runs one GraphQL operation (GraphQL over HTTP). JSON bodies, or the
+/// GraphQL multipart request spec for file uploads. The operations and
+/// types are GraphQL's own schema (introspection).
+#[utoipa::path(
+    tag = "graphql",
+    request_body(content(
+        (GraphqlRequest = "application/json"),
+        (GraphqlRequest = "application/graphql+json"),
+    )),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The result; field errors are in `errors`", content(
+            (GraphqlResponse = "application/json"),
+            (GraphqlResponse = "application/graphql-response+json"),
+        )),
+        (status = 400, description = "Not a GraphQL request (bad JSON, a batch, no query), or a request error under application/graphql-response+json", content(
+            (GraphqlErrors = "application/json"),
+            (GraphqlErrors = "application/graphql-response+json"),
+        )),
+        (status = 401, description = "A bad credential", body = GraphqlErrors),
+        (status = 413, description = "The body is larger than `graphql.maxBodyBytes`", body = GraphqlErrors),
+        (status = 429, description = "Too many requests; `Retry-After` says when to retry", body = GraphqlErrors),
+        (status = 402, description = "A multipart upload over the plan's storage quota", body = GraphqlErrors),
+        (status = 403, description = "A multipart upload by a credential that may not upload", body = GraphqlErrors),
+        (status = 415, description = "Neither JSON nor multipart/form-data", body = GraphqlErrors),
+    )
+)]
+#[post("/graphql")]
+async fn graphql_post(req: HttpRequest, payload: web::Payload, state: web::Data<ServerState>, request_id: RequestId) -> HttpResponse {
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if mime == "multipart/form-data" {
@@ -80,7 +111,35 @@ fn missing_query(request: &async_graphql::Request) -> Option<HttpResponse> {
     })
 }
 
-async fn get(req: HttpRequest, payload: web::Payload, state: web::Data<ServerState>, request_id: RequestId) -> HttpResponse {
+/// A query over GET (`?query=…&variables=…`); mutations are refused.
+/// Without a query string: GraphiQL, where enabled. With
+/// `Upgrade: websocket`: subscriptions (graphql-transport-ws).
+#[utoipa::path(
+    tag = "graphql",
+    params(
+        ("query" = Option<String>, Query, description = "The GraphQL document"),
+        ("variables" = Option<String>, Query, description = "The variables as JSON"),
+        ("operationName" = Option<String>, Query),
+    ),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The result, or GraphiQL", content(
+            (GraphqlResponse = "application/json"),
+            (GraphqlResponse = "application/graphql-response+json"),
+            (String = "text/html"),
+        )),
+        (status = 400, description = "The query string is not a GraphQL request", content(
+            (GraphqlErrors = "application/json"),
+            (GraphqlErrors = "application/graphql-response+json"),
+        )),
+        (status = 401, description = "A bad credential", body = GraphqlErrors),
+        (status = 405, description = "A mutation over GET, or no query where GraphiQL is off", body = GraphqlErrors),
+        (status = 413, description = "The body is larger than `graphql.maxBodyBytes`", body = GraphqlErrors),
+        (status = 429, description = "Too many requests; `Retry-After` says when to retry", body = GraphqlErrors),
+    )
+)]
+#[get("/graphql")]
+async fn graphql_get(req: HttpRequest, payload: web::Payload, state: web::Data<ServerState>, request_id: RequestId) -> HttpResponse {
     let upgrade = req.headers().get(header::UPGRADE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if upgrade.eq_ignore_ascii_case("websocket") {
         return match crate::graphql_ws::start(req, payload, state, request_id).await {

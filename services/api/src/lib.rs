@@ -8,6 +8,7 @@ mod graphql_http;
 mod graphql_ws;
 mod health;
 mod metrics_http;
+pub mod openapi;
 mod request;
 mod tus;
 mod uploads;
@@ -24,6 +25,8 @@ use tenfold_config::ExposeSecret;
 use tenfold_graphql::TenfoldSchema;
 use tenfold_serving::{Device, Registry, Runtime, RuntimeOptions};
 use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::AppExt;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 pub use access_log::ACCESS_LOG_TARGET;
 pub use metrics_http::{MetricsToken, install_metrics};
@@ -76,7 +79,7 @@ impl Application {
                     ActixApp::new()
                         .app_data(web::Data::new(metrics.clone()))
                         .app_data(web::Data::new(token.clone()))
-                        .configure(metrics_http::routes)
+                        .service(metrics_http::render)
                 })
                 .workers(1)
                 .shutdown_timeout(settings.server.shutdown_grace_seconds)
@@ -91,6 +94,8 @@ impl Application {
         } else {
             settings.server.workers
         };
+        let register = move |cfg: &mut ServiceConfig| api_routes(cfg, on_api_listener);
+        let document = openapi::Rendered(serde_json::to_string(&openapi::document(register))?);
         let server = HttpServer::new(move || {
             ActixApp::new()
                 .wrap(metrics_http::RequestMetrics)
@@ -98,17 +103,13 @@ impl Application {
                 .app_data(web::Data::new(state.clone()))
                 .app_data(web::Data::new(metrics.clone()))
                 .app_data(web::Data::new(token.clone()))
-                .configure(graphql_http::routes)
-                .configure(health::routes)
-                .configure(tus::routes)
-                .configure(downloads::routes)
-                .configure(v2::routes)
-                .configure(usage_csv::routes)
-                .configure(|cfg| {
-                    if on_api_listener {
-                        metrics_http::routes(cfg);
-                    }
-                })
+                .app_data(web::Data::new(document.clone()))
+                .app_data(web::QueryConfig::default().error_handler(|e, req| request::refuse_extractor("query", &e.to_string(), req)))
+                .app_data(web::PathConfig::default().error_handler(|e, req| request::refuse_extractor("path", &e.to_string(), req)))
+                .default_service(web::to(request::no_route))
+                .into_utoipa_app()
+                .configure(register)
+                .into_app()
         })
         .workers(workers)
         .shutdown_timeout(settings.server.shutdown_grace_seconds)
@@ -144,5 +145,20 @@ impl Application {
     /// A handle to stop the server from elsewhere (tests, `tenfold dev`).
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
+    }
+}
+
+/// Every route of the API's listener; what it mounts is what
+/// `/v1/openapi.json` documents.
+fn api_routes(cfg: &mut ServiceConfig, metrics_on_api_listener: bool) {
+    cfg.configure(graphql_http::routes)
+        .configure(health::routes)
+        .configure(tus::routes)
+        .configure(downloads::routes)
+        .configure(v2::routes)
+        .configure(usage_csv::routes)
+        .configure(openapi::routes);
+    if metrics_on_api_listener {
+        cfg.configure(metrics_http::routes);
     }
 }

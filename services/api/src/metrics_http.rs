@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, web};
 use futures::future::LocalBoxFuture;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -15,11 +15,11 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
-/// Installs the process-wide recorder once and returns its handle; later
-/// calls (several servers in one test process) share it.
 /// Inputs per batch: powers of two up to the largest batch an endpoint takes.
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
+/// Installs the process-wide recorder once and returns its handle; later
+/// calls (several servers in one test process) share it.
 pub fn install_metrics() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
@@ -55,6 +55,17 @@ pub fn install_metrics() -> PrometheusHandle {
 #[derive(Clone)]
 pub struct MetricsToken(pub String);
 
+/// Prometheus text exposition; on the API's listener only when
+/// `metrics.port` is unset, and then behind `metrics.token` when set.
+#[utoipa::path(
+    tag = "operations",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String),
+        (status = 401, description = "The metrics token is required", content_type = "text/plain", body = String),
+    )
+)]
+#[get("/metrics")]
 pub async fn render(req: actix_web::HttpRequest, handle: web::Data<PrometheusHandle>, token: web::Data<MetricsToken>) -> HttpResponse {
     if !token.0.is_empty() {
         let given =
@@ -70,9 +81,8 @@ pub async fn render(req: actix_web::HttpRequest, handle: web::Data<PrometheusHan
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(handle.render())
 }
 
-/// `/metrics` alone, for its own listener.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/metrics", web::get().to(render));
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(render);
 }
 
 /// Counts and times every request by its matched route pattern.

@@ -23,7 +23,7 @@ use std::time::SystemTime;
 
 use actix_web::http::header::HttpDate;
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, delete, head, options, patch, post, web};
 use futures::StreamExt;
 use serde_json::json;
 use tenfold_app::{AppError, Appended, CHECKSUM_ALGORITHMS, Checksum, Chunk, ConflictReason, ErrorCode, NewUpload, Principal, UploadState};
@@ -31,18 +31,16 @@ use tenfold_graphql::{GlobalId, NodeKind};
 use tracing_actix_web::RequestId;
 use uuid::Uuid;
 
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::openapi::schemas::RestError;
 use crate::{ServerState, request};
 
 const TUS_VERSION: &str = "1.0.0";
 const EXTENSIONS: &str = "creation,checksum,termination,expiration";
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/uploads", web::method(actix_web::http::Method::OPTIONS).to(options))
-        .route("/v1/uploads", web::post().to(create))
-        .route("/v1/uploads/{id}", web::method(actix_web::http::Method::OPTIONS).to(options))
-        .route("/v1/uploads/{id}", web::head().to(state))
-        .route("/v1/uploads/{id}", web::patch().to(append))
-        .route("/v1/uploads/{id}", web::delete().to(cancel));
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(tus_options).service(tus_options_upload).service(create).service(upload_state).service(append).service(cancel);
 }
 
 fn tus(mut res: HttpResponseBuilder) -> HttpResponseBuilder {
@@ -50,22 +48,14 @@ fn tus(mut res: HttpResponseBuilder) -> HttpResponseBuilder {
     res
 }
 
-/// The error table as a REST body; tus's own statuses where it has them.
+/// The error table as a REST body (`schemas::RestError`); tus's own
+/// statuses where it has them.
 fn error(e: AppError, request_id: &str) -> HttpResponse {
-    let status = match e.reason {
-        Some(ConflictReason::ChecksumMismatch) => StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
-        _ => StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-    };
-    let message = if e.code == ErrorCode::Internal {
-        tracing::error!(request_id, error = %e, "internal error");
-        format!("internal error; quote request id {request_id} to support")
-    } else {
-        e.public_message().to_owned()
-    };
-    let mut res = tus(HttpResponse::build(status));
-    if let Some(secs) = e.retry_after_secs {
-        res.insert_header((header::RETRY_AFTER, secs.to_string()));
+    let (mut res, message) = request::error_head(&e, request_id);
+    if e.reason == Some(ConflictReason::ChecksumMismatch) {
+        res.status(StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST));
     }
+    res.insert_header(("Tus-Resumable", TUS_VERSION));
     res.json(json!({ "error": { "code": e.code.as_str(), "reason": e.reason.map(|r| r.as_str()), "message": message, "field": e.field, "requestId": request_id } }))
 }
 
@@ -118,7 +108,21 @@ fn with_state(mut res: HttpResponseBuilder, s: &UploadState) -> HttpResponseBuil
     res
 }
 
-async fn options() -> HttpResponse {
+/// The tus versions, extensions and checksum algorithms this server speaks.
+#[utoipa::path(tag = "uploads", responses((status = 204, description = "Tus-Version, Tus-Extension, Tus-Checksum-Algorithm")))]
+#[options("/v1/uploads")]
+async fn tus_options() -> HttpResponse {
+    discovery()
+}
+
+/// The same answer on an upload's URL.
+#[utoipa::path(tag = "uploads", params(("id" = String, Path, description = "The upload")), responses((status = 204, description = "Tus-Version, Tus-Extension, Tus-Checksum-Algorithm")))]
+#[options("/v1/uploads/{id}")]
+async fn tus_options_upload() -> HttpResponse {
+    discovery()
+}
+
+fn discovery() -> HttpResponse {
     HttpResponse::NoContent()
         .insert_header(("Tus-Resumable", TUS_VERSION))
         .insert_header(("Tus-Version", TUS_VERSION))
@@ -127,6 +131,26 @@ async fn options() -> HttpResponse {
         .finish()
 }
 
+/// Creates an upload of `Upload-Length` bytes; `Upload-Metadata` carries
+/// `filename`, `family`, and optionally `dataset`, `redact`, `sha256`.
+#[utoipa::path(
+    tag = "uploads",
+    params(("Tus-Resumable" = String, Header, pattern = r"^1\.0\.0$", description = "The tus version: 1.0.0"), ("Upload-Length" = u64, Header, description = "The file's size in bytes"),
+           ("Upload-Metadata" = String, Header, description = "tus metadata: comma-separated `key base64(value)` pairs")),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created; `Location` is the upload's URL", headers(("Location" = String), ("Upload-Expires" = String))),
+        (status = 400, description = "A header is missing or malformed; the message says which", body = RestError),
+        (status = 401, description = "No or a bad credential", body = RestError),
+        (status = 403, description = "The credential may not upload", body = RestError),
+        (status = 412, description = "`Tus-Resumable: 1.0.0` is missing", body = RestError),
+        (status = 429, description = "Too many requests; `Retry-After` says when to retry", body = RestError),
+        (status = 402, description = "The plan's storage quota would be exceeded", body = RestError),
+        (status = 404, description = "The dataset named in the metadata does not exist", body = RestError),
+        (status = 409, description = "The metadata clashes with the dataset", body = RestError),
+    )
+)]
+#[post("/v1/uploads")]
 async fn create(req: HttpRequest, state: web::Data<ServerState>, rid: RequestId) -> HttpResponse {
     let rid = rid.to_string();
     let p = match principal(&req, &state, &rid).await {
@@ -151,7 +175,23 @@ async fn create(req: HttpRequest, state: web::Data<ServerState>, rid: RequestId)
     }
 }
 
-async fn state(req: HttpRequest, path: web::Path<String>, state: web::Data<ServerState>, rid: RequestId) -> HttpResponse {
+/// Where an upload stands: `Upload-Offset` is where to resume.
+#[utoipa::path(
+    tag = "uploads",
+    params(("id" = String, Path, description = "The upload"), ("Tus-Resumable" = String, Header, pattern = r"^1\.0\.0$", description = "The tus version: 1.0.0")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Upload-Offset, Upload-Length, Upload-Metadata, Upload-Expires (and Tenfold-Dataset-Version once complete)"),
+        (status = 400, description = "A header is missing or malformed; the message says which", body = RestError),
+        (status = 401, description = "No or a bad credential", body = RestError),
+        (status = 403, description = "The credential may not upload", body = RestError),
+        (status = 412, description = "`Tus-Resumable: 1.0.0` is missing", body = RestError),
+        (status = 429, description = "Too many requests; `Retry-After` says when to retry", body = RestError),
+        (status = 404, description = "No such upload: not yours, expired or cancelled", body = RestError),
+    )
+)]
+#[head("/v1/uploads/{id}")]
+async fn upload_state(req: HttpRequest, path: web::Path<String>, state: web::Data<ServerState>, rid: RequestId) -> HttpResponse {
     let rid = rid.to_string();
     let p = match principal(&req, &state, &rid).await {
         Ok(p) => p,
@@ -170,6 +210,30 @@ async fn state(req: HttpRequest, path: web::Path<String>, state: web::Data<Serve
     }
 }
 
+/// Appends bytes at `Upload-Offset`; the last chunk completes the upload
+/// into a dataset version (`Tenfold-Dataset-Version`).
+#[utoipa::path(
+    tag = "uploads",
+    params(("id" = String, Path, description = "The upload"), ("Tus-Resumable" = String, Header, pattern = r"^1\.0\.0$", description = "The tus version: 1.0.0"),
+           ("Upload-Offset" = u64, Header, description = "Where this body starts"),
+           ("Upload-Checksum" = Option<String>, Header, description = "`sha1|sha256|md5 base64(digest)` of this body")),
+    request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Appended; Upload-Offset is the new offset"),
+        (status = 400, description = "A header is missing or malformed; the message says which", body = RestError),
+        (status = 401, description = "No or a bad credential", body = RestError),
+        (status = 403, description = "The credential may not upload", body = RestError),
+        (status = 412, description = "`Tus-Resumable: 1.0.0` is missing", body = RestError),
+        (status = 429, description = "Too many requests; `Retry-After` says when to retry", body = RestError),
+        (status = 402, description = "The plan's storage quota would be exceeded", body = RestError),
+        (status = 404, description = "No such upload: not yours, expired or cancelled", body = RestError),
+        (status = 409, description = "Upload-Offset is not the upload's offset, or the upload is complete", body = RestError),
+        (status = 415, description = "The body is not application/offset+octet-stream", body = RestError),
+        (status = 460, description = "The body does not match Upload-Checksum", body = RestError),
+    )
+)]
+#[patch("/v1/uploads/{id}")]
 async fn append(
     req: HttpRequest,
     path: web::Path<String>,
@@ -245,6 +309,23 @@ async fn receive(mut payload: web::Payload, room: u64, checksum: Option<Checksum
     Ok(Chunk { file, len, checksum, whole })
 }
 
+/// Cancels an upload and deletes what arrived.
+#[utoipa::path(
+    tag = "uploads",
+    params(("id" = String, Path, description = "The upload"), ("Tus-Resumable" = String, Header, pattern = r"^1\.0\.0$", description = "The tus version: 1.0.0")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Cancelled"),
+        (status = 400, description = "A header is missing or malformed; the message says which", body = RestError),
+        (status = 401, description = "No or a bad credential", body = RestError),
+        (status = 403, description = "The credential may not upload", body = RestError),
+        (status = 412, description = "`Tus-Resumable: 1.0.0` is missing", body = RestError),
+        (status = 429, description = "Too many requests; `Retry-After` says when to retry", body = RestError),
+        (status = 404, description = "No such upload: not yours, expired or cancelled", body = RestError),
+        (status = 409, description = "The upload is complete", body = RestError),
+    )
+)]
+#[delete("/v1/uploads/{id}")]
 async fn cancel(req: HttpRequest, path: web::Path<String>, state: web::Data<ServerState>, rid: RequestId) -> HttpResponse {
     let rid = rid.to_string();
     let p = match principal(&req, &state, &rid).await {

@@ -23,22 +23,9 @@ fn too_large(limit: u64) -> HttpResponse {
     http_error(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::BadUserInput, &format!("the request body is larger than {limit} bytes"))
 }
 
-/// Reads a body of at most `limit` bytes: refused by its Content-Length
-/// first, then while streaming (chunked bodies have none).
-pub async fn read_capped(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, HttpResponse> {
-    if declared_length(req).is_some_and(|n| n > limit as u64) {
-        return Err(too_large(limit as u64));
-    }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| http_error(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, &format!("the body could not be read: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large(limit as u64));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+/// Reads a body of at most `limit` bytes, refusing in GraphQL's shape.
+pub async fn read_capped(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<web::BytesMut, HttpResponse> {
+    crate::request::read_body(req, payload, limit).await.map_err(|e| http_error(e.status(), ErrorCode::BadUserInput, &e.message()))
 }
 
 /// What a multipart request must satisfy before anything else is looked

@@ -3,16 +3,19 @@
 //! `usage:read`; the same rows as GraphQL `usage`).
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use tenfold_app::{AppError, UsageGroup, UsageRow, UsageUnit};
+use tenfold_app::{AppError, UsageGroup, UsageRow};
 use tracing_actix_web::RequestId;
 
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::openapi::schemas::RestError;
 use crate::{ServerState, request};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/usage.csv", web::get().to(usage_csv));
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(usage_csv);
 }
 
 #[derive(Deserialize)]
@@ -33,31 +36,13 @@ fn time(field: &'static str, raw: Option<&str>) -> Result<DateTime<Utc>, AppErro
 fn groups(raw: Option<&str>) -> Result<Vec<UsageGroup>, AppError> {
     let Some(raw) = raw.filter(|r| !r.is_empty()) else { return Ok(Vec::new()) };
     raw.split(',')
-        .map(|g| match g.trim() {
-            "HOUR" => Ok(UsageGroup::Hour),
-            "DAY" => Ok(UsageGroup::Day),
-            "ENDPOINT" => Ok(UsageGroup::Endpoint),
-            "KEY" => Ok(UsageGroup::Key),
-            "CUSTOMER_KEY" => Ok(UsageGroup::CustomerKey),
-            "UNIT" => Ok(UsageGroup::Unit),
-            other => Err(AppError::bad_input(
-                "groupBy",
-                format!("unknown grouping {other:?}; use a comma-separated list of HOUR, DAY, ENDPOINT, KEY, CUSTOMER_KEY, UNIT"),
-            )),
+        .map(|g| {
+            UsageGroup::from_code(g.trim()).ok_or_else(|| {
+                let known: Vec<&str> = UsageGroup::ALL.iter().map(|g| g.as_str()).collect();
+                AppError::bad_input("groupBy", format!("unknown grouping {g:?}; use a comma-separated list of {}", known.join(", ")))
+            })
         })
         .collect()
-}
-
-pub fn unit_name(u: UsageUnit) -> &'static str {
-    match u {
-        UsageUnit::Requests => "REQUESTS",
-        UsageUnit::Images => "IMAGES",
-        UsageUnit::InputTokens => "INPUT_TOKENS",
-        UsageUnit::OutputTokens => "OUTPUT_TOKENS",
-        UsageUnit::InferenceSeconds => "INFERENCE_SECONDS",
-        UsageUnit::TrainingSeconds => "TRAINING_SECONDS",
-        UsageUnit::FailedRequests => "FAILED_REQUESTS",
-    }
 }
 
 fn to_csv(rows: &[UsageRow]) -> Result<Vec<u8>, AppError> {
@@ -71,7 +56,7 @@ fn to_csv(rows: &[UsageRow]) -> Result<Vec<u8>, AppError> {
             id(r.endpoint_id),
             id(r.api_key_id),
             id(r.customer_key_id),
-            unit_name(r.unit).to_owned(),
+            r.unit.as_str().to_owned(),
             r.quantity.to_string(),
         ])
         .map_err(AppError::internal)?;
@@ -79,6 +64,25 @@ fn to_csv(rows: &[UsageRow]) -> Result<Vec<u8>, AppError> {
     out.into_inner().map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))
 }
 
+/// The organization's metered usage between `from` and `to`, one row per
+/// group and unit (the same rows as GraphQL `usage`).
+#[utoipa::path(
+    tag = "usage",
+    params(
+        ("from" = String, Query, description = "RFC 3339 time, inclusive", example = "2026-12-01T00:00:00Z"),
+        ("to" = String, Query, description = "RFC 3339 time, exclusive", example = "2027-01-01T00:00:00Z"),
+        ("groupBy" = Option<String>, Query, description = "Comma-separated HOUR, DAY, ENDPOINT, KEY, CUSTOMER_KEY, UNIT"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "CSV: hour, day, endpoint_id, api_key_id, customer_key_id, unit, quantity", content_type = "text/csv", body = String),
+        (status = 400, description = "A parameter is missing or malformed; the message says which", body = RestError),
+        (status = 401, description = "No or a bad credential", body = RestError),
+        (status = 403, description = "The credential may not read usage (`usage:read`)", body = RestError),
+        (status = 429, description = "Too many requests; `Retry-After` says when to retry", body = RestError),
+    )
+)]
+#[get("/v1/usage.csv")]
 async fn usage_csv(req: HttpRequest, query: web::Query<Query>, state: web::Data<ServerState>, rid: RequestId) -> HttpResponse {
     let request_id = rid.to_string();
     let result = async {

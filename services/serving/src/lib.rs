@@ -1,8 +1,10 @@
-//! The serving runtime: each (endpoint, version) a model on its own thread
-//! off the async runtime, fed by a bounded queue that forms batches of up
-//! to `max_batch_size` inputs or `max_batch_delay_ms`, unloaded when idle
-//! (scale to zero) and loaded again by the next request, which waits for
-//! it (bounded). A full queue answers at once with `Overloaded`.
+//! The serving runtime: each (endpoint, version) served by model threads
+//! (replicas, `min_replicas`–`max_replicas`, each its own copy of the
+//! model) off the async runtime, fed by one bounded queue from which they
+//! form batches of up to `max_batch_size` inputs or `max_batch_delay_ms`;
+//! unloaded when idle (scale to zero) and loaded again by the next request,
+//! which waits for it (bounded). A full queue answers at once with
+//! `Overloaded`.
 //!
 //! The runtime knows nothing of tenants, keys or protocols: the gateway
 //! authorizes, meters and speaks HTTP; [`ModelFiles`] brings a version's
@@ -95,6 +97,8 @@ pub struct HostStatus {
     pub endpoint: EndpointId,
     pub version: ModelVersionId,
     pub loaded: bool,
+    /// Model threads with the model loaded.
+    pub replicas: usize,
     pub queued: usize,
 }
 
@@ -164,6 +168,7 @@ impl Runtime {
                 endpoint: key.endpoint,
                 version: key.version,
                 loaded: host.is_loaded(),
+                replicas: host.loaded_replicas(),
                 queued: host.queued(),
             })
             .collect()

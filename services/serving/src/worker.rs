@@ -1,36 +1,74 @@
-//! The thread of one served model: load, then answer batches until idle.
+//! A replica: a thread that loads the model, then answers batches from the
+//! host's queue until it is idle (or the queue is retired).
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use tenfold_domain::{ModelVersionId, OrgId};
 use tenfold_ml::MlError;
 use tenfold_ml::family::{ServeInput, Served};
 use tracing::{info, warn};
 
-use crate::host::{Host, Work};
+use crate::host::{Host, Queue, Work};
 use crate::{Answer, ModelFiles, ServeError};
 
+/// One model thread of a host, counted in its queue's `running` until it
+/// departs: by choice (idle), because its load failed, or by unwinding
+/// (its `Drop`), so the count never outlives the thread.
+pub(crate) struct Replica {
+    host: Arc<Host>,
+    queue: Receiver<Work>,
+    running: Arc<AtomicUsize>,
+    /// Its load is the endpoint's cold start (the first replica of an opening).
+    first: bool,
+    gone: bool,
+}
+
+impl Replica {
+    pub(crate) fn new(host: Arc<Host>, queue: Receiver<Work>, running: Arc<AtomicUsize>, first: bool) -> Self {
+        Self { host, queue, running, first, gone: false }
+    }
+
+    /// Uncounts this replica (under the queue's lock, held by the caller);
+    /// the last of its opening closes the queue, so nothing more is sent
+    /// to it. Returns whether it was the last.
+    fn depart(&mut self, open: &mut Option<Queue>) -> bool {
+        self.gone = true;
+        let last = self.running.fetch_sub(1, Ordering::Relaxed) == 1;
+        if last && open.as_ref().is_some_and(|q| Arc::ptr_eq(&q.running, &self.running)) {
+            open.take();
+        }
+        last
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if !self.gone {
+            let host = self.host.clone();
+            self.depart(&mut host.lock_queue());
+        }
+    }
+}
+
 /// Fetches the files (async), then loads and serves on a thread of its own.
-pub(crate) fn start(host: Arc<Host>, queue: Receiver<Work>, files: Arc<dyn ModelFiles>, org: OrgId, version: ModelVersionId) {
+pub(crate) fn start(replica: Replica, files: Arc<dyn ModelFiles>, org: OrgId, version: ModelVersionId) {
     let started = Instant::now();
     tokio::spawn(async move {
         let dir = files.fetch(org, version).await;
-        let spawned = std::thread::Builder::new().name(format!("serve-{}", host.label)).spawn({
-            let host = host.clone();
-            move || run(&host, &queue, dir, started)
-        });
-        if let Err(e) = spawned {
+        let name = format!("serve-{}", replica.host.label);
+        // A thread that cannot start drops its replica, which departs.
+        if let Err(e) = std::thread::Builder::new().name(name).spawn(move || run(replica, dir, started)) {
             warn!(error = %e, "cannot start a model thread");
-            host.queue.lock().unwrap_or_else(PoisonError::into_inner).take();
         }
     });
 }
 
-fn run(host: &Host, queue: &Receiver<Work>, dir: Result<PathBuf, String>, started: Instant) {
+fn run(mut replica: Replica, dir: Result<PathBuf, String>, started: Instant) {
+    let host = replica.host.clone();
     let model = dir.map_err(|e| ServeError::Unavailable(format!("the model's files cannot be read: {e}"))).and_then(|dir| {
         let family = host.families.get(host.family).map_err(|e| ServeError::Unavailable(e.to_string()))?;
         family.load_for_serving(&dir, &host.device).map_err(|e| ServeError::Unavailable(format!("the model cannot be loaded: {e}")))
@@ -39,34 +77,41 @@ fn run(host: &Host, queue: &Receiver<Work>, dir: Result<PathBuf, String>, starte
         Ok(model) => model,
         Err(e) => {
             warn!(endpoint = %host.label, error = %e, "model load failed");
-            // Answer everyone waiting, and let the next request try again.
-            host.queue.lock().unwrap_or_else(PoisonError::into_inner).take();
-            while let Ok(work) = queue.recv() {
-                host.depth.fetch_sub(1, Ordering::Relaxed);
-                let _ = work.reply.send(Err(e.clone()));
+            // The only replica answers everyone waiting, and the next
+            // request tries again; with others serving, it just leaves.
+            let last = replica.depart(&mut host.lock_queue());
+            if last {
+                while let Ok(work) = replica.queue.recv() {
+                    host.depth.fetch_sub(1, Ordering::Relaxed);
+                    let _ = work.reply.send(Err(e.clone()));
+                }
             }
             return;
         }
     };
-    let cold_start = started.elapsed();
-    host.loaded.store(true, Ordering::Relaxed);
+    let loaded = started.elapsed();
+    host.loaded.fetch_add(1, Ordering::Relaxed);
     metrics::gauge!("tenfold_models_loaded").increment(1.0);
-    metrics::histogram!("tenfold_endpoint_cold_start_seconds", "endpoint" => host.label.clone()).record(cold_start.as_secs_f64());
-    info!(endpoint = %host.label, ms = cold_start.as_millis() as u64, "model loaded");
-    serve(host, queue, model.as_ref(), Some(cold_start));
-    host.loaded.store(false, Ordering::Relaxed);
+    let cold_start = replica.first.then_some(loaded);
+    if cold_start.is_some() {
+        metrics::histogram!("tenfold_endpoint_cold_start_seconds", "endpoint" => host.label.clone()).record(loaded.as_secs_f64());
+    }
+    info!(endpoint = %host.label, ms = loaded.as_millis() as u64, "model loaded");
+    serve(&mut replica, model.as_ref(), cold_start);
+    host.loaded.fetch_sub(1, Ordering::Relaxed);
     metrics::gauge!("tenfold_models_loaded").decrement(1.0);
     info!(endpoint = %host.label, "model unloaded");
 }
 
-fn serve(host: &Host, queue: &Receiver<Work>, model: &dyn Served, mut cold_start: Option<Duration>) {
+fn serve(replica: &mut Replica, model: &dyn Served, mut cold_start: Option<Duration>) {
+    let host = replica.host.clone();
+    let queue = replica.queue.clone();
     let max = host.scaling.max_batch_size as usize;
-    let idle = host.scaling.idle_unload();
     let mut carried: Option<Work> = None;
     loop {
         let first = match carried.take() {
             Some(work) => work,
-            None => match next(host, queue, idle) {
+            None => match next(replica) {
                 Some(work) => work,
                 None => return,
             },
@@ -89,31 +134,41 @@ fn serve(host: &Host, queue: &Receiver<Work>, model: &dyn Served, mut cold_start
         }
         host.depth.fetch_sub(batch.len(), Ordering::Relaxed);
         metrics::gauge!("tenfold_endpoint_queue_depth", "endpoint" => host.label.clone()).set(host.depth.load(Ordering::Relaxed) as f64);
-        answer(host, model, batch, cold_start.take());
+        answer(&host, model, batch, cold_start.take());
     }
 }
 
-/// The next request; `None` when the model should unload (idle, or retired
-/// and drained).
-fn next(host: &Host, queue: &Receiver<Work>, idle: Option<Duration>) -> Option<Work> {
-    let got = match idle {
-        Some(idle) => queue.recv_timeout(idle),
-        None => queue.recv().map_err(|_| RecvTimeoutError::Disconnected),
-    };
-    match got {
-        Ok(work) => Some(work),
-        Err(RecvTimeoutError::Disconnected) => None,
-        Err(RecvTimeoutError::Timeout) => {
-            // Senders send under this lock: with it held and the queue
-            // empty, nobody can be waiting in it.
-            let mut sender = host.queue.lock().unwrap_or_else(PoisonError::into_inner);
-            match queue.try_recv() {
-                Ok(work) => Some(work),
-                Err(TryRecvError::Empty) => {
-                    sender.take();
-                    None
+/// The next request; `None` when this replica should leave: idle while
+/// more than `min_replicas` run (the last of them, with `min_replicas` 0,
+/// unloads the model), or its queue retired and drained.
+fn next(replica: &mut Replica) -> Option<Work> {
+    let scaling = replica.host.scaling;
+    let idle = Duration::from_secs(u64::from(scaling.idle_unload_seconds));
+    loop {
+        match replica.queue.recv_timeout(idle) {
+            Ok(work) => return Some(work),
+            Err(RecvTimeoutError::Disconnected) => return None,
+            Err(RecvTimeoutError::Timeout) => {
+                // Senders send under this lock: with it held and the queue
+                // empty, nobody can be waiting in it.
+                let host = replica.host.clone();
+                let mut open = host.lock_queue();
+                let running = replica.running.load(Ordering::Relaxed);
+                if running > (scaling.min_replicas as usize).max(1) {
+                    replica.depart(&mut open);
+                    return None;
                 }
-                Err(TryRecvError::Disconnected) => None,
+                if scaling.min_replicas > 0 {
+                    continue;
+                }
+                match replica.queue.try_recv() {
+                    Ok(work) => return Some(work),
+                    Err(TryRecvError::Empty) => {
+                        replica.depart(&mut open);
+                        return None;
+                    }
+                    Err(TryRecvError::Disconnected) => return None,
+                }
             }
         }
     }

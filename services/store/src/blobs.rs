@@ -179,6 +179,25 @@ impl BlobStore {
         }
     }
 
+    /// Copies the blob into the file `dest` (created or truncated) and
+    /// syncs it: a model's or a job's files laid out on local disk.
+    pub async fn copy_to(&self, org: OrgId, sha256: &str, dest: &std::path::Path) -> Result<(), BlobError> {
+        let blob = self.open_local(org, sha256).await?;
+        let mut source = blob.file.try_clone()?;
+        let dest = dest.to_owned();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            use std::io::{Seek, SeekFrom};
+            source.seek(SeekFrom::Start(0))?;
+            let mut out = std::fs::File::create(&dest)?;
+            std::io::copy(&mut source, &mut out)?;
+            out.sync_all()
+        })
+        .await??;
+        // `blob` (and its scratch copy, if the store is remote) lives until here.
+        drop(blob);
+        Ok(())
+    }
+
     /// A small blob read whole (a report, a model card); larger than `max`
     /// is an error rather than a surprise allocation.
     pub async fn read_small(&self, org: OrgId, sha256: &str, max: u64) -> Result<Vec<u8>, BlobError> {

@@ -32,8 +32,14 @@ impl Store {
         if opts.url.starts_with("sqlite:") {
             // SQLite serialises writers; WAL lets readers go on meanwhile and
             // busy_timeout makes a writer wait instead of failing at once.
+            // In WAL mode `synchronous = NORMAL` keeps every commit through a
+            // crash of the process (`kill -9`: the metering test) and skips
+            // the fsync per commit; only an OS crash or power loss can lose
+            // the last commits, which the embedded backend accepts
+            // (PostgreSQL is the production database).
             o.map_sqlx_sqlite_opts(|so| {
                 so.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
                     .create_if_missing(true)

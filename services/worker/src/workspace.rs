@@ -28,21 +28,10 @@ impl Workspace {
 
     /// Copies blob `sha256` of `org` to `dest`.
     pub async fn fetch(app: &App, org: OrgId, sha256: &str, dest: &Path) -> anyhow::Result<()> {
-        let blob = app.blobs().open_local(org, sha256).await.map_err(|e| anyhow::anyhow!("blob {sha256} cannot be read: {e}"))?;
-        let mut source = blob.file.try_clone()?;
-        let dest = dest.to_owned();
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            use std::io::{Seek, SeekFrom};
-            source.seek(SeekFrom::Start(0))?;
-            if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            let mut out = std::fs::File::create(&dest)?;
-            std::io::copy(&mut source, &mut out)?;
-            Ok(())
-        })
-        .await??;
-        Ok(())
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        app.blobs().copy_to(org, sha256, dest).await.map_err(|e| anyhow::anyhow!("blob {sha256} cannot be copied: {e}"))
     }
 
     /// Copies a set of files (name → sha256) into `dir`.

@@ -28,19 +28,10 @@ impl ModelFiles for BlobModelFiles {
             if name.contains(['/', '\\']) || name.starts_with('.') {
                 return Err(format!("unexpected file name {name:?} in a stored manifest"));
             }
-            let blob = self.app.blobs().open_local(org, sha).await.map_err(|e| format!("blob {sha} cannot be read: {e}"))?;
-            let mut source = blob.file.try_clone().map_err(|e| e.to_string())?;
-            let dest = staging.join(name);
-            tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-                use std::io::{Seek, SeekFrom};
-                source.seek(SeekFrom::Start(0))?;
-                let mut out = std::fs::File::create(&dest)?;
-                std::io::copy(&mut source, &mut out)?;
-                out.sync_all()
-            })
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("copying {name}: {e}"))?;
+            if let Err(e) = self.app.blobs().copy_to(org, sha, &staging.join(name)).await {
+                let _ = std::fs::remove_dir_all(&staging);
+                return Err(format!("copying {name} (blob {sha}): {e}"));
+            }
         }
         match std::fs::rename(&staging, &dir) {
             Ok(()) => Ok(dir),

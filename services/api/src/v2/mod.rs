@@ -15,13 +15,17 @@ mod tensor;
 
 use std::time::Instant;
 
-use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde_json::{Value, json};
-use tenfold_app::{AppError, ErrorCode, Invocation, UsageEvent};
+use tenfold_app::{AppError, Invocation, UsageEvent};
 use tenfold_domain::Family;
 use tenfold_serving::{ServeError, ServeTarget};
 use tracing_actix_web::RequestId;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::openapi::schemas::{InferResponse, InferenceError, ModelMetadata, ServerLive, ServerMetadata, ServerReady};
+use crate::{ServerState, request};
 
 pub use files::BlobModelFiles;
 
@@ -46,38 +50,17 @@ pub async fn sweep(app: tenfold_app::App, runtime: tenfold_serving::Runtime) {
     }
 }
 
-use crate::{ServerState, request};
-
 /// The largest inference request body (a batch of encoded images).
 pub const MAX_BODY_BYTES: usize = 32 << 20;
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v2/health/live", web::get().to(live))
-        .route("/v2/health/ready", web::get().to(ready))
-        .route("/v2", web::get().to(server_metadata))
-        .route("/v2/models/{slug}", web::get().to(model_metadata))
-        .route("/v2/models/{slug}/ready", web::get().to(model_ready))
-        .service(web::resource("/v2/models/{slug}/infer").app_data(web::PayloadConfig::new(MAX_BODY_BYTES)).route(web::post().to(infer)));
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(server_live).service(server_ready).service(server_metadata).service(model_metadata).service(model_ready).service(infer);
 }
 
-/// The protocol's error shape, with our status and headers.
+/// The protocol's error shape (`schemas::InferenceError`), with our status and headers.
 fn error(e: &AppError, request_id: &str) -> HttpResponse {
-    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let message = if e.code == ErrorCode::Internal {
-        tracing::error!(request_id, error = %e, "internal error");
-        format!("internal error; quote request id {request_id} to support")
-    } else {
-        e.public_message().to_owned()
-    };
-    let mut res = HttpResponse::build(status);
-    res.insert_header((header::CACHE_CONTROL, "no-store"));
-    if let Some(secs) = e.retry_after_secs {
-        res.insert_header((header::RETRY_AFTER, secs.to_string()));
-    }
-    if e.code == ErrorCode::Unauthenticated {
-        res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
-    }
+    let (mut res, message) = request::error_head(e, request_id);
     res.json(json!({ "error": message }))
 }
 
@@ -90,11 +73,20 @@ fn serve_error(e: ServeError) -> AppError {
     }
 }
 
-async fn live() -> HttpResponse {
+/// The server is alive.
+#[utoipa::path(tag = "inference", responses((status = 200, description = "Alive", body = ServerLive)))]
+#[get("/v2/health/live")]
+async fn server_live() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "live": true }))
 }
 
-async fn ready(state: web::Data<ServerState>) -> HttpResponse {
+/// The server can answer: its database and broker answer.
+#[utoipa::path(tag = "inference", responses(
+    (status = 200, description = "Ready", body = ServerReady),
+    (status = 503, description = "The database or the broker does not answer", body = InferenceError),
+))]
+#[get("/v2/health/ready")]
+async fn server_ready(state: web::Data<ServerState>) -> HttpResponse {
     match state.app.ready().await {
         Ok(()) => HttpResponse::Ok().json(json!({ "ready": true })),
         Err(e) => {
@@ -104,6 +96,9 @@ async fn ready(state: web::Data<ServerState>) -> HttpResponse {
     }
 }
 
+/// The server's name, version and protocol extensions.
+#[utoipa::path(tag = "inference", responses((status = 200, description = "Server metadata", body = ServerMetadata)))]
+#[get("/v2")]
 async fn server_metadata() -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "name": "tenfold",
@@ -124,6 +119,17 @@ async fn invocation(req: &HttpRequest, state: &ServerState, slug: &str, request_
     Ok(inv)
 }
 
+/// The endpoint's model: its inputs, outputs and classes.
+#[utoipa::path(tag = "inference", params(("slug" = String, Path, description = "The endpoint's slug", example = "digits")), security(("bearer" = [])), responses(
+    (status = 200, description = "Model metadata", body = ModelMetadata),
+    (status = 400, description = "The endpoint's family is not served over this protocol", body = InferenceError),
+    (status = 401, description = "No or a bad credential", body = InferenceError),
+    (status = 403, description = "The credential may not call this endpoint", body = InferenceError),
+    (status = 404, description = "No such endpoint", body = InferenceError),
+    (status = 429, description = "Over a rate limit; `Retry-After` says when to retry", body = InferenceError, headers(("Retry-After" = u64))),
+    (status = 503, description = "The endpoint is paused or has no version to serve", body = InferenceError),
+))]
+#[get("/v2/models/{slug}")]
 async fn model_metadata(req: HttpRequest, path: web::Path<String>, state: web::Data<ServerState>, rid: RequestId) -> HttpResponse {
     let (slug, request_id) = (path.into_inner(), rid.to_string());
     let result = async {
@@ -140,6 +146,16 @@ async fn model_metadata(req: HttpRequest, path: web::Path<String>, state: web::D
 
 /// Ready when the endpoint answers requests: active, with a version to
 /// serve (a scaled-to-zero model loads on the first request).
+#[utoipa::path(tag = "inference", params(("slug" = String, Path, description = "The endpoint's slug", example = "digits")), security(("bearer" = [])), responses(
+    (status = 200, description = "Ready: active, with a version to serve"),
+    (status = 400, description = "The endpoint's family is not served over this protocol", body = InferenceError),
+    (status = 401, description = "No or a bad credential", body = InferenceError),
+    (status = 403, description = "The credential may not call this endpoint", body = InferenceError),
+    (status = 404, description = "No such endpoint", body = InferenceError),
+    (status = 429, description = "Over a rate limit; `Retry-After` says when to retry", body = InferenceError, headers(("Retry-After" = u64))),
+    (status = 503, description = "The endpoint is paused or has no version to serve", body = InferenceError),
+))]
+#[get("/v2/models/{slug}/ready")]
 async fn model_ready(req: HttpRequest, path: web::Path<String>, state: web::Data<ServerState>, rid: RequestId) -> HttpResponse {
     let (slug, request_id) = (path.into_inner(), rid.to_string());
     match invocation(&req, &state, &slug, &request_id).await {
@@ -148,7 +164,45 @@ async fn model_ready(req: HttpRequest, path: web::Path<String>, state: web::Data
     }
 }
 
-async fn infer(req: HttpRequest, path: web::Path<String>, body: web::Bytes, state: web::Data<ServerState>, rid: RequestId) -> HttpResponse {
+/// Runs the endpoint's model. JSON tensors, or Triton's binary tensor
+/// extension (`Inference-Header-Content-Length` bytes of JSON, then the
+/// tensors' bytes). Counted once per `Idempotency-Key`.
+#[utoipa::path(
+    tag = "inference",
+    params(
+        ("slug" = String, Path, description = "The endpoint's slug", example = "digits"),
+        ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key is counted once"),
+        ("Inference-Header-Content-Length" = Option<u64>, Header, description = "With a binary body: the JSON header's length"),
+    ),
+    request_body(content(
+        (tensor::RequestHeader = "application/json"),
+        (Vec<u8> = "application/octet-stream"),
+    )),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The outputs; binary ones after the JSON header", content(
+            (InferResponse = "application/json"),
+            (Vec<u8> = "application/octet-stream"),
+        )),
+        (status = 400, description = "Bad tensors, or a family not served over this protocol; the message says what to fix", body = InferenceError),
+        (status = 401, description = "No or a bad credential", body = InferenceError),
+        (status = 402, description = "Over the plan's or the customer key's monthly quota", body = InferenceError),
+        (status = 403, description = "The credential may not call this endpoint", body = InferenceError),
+        (status = 404, description = "No such endpoint", body = InferenceError),
+        (status = 409, description = "The Idempotency-Key was used for another request", body = InferenceError),
+        (status = 413, description = "The body is over 32 MiB", body = InferenceError),
+        (status = 429, description = "Over a rate limit, or the model's queue is full; `Retry-After` says when to retry", body = InferenceError, headers(("Retry-After" = u64))),
+        (status = 503, description = "Paused, loading too long, or metering unavailable", body = InferenceError),
+    )
+)]
+#[post("/v2/models/{slug}/infer")]
+async fn infer(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<ServerState>,
+    rid: RequestId,
+) -> HttpResponse {
     let started = Instant::now();
     let (slug, request_id) = (path.into_inner(), rid.to_string());
     let inv = match invocation(&req, &state, &slug, &request_id).await {
@@ -162,6 +216,15 @@ async fn infer(req: HttpRequest, path: web::Path<String>, body: web::Bytes, stat
     if let Err(e) = state.app.check_invocation_rate(&inv).await {
         return error(&e, &request_id);
     }
+    // Read only now: an unauthorized or over-rate caller's bytes are never taken in.
+    let body = match request::read_body(&req, payload, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(e) => {
+            return HttpResponse::build(e.status())
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(json!({ "error": e.message() }));
+        }
+    };
     let label = inv.endpoint.to_string();
     let mut admission = None;
     let result = answer(&req, &body, &state, &inv, &mut admission).await;

@@ -10,30 +10,45 @@ use serde_json::{Map, Value};
 /// Elements one request may carry (over all inputs).
 pub const MAX_ELEMENTS: usize = 64 << 20;
 
-#[derive(Debug, Deserialize)]
+/// An inference request's JSON (the whole body, or the header before the
+/// binary tensors).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = InferRequest)]
 pub struct RequestHeader {
     pub id: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub parameters: Map<String, Value>,
     pub inputs: Vec<InputHeader>,
     #[serde(default)]
     pub outputs: Option<Vec<OutputHeader>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// An input tensor: `data` inline (nested or flat, row-major), or
+/// `parameters.binary_data_size` bytes of the binary section.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = InferInput)]
 pub struct InputHeader {
     pub name: String,
     pub shape: Vec<i64>,
+    /// `BYTES`, `FP32` or `UINT8`.
     pub datatype: String,
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub parameters: Map<String, Value>,
+    /// Nested or flat row-major values: numbers, or strings for BYTES.
+    #[schema(value_type = Option<Vec<Value>>)]
     pub data: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+/// An output asked for: `parameters.binary_data` for the binary form,
+/// `parameters.classification` for the top k labels.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = InferRequestedOutput)]
 pub struct OutputHeader {
     pub name: String,
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub parameters: Map<String, Value>,
 }
 

@@ -180,9 +180,7 @@ impl App {
     /// takes the next requests (in-flight ones finish on the old model).
     #[tracing::instrument(skip_all, fields(org = %p.org, endpoint = %input.id))]
     pub async fn update_endpoint(&self, p: &Principal, input: UpdateEndpointInput) -> AppResult<EndpointView> {
-        p.require(perms::ENDPOINTS_WRITE)?;
-        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
-        let mut row = endpoints::get(&tx, p.org, input.id).await?.ok_or_else(|| AppError::not_found("endpoint"))?;
+        let (tx, mut row) = self.endpoint_to_change(p, input.id).await?;
         let before = endpoint_view(&row)?;
         let scaling = input.scaling.over(before.scaling)?;
         if let Some(target) = &input.target {
@@ -196,53 +194,32 @@ impl App {
             row.model_version_id = target.version;
             row.alias = target.alias;
         }
-        row.updated_at = Utc::now();
-        let row = endpoints::save(&tx, with_scaling(row, scaling)).await?;
-        let view = endpoint_view(&row)?;
-        self.record(
-            &tx,
-            p.org,
-            Some(p),
-            &p.meta,
-            AuditAction::EndpointUpdated,
-            Some(format!("endpoint:{}", row.id)),
-            json!({ "before": audit_details(&before), "after": audit_details(&view) }),
-        )
-        .await?;
-        tx.commit().await?;
-        self.forget_routes();
-        Ok(view)
+        let row = with_scaling(row, scaling);
+        let details = json!({ "before": audit_details(&before), "after": audit_details(&endpoint_view(&row)?) });
+        endpoint_view(&self.save_change(p, tx, row, AuditAction::EndpointUpdated, details).await?)
     }
 
     /// Pauses (requests get 503 and the model is unloaded) or resumes.
     #[tracing::instrument(skip_all, fields(org = %p.org, endpoint = %id))]
     pub async fn set_endpoint_state(&self, p: &Principal, id: Uuid, state: EndpointState) -> AppResult<EndpointView> {
-        p.require(perms::ENDPOINTS_WRITE)?;
-        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
-        let mut row = endpoints::get(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("endpoint"))?;
+        let (tx, mut row) = self.endpoint_to_change(p, id).await?;
         if row.state == state.as_str() {
             tx.commit().await?;
             return endpoint_view(&row);
         }
         row.state = state.as_str().into();
-        row.updated_at = Utc::now();
-        let row = endpoints::save(&tx, row).await?;
         let action = match state {
             EndpointState::Paused => AuditAction::EndpointPaused,
             EndpointState::Active => AuditAction::EndpointResumed,
         };
-        self.record(&tx, p.org, Some(p), &p.meta, action, Some(format!("endpoint:{id}")), json!({ "slug": row.slug })).await?;
-        tx.commit().await?;
-        self.forget_routes();
-        endpoint_view(&row)
+        let details = json!({ "slug": row.slug });
+        endpoint_view(&self.save_change(p, tx, row, action, details).await?)
     }
 
     /// Deletes an endpoint; its URL answers 404 from then on.
     #[tracing::instrument(skip_all, fields(org = %p.org, endpoint = %id))]
     pub async fn delete_endpoint(&self, p: &Principal, id: Uuid) -> AppResult<bool> {
-        p.require(perms::ENDPOINTS_WRITE)?;
-        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
-        let row = endpoints::get(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("endpoint"))?;
+        let (tx, row) = self.endpoint_to_change(p, id).await?;
         endpoints::delete(&tx, p.org, id).await?;
         self.record(
             &tx,
@@ -268,8 +245,7 @@ impl App {
             return Err(AppError::bad_input("percent", "a canary takes 1–99 % of the callers; to move everyone, update the endpoint"));
         }
         let rules = input.rules.unwrap_or(CanaryRules::DEFAULT).check()?;
-        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
-        let mut row = endpoints::get(&tx, p.org, input.endpoint_id).await?.ok_or_else(|| AppError::not_found("endpoint"))?;
+        let (tx, mut row) = self.endpoint_to_change(p, input.endpoint_id).await?;
         let version = jobs::model_version(&tx, p.org, input.model_version_id).await?.ok_or_else(|| AppError::not_found("model version"))?;
         if version.model_id != row.model_id {
             return Err(AppError::bad_input("modelVersionId", "a canary is another version of the endpoint's own model"));
@@ -283,34 +259,46 @@ impl App {
         row.canary_version_id = Some(version.id);
         row.canary_percent = i32::try_from(input.percent).unwrap_or(0);
         row.canary_rules = Some(serde_json::to_string(&rules).map_err(AppError::internal)?);
-        row.updated_at = Utc::now();
-        let row = endpoints::save(&tx, row).await?;
-        let view = endpoint_view(&row)?;
-        self.record(
-            &tx,
-            p.org,
-            Some(p),
-            &p.meta,
-            AuditAction::EndpointCanarySet,
-            Some(format!("endpoint:{}", row.id)),
-            json!({ "slug": row.slug, "version": version.id, "versionNumber": version.version, "percent": input.percent, "rules": rules }),
-        )
-        .await?;
-        tx.commit().await?;
-        self.forget_routes();
-        Ok(view)
+        let details =
+            json!({ "slug": row.slug, "version": version.id, "versionNumber": version.version, "percent": input.percent, "rules": rules });
+        endpoint_view(&self.save_change(p, tx, row, AuditAction::EndpointCanarySet, details).await?)
     }
 
     /// Ends a canary: everyone is served the endpoint's target again.
     #[tracing::instrument(skip_all, fields(org = %p.org, endpoint = %id))]
     pub async fn clear_canary(&self, p: &Principal, id: Uuid) -> AppResult<EndpointView> {
-        p.require(perms::ENDPOINTS_WRITE)?;
-        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
-        let row = endpoints::get(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("endpoint"))?;
+        let (tx, row) = self.endpoint_to_change(p, id).await?;
         let row = self.end_canary(&tx, p.org, row, Some(p), None).await?;
         tx.commit().await?;
         self.forget_routes();
         endpoint_view(&row)
+    }
+
+    /// The first half of every change: the permission, a transaction, the
+    /// caller's endpoint (404 when it is not theirs).
+    async fn endpoint_to_change(&self, p: &Principal, id: Uuid) -> AppResult<(Tx, rows::Model)> {
+        p.require(perms::ENDPOINTS_WRITE)?;
+        let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
+        let row = endpoints::get(&tx, p.org, id).await?.ok_or_else(|| AppError::not_found("endpoint"))?;
+        Ok((tx, row))
+    }
+
+    /// The second half: save, audit in the same transaction, commit, and
+    /// forget this process's cached routes (others within their TTL).
+    async fn save_change(
+        &self,
+        p: &Principal,
+        tx: Tx,
+        mut row: rows::Model,
+        action: AuditAction,
+        details: serde_json::Value,
+    ) -> AppResult<rows::Model> {
+        row.updated_at = Utc::now();
+        let row = endpoints::save(&tx, row).await?;
+        self.record(&tx, p.org, Some(p), &p.meta, action, Some(format!("endpoint:{}", row.id)), details).await?;
+        tx.commit().await?;
+        self.forget_routes();
+        Ok(row)
     }
 
     /// Removes the canary of `row`; `why` is the automatic rollback's reason.

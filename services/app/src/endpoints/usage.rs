@@ -14,31 +14,36 @@ use crate::principal::{Principal, perms};
 /// The longest range one query may cover.
 const MAX_RANGE_DAYS: i64 = 400;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum UsageGroup {
-    Hour,
-    Day,
-    Endpoint,
-    Key,
-    CustomerKey,
-    Unit,
+tenfold_domain::code_table! {
+    /// A dimension usage rows are grouped by (`groupBy`).
+    #[derive(PartialOrd, Ord)]
+    pub enum UsageGroup {
+        Hour => "HOUR",
+        Day => "DAY",
+        Endpoint => "ENDPOINT",
+        Key => "KEY",
+        CustomerKey => "CUSTOMER_KEY",
+        Unit => "UNIT",
+    }
 }
 
-/// What is counted, in the plan's units.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum UsageUnit {
-    /// Answered (2xx) endpoint requests.
-    Requests,
-    /// Images classified in answered requests.
-    Images,
-    InputTokens,
-    OutputTokens,
-    /// Model time of answered requests, in seconds.
-    InferenceSeconds,
-    /// Compute of training, distillation and evaluation jobs, in seconds.
-    TrainingSeconds,
-    /// Requests answered with an error (4xx, 5xx): shown, never billed.
-    FailedRequests,
+tenfold_domain::code_table! {
+    /// What is counted, in the plan's units.
+    #[derive(PartialOrd, Ord)]
+    pub enum UsageUnit {
+        /// Answered (2xx) endpoint requests.
+        Requests => "REQUESTS",
+        /// Images classified in answered requests.
+        Images => "IMAGES",
+        InputTokens => "INPUT_TOKENS",
+        OutputTokens => "OUTPUT_TOKENS",
+        /// Model time of answered requests, in seconds.
+        InferenceSeconds => "INFERENCE_SECONDS",
+        /// Compute of training, distillation and evaluation jobs, in seconds.
+        TrainingSeconds => "TRAINING_SECONDS",
+        /// Requests answered with an error (4xx, 5xx): shown, never billed.
+        FailedRequests => "FAILED_REQUESTS",
+    }
 }
 
 /// One row of a usage query: the grouped dimensions (others `None`) and a

@@ -17,11 +17,33 @@ pub struct DeployModelInput {
     pub alias: Option<String>,
     /// The endpoint's name in `/v2/models/{slug}`.
     pub slug: String,
+    #[graphql(flatten)]
+    pub scaling: ScalingFields,
+}
+
+/// How an endpoint scales and batches; what is left out takes the default
+/// (deploy) or stays (update).
+#[derive(InputObject)]
+pub struct ScalingFields {
     pub min_replicas: Option<u32>,
+    /// Model threads that answer the endpoint's queue in this process.
     pub max_replicas: Option<u32>,
     pub max_batch_size: Option<u32>,
     pub max_batch_delay_ms: Option<u32>,
+    /// Unload after this long without a request (scale to zero); 0: never.
     pub idle_unload_seconds: Option<u32>,
+}
+
+impl From<ScalingFields> for ScalingInput {
+    fn from(f: ScalingFields) -> Self {
+        ScalingInput {
+            min_replicas: f.min_replicas,
+            max_replicas: f.max_replicas,
+            max_batch_size: f.max_batch_size,
+            max_batch_delay_ms: f.max_batch_delay_ms,
+            idle_unload_seconds: f.idle_unload_seconds,
+        }
+    }
 }
 
 /// Changes to an endpoint; what is left out stays.
@@ -30,11 +52,8 @@ pub struct UpdateEndpointInputGql {
     pub id: ID,
     pub model_version_id: Option<ID>,
     pub alias: Option<String>,
-    pub min_replicas: Option<u32>,
-    pub max_replicas: Option<u32>,
-    pub max_batch_size: Option<u32>,
-    pub max_batch_delay_ms: Option<u32>,
-    pub idle_unload_seconds: Option<u32>,
+    #[graphql(flatten)]
+    pub scaling: ScalingFields,
 }
 
 #[derive(InputObject)]
@@ -87,17 +106,7 @@ impl EndpointsMutation {
     async fn deploy_model(&self, ctx: &Context<'_>, input: DeployModelInput) -> async_graphql::Result<Endpoint> {
         let target = target(input.model_version_id, input.model_id, input.alias, true).gql(ctx)?;
         let Some(target) = target else { return Err(async_graphql::Error::new("unreachable")) };
-        let deploy = DeployInput {
-            target,
-            slug: input.slug,
-            scaling: ScalingInput {
-                min_replicas: input.min_replicas,
-                max_replicas: input.max_replicas,
-                max_batch_size: input.max_batch_size,
-                max_batch_delay_ms: input.max_batch_delay_ms,
-                idle_unload_seconds: input.idle_unload_seconds,
-            },
-        };
+        let deploy = DeployInput { target, slug: input.slug, scaling: input.scaling.into() };
         Ok(app(ctx)?.deploy_model(principal(ctx)?, deploy).await.gql(ctx)?.into())
     }
 
@@ -117,17 +126,7 @@ impl EndpointsMutation {
                 return Err(tenfold_app::AppError::bad_input("alias", "give a modelVersionId or an alias, not both")).gql(ctx);
             }
         };
-        let update = UpdateEndpointInput {
-            id,
-            target,
-            scaling: ScalingInput {
-                min_replicas: input.min_replicas,
-                max_replicas: input.max_replicas,
-                max_batch_size: input.max_batch_size,
-                max_batch_delay_ms: input.max_batch_delay_ms,
-                idle_unload_seconds: input.idle_unload_seconds,
-            },
-        };
+        let update = UpdateEndpointInput { id, target, scaling: input.scaling.into() };
         Ok(app.update_endpoint(p, update).await.gql(ctx)?.into())
     }
 

@@ -207,6 +207,7 @@ pub struct CreateCustomerKeyPayload {
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "AppGroup")]
 pub enum UsageGroupBy {
     Hour,
     Day,
@@ -216,21 +217,9 @@ pub enum UsageGroupBy {
     Unit,
 }
 
-impl From<UsageGroupBy> for AppGroup {
-    fn from(g: UsageGroupBy) -> Self {
-        match g {
-            UsageGroupBy::Hour => Self::Hour,
-            UsageGroupBy::Day => Self::Day,
-            UsageGroupBy::Endpoint => Self::Endpoint,
-            UsageGroupBy::Key => Self::Key,
-            UsageGroupBy::CustomerKey => Self::CustomerKey,
-            UsageGroupBy::Unit => Self::Unit,
-        }
-    }
-}
-
 /// What usage counts, in the plan's units.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "AppUnit")]
 pub enum UsageUnit {
     /// Answered (2xx) endpoint requests.
     Requests,
@@ -243,20 +232,6 @@ pub enum UsageUnit {
     TrainingSeconds,
     /// Endpoint requests answered with an error: shown, never billed.
     FailedRequests,
-}
-
-impl From<AppUnit> for UsageUnit {
-    fn from(u: AppUnit) -> Self {
-        match u {
-            AppUnit::Requests => Self::Requests,
-            AppUnit::Images => Self::Images,
-            AppUnit::InputTokens => Self::InputTokens,
-            AppUnit::OutputTokens => Self::OutputTokens,
-            AppUnit::InferenceSeconds => Self::InferenceSeconds,
-            AppUnit::TrainingSeconds => Self::TrainingSeconds,
-            AppUnit::FailedRequests => Self::FailedRequests,
-        }
-    }
 }
 
 /// One quantity of one unit; the dimensions not grouped by are null.
