@@ -115,7 +115,14 @@ impl TestApp {
             let work = settings.storage.data_dir.join("validation-work");
             tokio::spawn(tenfold_worker::run_validation(app.clone(), id, slots, work, std::future::pending()));
         }
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        // Idle connections are dropped before the server's keep-alive (5 s)
+        // closes them: reusing one the server is closing at that instant
+        // fails the request (IncompleteMessage) after a slow step.
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
+            .build()
+            .unwrap();
         Self { address, metrics_port, client, mailbox, settings, app, db }
     }
 

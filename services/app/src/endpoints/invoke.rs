@@ -309,7 +309,7 @@ impl App {
         let tx = self.inner.store.tenant(org, None).await?;
         let row = jobs::model_version(&tx, org, version.0).await?.ok_or_else(|| AppError::not_found("model version"))?;
         tx.commit().await?;
-        let files: std::collections::BTreeMap<String, String> = serde_json::from_str(&row.files).map_err(AppError::internal)?;
+        let files = crate::models::version_files(&row)?;
         let card = match files.get(crate::models::CARD_FILE) {
             Some(sha) => {
                 let bytes = self.inner.blobs.read_small(org, sha, MAX_CARD_BYTES).await.map_err(AppError::internal)?;
@@ -334,7 +334,7 @@ impl App {
         let tx = self.inner.store.tenant(org, None).await?;
         let row = jobs::model_version(&tx, org, version.0).await?.ok_or_else(|| AppError::not_found("model version"))?;
         tx.commit().await?;
-        serde_json::from_str(&row.files).map_err(AppError::internal)
+        crate::models::version_files(&row)
     }
 
     /// Records how long the endpoint took from unloaded to its first answer.

@@ -10,7 +10,6 @@
 //! read; the tenant is the signed one, so no URL reaches another
 //! organization's files.
 
-use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -146,7 +145,7 @@ impl App {
         let tx = self.inner.store.tenant(p.org, p.user_id()).await?;
         let row = jobs::model_version(&tx, p.org, version).await?.ok_or_else(|| AppError::not_found("model version"))?;
         tx.commit().await?;
-        let files: BTreeMap<String, String> = serde_json::from_str(&row.files).map_err(AppError::internal)?;
+        let files = super::version_files(&row)?;
         let needs = if file == ArtifactFile::ReportHtml { REPORT_FILE } else { file.file_name() };
         if !files.contains_key(needs) {
             return Err(AppError::bad_input("file", format!("version {} has no {needs}", row.version)));
@@ -184,7 +183,7 @@ impl App {
             let html = self.report_html(org, &row).await?.ok_or_else(|| AppError::not_found("report"))?;
             return Ok(Download::Bytes { file, name, bytes: html.into_bytes() });
         }
-        let files: BTreeMap<String, String> = serde_json::from_str(&row.files).map_err(AppError::internal)?;
+        let files = super::version_files(&row)?;
         let sha = files.get(file.file_name()).ok_or_else(|| AppError::not_found("file"))?;
         let (size, stream) = self.inner.blobs.stream(org, sha).await.map_err(|e: BlobError| AppError::internal(e))?;
         Ok(Download::Stream { file, name, size, stream })

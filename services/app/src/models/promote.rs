@@ -228,7 +228,7 @@ impl App {
             ));
         }
         models::delete_version(&tx, p.org, id).await?;
-        let files: std::collections::BTreeMap<String, String> = serde_json::from_str(&row.files).map_err(AppError::internal)?;
+        let files = super::version_files(&row)?;
         self.delete_files_after_commit(&tx, p.org, files.into_values().collect());
         self.record(
             &tx,

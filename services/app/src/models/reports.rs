@@ -1,8 +1,6 @@
 //! A version's report (its family reads its `report.json`), comparisons of
 //! two versions, and the self-contained HTML page.
 
-use std::collections::BTreeMap;
-
 use tenfold_domain::OrgId;
 use tenfold_domain::compare::{self, Comparison};
 use tenfold_domain::report::ModelReport;
@@ -22,7 +20,7 @@ impl App {
     /// The version's report, or `None` when it has no `report.json` (an
     /// import without one).
     pub(crate) async fn load_report(&self, org: OrgId, row: &model_versions::Model) -> AppResult<Option<ModelReport>> {
-        let files: BTreeMap<String, String> = serde_json::from_str(&row.files).map_err(AppError::internal)?;
+        let files = super::version_files(row)?;
         let Some(sha) = files.get(REPORT_FILE) else { return Ok(None) };
         let bytes = self.inner.blobs.read_small(org, sha, MAX_REPORT_BYTES).await.map_err(AppError::internal)?;
         let family = model_version_view(row)?.family;
