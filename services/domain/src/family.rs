@@ -162,6 +162,12 @@ pub trait FamilyPlan: Send + Sync + 'static {
         Hyperparameters::normalise(self.family(), self.hyperparameters(), given)
     }
 
+    /// Whether fine-tuning must start from a pretrained base model (there
+    /// is no training from scratch: a chat encoder needs pretraining).
+    fn needs_base(&self) -> bool {
+        false
+    }
+
     /// Whether this build can load the family's models for serving
     /// (deployments of a family that cannot are refused up front).
     fn serves(&self) -> bool {

@@ -6,7 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
+use std::io::{BufReader, Read};
+
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::params::Params;
 use crate::{MlError, Result};
@@ -108,4 +111,19 @@ pub fn expect_family(dir: &Path, card: &ModelCard, family: &str) -> Result<()> {
 /// Bytes on disk of a model directory's two files.
 pub fn size_on_disk(dir: &Path) -> u64 {
     [WEIGHTS, CARD].iter().filter_map(|f| std::fs::metadata(dir.join(f)).ok()).map(|m| m.len()).sum()
+}
+
+/// The SHA-256 of a file (the dataset a model was trained on), streamed.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = BufReader::new(std::fs::File::open(path).map_err(MlError::io(path))?);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).map_err(MlError::io(path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", hasher.finalize()))
 }

@@ -8,9 +8,10 @@
 //!   conv+bias+ReLU+pool, dense, batch norm) that make CPU training practical.
 //! - [`family`] is the one extension point: a family implements
 //!   [`family::ModelFamily`] in its own folder and is registered once in
-//!   [`family::Registry::standard`]. [`image`] is the first.
+//!   [`family::Registry::standard`]. [`image`] is the first, [`chat`] the second.
 
 pub mod artifact;
+pub mod chat;
 pub mod device;
 mod error;
 pub mod family;
@@ -22,6 +23,7 @@ pub mod nn;
 pub mod optim;
 pub mod params;
 pub mod schedule;
+pub mod split;
 pub mod train;
 
 /// The device type of the family trait, so a family outside this crate

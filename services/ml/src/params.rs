@@ -44,11 +44,19 @@ pub struct Params {
     device: Device,
     rng: ChaCha8Rng,
     frozen_backbone: bool,
+    /// Weights kept as they are although trainable (lower encoder layers).
+    frozen: std::collections::BTreeSet<String>,
 }
 
 impl Params {
     pub fn new(seed: u64, device: &Device) -> Self {
-        Self { entries: BTreeMap::new(), device: device.clone(), rng: ChaCha8Rng::seed_from_u64(seed), frozen_backbone: false }
+        Self {
+            entries: BTreeMap::new(),
+            device: device.clone(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            frozen_backbone: false,
+            frozen: Default::default(),
+        }
     }
 
     pub fn device(&self) -> &Device {
@@ -56,10 +64,34 @@ impl Params {
     }
 
     fn insert(&mut self, name: &str, values: Vec<f32>, shape: &[usize], role: Role, part: Part) -> Result<Tensor> {
-        let var = Var::from_tensor(&Tensor::from_vec(values, shape, &self.device)?)?;
+        let tensor = Tensor::from_vec(values, shape, &self.device)?;
+        self.register(name, &tensor, role, part)
+    }
+
+    fn register(&mut self, name: &str, value: &Tensor, role: Role, part: Part) -> Result<Tensor> {
+        let var = Var::from_tensor(value)?;
         let tensor = var.as_tensor().clone();
         self.entries.insert(name.to_owned(), Param { var, role, part });
         Ok(tensor)
+    }
+
+    /// Takes a loaded tensor (a pretrained weight) as a parameter, in f32.
+    pub fn adopt(&mut self, name: &str, value: &Tensor, role: Role, part: Part) -> Result<Tensor> {
+        let value = value.to_device(&self.device)?.to_dtype(DType::F32)?;
+        self.register(name, &value, role, part)
+    }
+
+    /// Normal(0, std) weights, BERT's initialisation of new layers.
+    pub fn normal(&mut self, name: &str, shape: &[usize], std: f64, part: Part) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        // Box–Muller on the seeded stream (rand_distr is not a dependency).
+        let values = (0..n)
+            .map(|_| {
+                let (u1, u2): (f64, f64) = (self.rng.random_range(f64::EPSILON..1.0), self.rng.random());
+                ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos() * std) as f32
+            })
+            .collect();
+        self.insert(name, values, shape, Role::Weight, part)
     }
 
     /// Glorot-uniform weights, Keras' default: U(±sqrt(6 / (fan_in + fan_out))).
@@ -87,13 +119,18 @@ impl Params {
     pub fn trainable(&self) -> Vec<(String, Var)> {
         self.entries
             .iter()
-            .filter(|(_, p)| p.role == Role::Weight && !(self.frozen_backbone && p.part == Part::Backbone))
+            .filter(|(n, p)| p.role == Role::Weight && !(self.frozen_backbone && p.part == Part::Backbone) && !self.frozen.contains(*n))
             .map(|(n, p)| (n.clone(), p.var.clone()))
             .collect()
     }
 
     pub fn freeze_backbone(&mut self, frozen: bool) {
         self.frozen_backbone = frozen;
+    }
+
+    /// Keeps the named weights out of training (the rest still learn).
+    pub fn freeze_where(&mut self, frozen: impl Fn(&str) -> bool) {
+        self.frozen = self.entries.keys().filter(|n| frozen(n)).cloned().collect();
     }
 
     /// Trainable scalars (weights only), what reports call "parameters".

@@ -120,6 +120,10 @@ fn check_shape<'a>(catalog: &'a Catalog, input: &SubmitJobInput) -> AppResult<Ch
         }
     }
     match kind {
+        JobKind::FineTune if plan.needs_base() && input.base_model_version_id.is_none() => Err(AppError::bad_input(
+            "baseModelVersionId",
+            format!("{} models are fine-tuned from a pretrained base model: give baseModelVersionId", input.family),
+        )),
         JobKind::FineTune if input.architecture.is_none() && input.base_model_version_id.is_none() => Err(AppError::bad_input(
             "architecture",
             format!("choose an architecture ({}) or a baseModelVersionId to fine-tune", architecture_names(plan, false)),

@@ -102,7 +102,7 @@ pub struct Registry {
 impl Registry {
     /// Every family Tenfold ships. Adding one is one line here.
     pub fn standard() -> Self {
-        Self::default().with(Arc::new(crate::image::ImageFamily::new()))
+        Self::default().with(Arc::new(crate::image::ImageFamily::new())).with(Arc::new(crate::chat::ChatFamily::new()))
     }
 
     /// Adds (or replaces) a family.

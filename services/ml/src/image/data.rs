@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
@@ -18,51 +18,13 @@ use image::{ColorType, DynamicImage, ImageDecoder};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tenfold_datasets::splits::{Split, rank};
 use tenfold_datasets::{Limits, image_entry, validate_image_zip};
 
 use super::arch::InputShape;
+use crate::artifact::sha256_file;
+pub use crate::split::SplitSpec;
 use crate::{MlError, Result};
-
-/// Train/validation/test percentages, e.g. `80/10/10` (the platform's
-/// stored split) or `80/0/20`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct SplitSpec {
-    pub train: u32,
-    pub val: u32,
-    pub test: u32,
-}
-
-impl Default for SplitSpec {
-    fn default() -> Self {
-        Self { train: 80, val: 10, test: 10 }
-    }
-}
-
-impl SplitSpec {
-    pub fn parse(raw: &str) -> Result<Self> {
-        let bad = || MlError::arg("split", format!("'{raw}' is not TRAIN/VAL/TEST percentages adding up to 100, e.g. 80/10/10"));
-        let parts: Vec<u32> = raw.split('/').map(|p| p.trim().parse::<u32>()).collect::<Result<_, _>>().map_err(|_| bad())?;
-        let &[train, val, test] = parts.as_slice() else { return Err(bad()) };
-        if train + val + test != 100 || train == 0 {
-            return Err(bad());
-        }
-        Ok(Self { train, val, test })
-    }
-
-    /// Items of a group of `n` per split: val and test get at least one
-    /// each (when asked for) once the group has three — for 80/10/10 exactly
-    /// the sizes `tenfold_datasets::splits` stores with a dataset version.
-    fn sizes(&self, n: usize) -> (usize, usize) {
-        if n < 3 {
-            return (n, 0);
-        }
-        let part = |pct: u32| if pct == 0 { 0 } else { ((n as f64 * f64::from(pct) / 100.0).round() as usize).max(1) };
-        let (val, test) = (part(self.val), part(self.test));
-        (n.saturating_sub(val + test).max(1), val.min(n - 1))
-    }
-}
 
 /// Random crop (pad by ~1/10 of the side, crop back) and horizontal flip,
 /// applied to training batches only.
@@ -142,20 +104,6 @@ const IMAGE_PROBLEMS_SHOWN: usize = 3;
 
 fn invalid(path: &Path, summary: String) -> MlError {
     MlError::InvalidDataset { path: path.into(), family: "image", summary }
-}
-
-fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = BufReader::new(File::open(path).map_err(MlError::io(path))?);
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf).map_err(MlError::io(path))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(format!("{:x}", hasher.finalize()))
 }
 
 /// Each accepted image entry's name, class and given split, in archive order.

