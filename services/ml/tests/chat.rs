@@ -280,3 +280,55 @@ fn the_tokenizer_coverage_names_the_scripts_an_english_vocabulary_cannot_read() 
     let unreadable: Vec<bool> = folder.text.read(&texts).unwrap().iter().map(|(_, r)| r.unreadable()).collect();
     assert_eq!(unreadable, [false, true, true, false, true]);
 }
+
+/// A few intents of the real corpus, as an intent table (quick to train).
+fn small_corpus(dir: &Path) -> std::path::PathBuf {
+    let all = std::fs::read_to_string(common::fixture("chatterbot-en-intents.csv")).unwrap();
+    let mut reader = csv::Reader::from_reader(all.as_bytes());
+    let path = dir.join("small.csv");
+    let mut writer = csv::Writer::from_path(&path).unwrap();
+    writer.write_record(["text", "intent", "response"]).unwrap();
+    for record in reader.records() {
+        let record = record.unwrap();
+        if ["greetings", "food", "money"].contains(&&record[1]) {
+            writer.write_record(&record).unwrap();
+        }
+    }
+    writer.flush().unwrap();
+    path
+}
+
+#[test]
+fn a_chat_run_is_reproducible_and_resumes_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_corpus(dir.path());
+    let run = |out: &Path, checkpoints: Option<&Path>, cancel_after: Option<usize>, resume: bool| {
+        let cancel = std::sync::atomic::AtomicBool::new(false);
+        let mut on_event = |e: tenfold_ml::train::Event<'_>| {
+            if let (tenfold_ml::train::Event::Checkpoint { epoch, .. }, Some(after)) = (e, cancel_after)
+                && epoch == after
+            {
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        };
+        let mut req = request(&data, out, SplitSpec { train: 80, val: 10, test: 10 }, 2);
+        req.max_len = 32;
+        let control = Control { on_event: &mut on_event, cancel: Some(&cancel), checkpoint_dir: checkpoints, resume };
+        train(&req, control)
+    };
+    let weights = |out: &Path| std::fs::read(out.join("model.safetensors")).unwrap();
+
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    run(&a, None, None, false).unwrap();
+    run(&b, None, None, false).unwrap();
+    assert!(weights(&a) == weights(&b), "two runs with the same seeds differ");
+
+    // Stopped after epoch 1, then resumed: the same model as uninterrupted.
+    let (c, checkpoints) = (dir.path().join("c"), dir.path().join("checkpoints"));
+    let stopped = run(&c, Some(&checkpoints), Some(1), false).unwrap_err();
+    assert!(stopped.to_string().contains("cancelled"), "{stopped}");
+    assert!(!c.join("model.json").exists(), "a cancelled run wrote a model");
+    let resumed = run(&c, Some(&checkpoints), None, true).unwrap();
+    assert_eq!(resumed.training.resumed_from_epoch, Some(1));
+    assert!(weights(&a) == weights(&c), "the resumed run differs from the uninterrupted one");
+}

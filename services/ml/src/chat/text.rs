@@ -86,17 +86,24 @@ impl TextEncoder {
             .into_iter()
             .map(|e| {
                 let (unknown, pieces) = self.unknown_pieces(e.get_ids());
-                // Pieces per word: a word the vocabulary knows is one piece.
-                let mut per_word: BTreeMap<u32, (usize, bool)> = BTreeMap::new();
+                // Pieces per word: a word the vocabulary knows is one known piece.
+                #[derive(Default)]
+                struct Word {
+                    pieces: usize,
+                    letters: bool,
+                    unknown: bool,
+                }
+                let mut per_word: BTreeMap<u32, Word> = BTreeMap::new();
                 for ((word, token), id) in e.get_word_ids().iter().zip(e.get_tokens()).zip(e.get_ids()) {
                     if let Some(word) = word {
-                        let entry = per_word.entry(*word).or_insert((0, false));
-                        entry.0 += 1;
-                        entry.1 |= token.chars().any(char::is_alphabetic) || Some(*id) == self.unk;
+                        let entry = per_word.entry(*word).or_default();
+                        entry.pieces += 1;
+                        entry.unknown |= Some(*id) == self.unk;
+                        entry.letters |= entry.unknown || token.chars().any(char::is_alphabetic);
                     }
                 }
-                let words: Vec<&(usize, bool)> = per_word.values().filter(|(_, alphabetic)| *alphabetic).collect();
-                let whole_words = words.iter().filter(|(n, _)| *n == 1).count();
+                let words: Vec<&Word> = per_word.values().filter(|w| w.letters).collect();
+                let whole_words = words.iter().filter(|w| w.pieces == 1 && !w.unknown).count();
                 let reading = Reading { pieces, unknown, words: words.len(), whole_words };
                 (e.get_ids().to_vec(), reading)
             })
