@@ -58,11 +58,17 @@ fn invalid(dir: &Path, reason: impl Into<String>) -> MlError {
 pub fn save(dir: &Path, card: &ModelCard, params: &Params) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(MlError::io(dir))?;
     params.save(&dir.join(WEIGHTS))?;
+    write_card(dir, card)?;
+    Ok(dir.join(WEIGHTS))
+}
+
+/// Writes `model.json` through a rename: the card is written last, after
+/// every file it describes, and a reader never sees half of it.
+pub fn write_card(dir: &Path, card: &ModelCard) -> Result<()> {
     let json = serde_json::to_vec_pretty(card).map_err(|e| invalid(dir, e.to_string()))?;
     let tmp = dir.join(".model.json.tmp");
     std::fs::write(&tmp, json).map_err(MlError::io(&tmp))?;
-    std::fs::rename(&tmp, dir.join(CARD)).map_err(MlError::io(dir))?;
-    Ok(dir.join(WEIGHTS))
+    std::fs::rename(&tmp, dir.join(CARD)).map_err(MlError::io(dir))
 }
 
 /// Reads and checks `model.json` of a model directory.

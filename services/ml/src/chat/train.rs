@@ -4,7 +4,7 @@
 //! validation split and the approved replies embedded.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use candle_core::{D, Device, Tensor};
 use rand_chacha::ChaCha8Rng;
@@ -277,7 +277,7 @@ pub fn train(req: &ChatTrainRequest, control: Control<'_>) -> Result<ChatReport>
         parameters: params.count(),
         engine: ModelCard::engine(),
     };
-    write_card(&req.out, &card)?;
+    artifact::write_card(&req.out, &card)?;
 
     let model = ChatModel::load(&req.out, &req.device)?;
     let evaluation = if set.test.is_empty() { None } else { Some(evaluate_split(&model, &set, &set.test, "test", &req.out)?) };
@@ -327,12 +327,4 @@ fn embed(task: &IntentTask<'_>, replies: &[Reply]) -> Result<Tensor> {
         parts.push(normalise(&mean_pool(&encoder.forward(&batch, None)?, &batch.mask)?)?);
     }
     Ok(Tensor::cat(&parts, 0)?)
-}
-
-/// `model.json` through a rename, like the image family's.
-fn write_card(out: &Path, card: &ModelCard) -> Result<()> {
-    let json = serde_json::to_vec_pretty(card).map_err(|e| MlError::Incompatible(e.to_string()))?;
-    let tmp = out.join(".model.json.tmp");
-    std::fs::write(&tmp, json).map_err(MlError::io(&tmp))?;
-    std::fs::rename(&tmp, out.join(artifact::CARD)).map_err(MlError::io(out))
 }
