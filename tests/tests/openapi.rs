@@ -39,6 +39,8 @@ async fn the_document_lists_every_route_the_server_mounts() {
         "GET /metrics",
         "GET /readyz",
         "GET /v1/downloads/model-versions/{id}/{file}",
+        "GET /v1/models",
+        "GET /v1/models/{model}",
         "GET /v1/openapi.json",
         "GET /v1/usage.csv",
         "GET /v2",
@@ -51,6 +53,7 @@ async fn the_document_lists_every_route_the_server_mounts() {
         "OPTIONS /v1/uploads/{id}",
         "PATCH /v1/uploads/{id}",
         "POST /graphql",
+        "POST /v1/chat/completions",
         "POST /v1/uploads",
         "POST /v2/models/{slug}/infer",
     ];
@@ -59,7 +62,11 @@ async fn the_document_lists_every_route_the_server_mounts() {
     // catch-all 404 that names no route.
     for op in &operations {
         let (method, path) = op.split_once(' ').unwrap();
-        let path = path.replace("{id}", "00000000-0000-0000-0000-000000000000").replace("{file}", "card").replace("{slug}", "none");
+        let path = path
+            .replace("{id}", "00000000-0000-0000-0000-000000000000")
+            .replace("{file}", "card")
+            .replace("{slug}", "none")
+            .replace("{model}", "none");
         let req = app.client.request(method.parse().unwrap(), app.url(&path)).header("Tus-Resumable", "1.0.0");
         let res = req.send().await.unwrap();
         let body = res.text().await.unwrap();

@@ -4,10 +4,12 @@
 
 mod access_log;
 mod downloads;
+mod gateway;
 mod graphql_http;
 mod graphql_ws;
 mod health;
 mod metrics_http;
+mod openai;
 pub mod openapi;
 mod request;
 mod tus;
@@ -156,6 +158,7 @@ fn api_routes(cfg: &mut ServiceConfig, metrics_on_api_listener: bool) {
         .configure(tus::routes)
         .configure(downloads::routes)
         .configure(v2::routes)
+        .configure(openai::routes)
         .configure(usage_csv::routes)
         .configure(openapi::routes);
     if metrics_on_api_listener {

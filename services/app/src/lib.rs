@@ -20,7 +20,7 @@ pub mod identity_inputs {
 
 pub use datasets::{DatasetVersionView, DatasetView, UploadInput};
 pub use endpoints::{
-    Admission, Caller, CanaryInput, CanaryView, CustomerGrant, CustomerKeyInput, CustomerKeyView, DeployInput, DeployTarget,
+    Admission, Callable, Caller, CanaryInput, CanaryView, CustomerGrant, CustomerKeyInput, CustomerKeyView, DeployInput, DeployTarget,
     EndpointTarget, EndpointView, Invocation, Metered, ScalingInput, ServedVersion, UpdateEndpointInput, UsageEvent, UsageGroup, UsageRow,
     UsageUnit,
 };

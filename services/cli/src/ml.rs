@@ -302,7 +302,7 @@ pub fn train(families: &Registry, args: &TrainArgs) -> Result<(), MlError> {
         let message = all.join("; ");
         MlError::arg(first, message.strip_prefix(&format!("{first}: ")).unwrap_or(&message).to_owned())
     })?;
-    if family.needs_base() && args.base.is_none() {
+    if family.needs_base() && args.base.is_none() && args.teacher.is_none() {
         return Err(MlError::arg(
             "--base",
             format!(

@@ -114,9 +114,24 @@ pub fn expect_family(dir: &Path, card: &ModelCard, family: &str) -> Result<()> {
     }
 }
 
-/// Bytes on disk of a model directory's two files.
+/// The evaluation report beside a model (not part of the model's size).
+pub const REPORT: &str = "report.json";
+
+/// Bytes on disk of a model directory: every file the model is loaded
+/// from (weights, card, and a family's own: a chat model's tokenizer,
+/// config and replies), not its report or checkpoints.
 pub fn size_on_disk(dir: &Path) -> u64 {
-    [WEIGHTS, CARD].iter().filter_map(|f| std::fs::metadata(dir.join(f)).ok()).map(|m| m.len()).sum()
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name() != REPORT)
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// The SHA-256 of a file (the dataset a model was trained on), streamed.

@@ -13,6 +13,7 @@
 pub mod artifact;
 pub mod chat;
 pub mod device;
+pub mod distill;
 mod error;
 pub mod family;
 pub mod image;

@@ -15,7 +15,8 @@ use tenfold_ml::chat::base::BertFolder;
 use tenfold_ml::chat::encoder::{Encoder, mean_pool};
 use tenfold_ml::chat::model::ChatModel;
 use tenfold_ml::chat::text::Batch;
-use tenfold_ml::chat::train::{ChatTrainRequest, train};
+use tenfold_ml::chat::train::{ChatTrainRequest, StudentSpec, train};
+use tenfold_ml::distill::Softening;
 use tenfold_ml::optim::{Optimizer, OptimizerConfig};
 use tenfold_ml::params::{Params, Part, Role};
 use tenfold_ml::schedule::Schedule;
@@ -195,6 +196,7 @@ fn request(data: &Path, out: &Path, split: SplitSpec, epochs: usize) -> ChatTrai
         freeze_embeddings: false,
         target_precision: 0.9,
         handoff_message: "A person will answer you shortly.".into(),
+        student: None,
         device: Device::Cpu,
     }
 }
@@ -283,14 +285,18 @@ fn the_tokenizer_coverage_names_the_scripts_an_english_vocabulary_cannot_read() 
 
 /// A few intents of the real corpus, as an intent table (quick to train).
 fn small_corpus(dir: &Path) -> std::path::PathBuf {
+    corpus_of(dir, "small.csv", &["greetings", "food", "money"])
+}
+
+fn corpus_of(dir: &Path, name: &str, intents: &[&str]) -> std::path::PathBuf {
     let all = std::fs::read_to_string(common::fixture("chatterbot-en-intents.csv")).unwrap();
     let mut reader = csv::Reader::from_reader(all.as_bytes());
-    let path = dir.join("small.csv");
+    let path = dir.join(name);
     let mut writer = csv::Writer::from_path(&path).unwrap();
     writer.write_record(["text", "intent", "response"]).unwrap();
     for record in reader.records() {
         let record = record.unwrap();
-        if ["greetings", "food", "money"].contains(&&record[1]) {
+        if intents.contains(&&record[1]) {
             writer.write_record(&record).unwrap();
         }
     }
@@ -331,4 +337,54 @@ fn a_chat_run_is_reproducible_and_resumes_bit_for_bit() {
     let resumed = run(&c, Some(&checkpoints), None, true).unwrap();
     assert_eq!(resumed.training.resumed_from_epoch, Some(1));
     assert!(weights(&a) == weights(&c), "the resumed run differs from the uninterrupted one");
+}
+
+fn quiet<T>(run: impl FnOnce(Control<'_>) -> T) -> T {
+    let mut on_event = |_: tenfold_ml::train::Event<'_>| {};
+    run(Control { on_event: &mut on_event, cancel: None, checkpoint_dir: None, resume: false })
+}
+
+#[test]
+fn a_distilled_student_keeps_two_teacher_layers_and_is_compared_with_its_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_corpus(dir.path());
+    let teacher = dir.path().join("teacher");
+    let mut req = request(&data, &teacher, SplitSpec { train: 80, val: 10, test: 10 }, 2);
+    req.max_len = 32;
+    quiet(|c| train(&req, c)).unwrap();
+
+    let student = dir.path().join("student");
+    let softening = Softening { alpha: 0.5, temperature: 4.0 };
+    let distil = |out: &Path, teacher: &Path, data: &Path, layers: usize| {
+        let mut req = request(data, out, SplitSpec { train: 80, val: 10, test: 10 }, 2);
+        req.max_len = 32;
+        req.base = teacher.to_path_buf();
+        req.student = Some(StudentSpec { layers, softening });
+        quiet(|c| train(&req, c))
+    };
+    let report = distil(&student, &teacher, &data, 2).unwrap();
+    assert_eq!((report.task.as_str(), report.architecture.as_str(), report.base.layers), ("chat-distill", "bert-intent-l2", 2));
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(student.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["num_hidden_layers"], 2);
+    let d = report.distillation.as_ref().expect("a distillation reports the comparison");
+    assert_eq!(d.teacher_layers, [2, 5]);
+    assert_eq!((d.teacher.layers, d.student.layers, d.baseline.layers), (6, 2, 2));
+    assert!(d.student.parameters < d.teacher.parameters && d.student.size_bytes < d.teacher.size_bytes, "{d:#?}");
+    assert_eq!(d.student.parameters, d.baseline.parameters);
+    assert_eq!(d.student.accuracy, report.evaluation.as_ref().unwrap().metrics.accuracy);
+    assert!(d.teacher.batch_1_ms > 0.0 && d.student.batch_1_ms > 0.0 && d.verdict.contains("2-layer student"), "{d:#?}");
+    eprintln!("{}", d.verdict);
+    // The student folder is a chat model that answers.
+    let model = ChatModel::load(&student, &Device::Cpu).unwrap();
+    assert_eq!(model.config.num_hidden_layers, 2);
+    assert_eq!(model.answer(&["hello there"]).unwrap().len(), 1);
+
+    // What cannot be distilled says why.
+    let other = corpus_of(dir.path(), "other.csv", &["greetings", "food", "sports"]);
+    let e = distil(&dir.path().join("x"), &teacher, &other, 2).unwrap_err().to_string();
+    assert!(e.contains("teacher routes 3 intents") && e.contains("sports"), "{e}");
+    let e = distil(&dir.path().join("y"), &teacher, &data, 6).unwrap_err().to_string();
+    assert!(e.contains("fewer layers than its teacher's 6"), "{e}");
+    let e = distil(&dir.path().join("z"), &common::minilm(), &data, 2).unwrap_err().to_string();
+    assert!(e.contains("teacher is a fine-tuned chat model"), "{e}");
 }

@@ -19,8 +19,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
     info(
         title = "Tenfold",
         description = "Tenfold's HTTP API beside GraphQL: resumable uploads (tus 1.0), signed downloads, usage exports, \
-                       and hosted model endpoints over the Open Inference Protocol (KServe v2). Everything else is in \
-                       the GraphQL schema at /graphql.",
+                       and hosted model endpoints over the Open Inference Protocol (KServe v2) and, for chat models, \
+                       OpenAI's chat completions. Everything else is in the GraphQL schema at /graphql.",
     ),
     modifiers(&Bearer),
     tags(
@@ -29,6 +29,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
         (name = "downloads", description = "Model files by signed, expiring URL"),
         (name = "usage", description = "Metered usage exports"),
         (name = "inference", description = "Hosted endpoints, Open Inference Protocol (KServe v2) REST"),
+        (name = "chat", description = "Hosted chat endpoints, OpenAI's chat completions API (`model` is the endpoint's slug)"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]

@@ -18,14 +18,13 @@ use std::time::Instant;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde_json::{Value, json};
-use tenfold_app::{AppError, Invocation, UsageEvent};
+use tenfold_app::{AppError, Invocation};
 use tenfold_domain::Family;
-use tenfold_serving::{ServeError, ServeTarget};
 use tracing_actix_web::RequestId;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::openapi::schemas::{InferResponse, InferenceError, ModelMetadata, ServerLive, ServerMetadata, ServerReady};
-use crate::{ServerState, request};
+use crate::{ServerState, gateway, request};
 
 pub use files::BlobModelFiles;
 
@@ -52,7 +51,6 @@ pub async fn sweep(app: tenfold_app::App, runtime: tenfold_serving::Runtime) {
 
 /// The largest inference request body (a batch of encoded images).
 pub const MAX_BODY_BYTES: usize = 32 << 20;
-const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(server_live).service(server_ready).service(server_metadata).service(model_metadata).service(model_ready).service(infer);
@@ -62,15 +60,6 @@ pub fn routes(cfg: &mut ServiceConfig) {
 fn error(e: &AppError, request_id: &str) -> HttpResponse {
     let (mut res, message) = request::error_head(e, request_id);
     res.json(json!({ "error": message }))
-}
-
-fn serve_error(e: ServeError) -> AppError {
-    match e {
-        ServeError::Overloaded { retry_after } => AppError::rate_limited(e.to_string(), retry_after.as_secs().max(1)),
-        ServeError::BadInput(message) => AppError::bad_input("inputs", message),
-        ServeError::Unavailable(message) => AppError::unavailable(message, 5),
-        ServeError::Internal(message) => AppError::internal(anyhow::anyhow!(message)),
-    }
 }
 
 /// The server is alive.
@@ -109,14 +98,7 @@ async fn server_metadata() -> HttpResponse {
 
 /// Authorizes and routes a request to endpoint `slug`.
 async fn invocation(req: &HttpRequest, state: &ServerState, slug: &str, request_id: &str) -> Result<Invocation, AppError> {
-    let meta = request::meta(req, state.app.settings().server.trust_forwarded_for, request_id.to_owned());
-    let credential = request::bearer(req)?;
-    let inv = state.app.invocation(credential.as_deref(), slug, meta.clone()).await?;
-    state.app.admit_request(&meta, None).await?;
-    if inv.family != Family::ImageClassification {
-        return Err(AppError::bad_input("model", format!("{} endpoints are not served over this protocol", inv.family)));
-    }
-    Ok(inv)
+    gateway::authorize(req, state, slug, request_id, Family::ImageClassification).await
 }
 
 /// The endpoint's model: its inputs, outputs and classes.
@@ -209,7 +191,7 @@ async fn infer(
         Ok(inv) => inv,
         Err(e) => return error(&e, &request_id),
     };
-    let idempotency_key = match idempotency_key(&req) {
+    let idempotency_key = match gateway::idempotency_key(&req) {
         Ok(key) => key,
         Err(e) => return error(&e, &request_id),
     };
@@ -225,51 +207,20 @@ async fn infer(
                 .json(json!({ "error": e.message() }));
         }
     };
-    let label = inv.endpoint.to_string();
     let mut admission = None;
     let result = answer(&req, &body, &state, &inv, &mut admission).await;
-    let status = match &result {
-        Ok(_) => 200,
-        Err(e) => e.code.http_status(),
-    };
-    let mut event = UsageEvent::of(&inv, idempotency_key.as_deref(), status);
-    if let Ok((_, answer, images)) = &result {
-        event.images = *images;
-        event.compute = answer.compute;
-    }
-    let metered = state.app.meter_request(event).await;
-    if let Some(admission) = admission {
-        // Kept only by a new answer: a retry of a counted one gives it back.
-        state.app.settle(admission, status == 200 && matches!(metered, Ok(true))).await;
-    }
-    state.app.observe_canary(&inv, status, started.elapsed()).await;
-    metrics::counter!("tenfold_endpoint_requests_total", "endpoint" => label.clone(), "status" => status.to_string()).increment(1);
-    metrics::histogram!("tenfold_endpoint_request_seconds", "endpoint" => label).record(started.elapsed().as_secs_f64());
-    let (body, answer, _) = match result {
+    let outcome = gateway::Outcome { inv: &inv, idempotency_key: idempotency_key.as_deref(), started, admission };
+    let answered = result.as_ref().map(|(_, answer, images)| (answer, gateway::Used { images: *images, ..Default::default() }));
+    let recorded = outcome.record(&state, answered).await;
+    let (body, _, _) = match result {
         Ok(ok) => ok,
         Err(e) => return error(&e, &request_id),
     };
     // An answer that is not counted is not given.
-    if let Err(e) = metered {
+    if let Err(e) = recorded {
         return error(&e, &request_id);
     }
-    if let Some(took) = answer.cold_start {
-        let (app, org, endpoint) = (state.app.clone(), inv.org, inv.endpoint);
-        tokio::spawn(async move {
-            if let Err(e) = app.record_cold_start(org, endpoint, took).await {
-                tracing::warn!(error = %e, "cold start not recorded");
-            }
-        });
-    }
     body.respond(&inv.version.to_string())
-}
-
-fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, AppError> {
-    let Some(value) = req.headers().get("idempotency-key") else { return Ok(None) };
-    match value.to_str() {
-        Ok(key) if !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY => Ok(Some(key.to_owned())),
-        _ => Err(AppError::bad_input("Idempotency-Key", format!("an Idempotency-Key is 1–{MAX_IDEMPOTENCY_KEY} visible ASCII characters"))),
-    }
 }
 
 /// Decodes, runs and encodes one request; the answer, the model's answer
@@ -289,16 +240,7 @@ async fn answer(
     image::outputs(&parsed, &served, &[]).map_err(|m| AppError::bad_input("outputs", m))?;
     let images = u32::try_from(inputs.len()).unwrap_or(u32::MAX);
     *admission = Some(state.app.reserve_quotas(inv, images).await?);
-    let target = ServeTarget {
-        org: inv.org,
-        endpoint: inv.endpoint,
-        label: inv.slug.clone(),
-        version: inv.version,
-        family: inv.family,
-        scaling: inv.scaling,
-        live: inv.live.clone(),
-    };
-    let answer = state.runtime.infer(&target, inputs).await.map_err(serve_error)?;
+    let answer = state.runtime.infer(&gateway::target(inv), inputs).await.map_err(gateway::serve_error)?;
     let outputs = image::outputs(&parsed, &served, &answer.outputs).map_err(|m| AppError::bad_input("outputs", m))?;
     let mut header = json!({
         "model_name": inv.slug,

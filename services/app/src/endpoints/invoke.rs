@@ -103,6 +103,17 @@ pub struct ServedVersion {
     pub card: serde_json::Value,
 }
 
+/// An endpoint a credential may call, as a protocol's model listing shows it.
+#[derive(Debug, Clone)]
+pub struct Callable {
+    pub slug: String,
+    pub family: Family,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Endpoints a listing shows at most (an organization has far fewer).
+const MAX_LISTED: u64 = 1000;
+
 /// Values with the time they were cached.
 type Expiring<K, V> = Mutex<HashMap<K, (Instant, V)>>;
 
@@ -199,6 +210,45 @@ impl App {
             live,
             canary_rules: route.canary.map(|(_, _, rules)| rules),
         })
+    }
+
+    /// Checks that `credential` may call endpoints at all (before a
+    /// protocol reads a body that names the endpoint).
+    pub async fn check_caller(&self, credential: Option<&str>, meta: RequestMeta) -> AppResult<()> {
+        let credential = credential.ok_or_else(|| {
+            AppError::unauthenticated(
+                "send the endpoint key as `Authorization: Bearer <key>` (an API key with endpoints:invoke, or a customer key)",
+            )
+        })?;
+        self.caller(credential, meta).await.map(|_| ())
+    }
+
+    /// The active endpoints of `family` that `credential` may call (a
+    /// customer key: those it was issued for), by slug.
+    #[tracing::instrument(skip_all)]
+    pub async fn callable_endpoints(&self, credential: Option<&str>, meta: RequestMeta, family: Family) -> AppResult<Vec<Callable>> {
+        let credential = credential.ok_or_else(|| {
+            AppError::unauthenticated(
+                "send the endpoint key as `Authorization: Bearer <key>` (an API key with endpoints:invoke, or a customer key)",
+            )
+        })?;
+        let (org, caller) = self.caller(credential, meta).await?;
+        let tx = self.inner.store.tenant(org, None).await?;
+        let rows = endpoints::list(&tx, org, None, MAX_LISTED).await?.rows;
+        tx.commit().await?;
+        let mut listed = Vec::new();
+        for row in rows {
+            let view = endpoint_view(&row)?;
+            let granted = match &caller {
+                Caller::Customer(grant) => grant.endpoint_ids.contains(&view.id),
+                Caller::ApiKey(_) | Caller::User(_) => true,
+            };
+            if granted && view.family == family && view.state == EndpointState::Active {
+                listed.push(Callable { slug: view.slug.to_string(), family: view.family, created_at: row.created_at });
+            }
+        }
+        listed.sort_by(|a, b| a.slug.cmp(&b.slug));
+        Ok(listed)
     }
 
     /// Drops cached routes after a change made here (other replicas see it

@@ -18,7 +18,7 @@ pub(crate) use canary::CanaryWatch;
 pub use customer_keys::CustomerKeyInput;
 pub use deploy::{CanaryInput, DeployInput, DeployTarget, ScalingInput, UpdateEndpointInput};
 pub(crate) use invoke::GatewayCache;
-pub use invoke::{Caller, CustomerGrant, Invocation, ServedVersion};
+pub use invoke::{Callable, Caller, CustomerGrant, Invocation, ServedVersion};
 pub(crate) use meter::Meter;
 pub use meter::{Metered, UsageEvent};
 pub use usage::{UsageGroup, UsageRow, UsageUnit};

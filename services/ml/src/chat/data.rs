@@ -49,22 +49,26 @@ fn invalid(path: &Path, summary: String) -> MlError {
     MlError::InvalidDataset { path: path.into(), family: "chat", summary }
 }
 
-/// The text of a conversation: its last user turns, newest last.
+fn content<'v>(m: &'v Value, role: &str) -> Option<&'v str> {
+    if m.get("role")?.as_str()? == role { m.get("content")?.as_str() } else { None }
+}
+
+/// What the model reads of a conversation: its last user turns, newest
+/// last (a served conversation is answered after its newest message).
+pub fn user_turns(messages: &[Value]) -> Option<String> {
+    let turns: Vec<&str> = messages.iter().filter_map(|m| content(m, "user")).collect();
+    let turns = &turns[turns.len().saturating_sub(USER_TURNS)..];
+    (!turns.is_empty()).then(|| turns.join("\n"))
+}
+
+/// A training conversation: the user turns before its last reply, and
+/// that reply.
 pub fn conversation(value: &Value) -> Option<(String, Option<String>)> {
     let messages = value.get("messages")?.as_array()?;
-    fn content<'v>(m: &'v Value, role: &str) -> Option<&'v str> {
-        if m.get("role")?.as_str()? == role { m.get("content")?.as_str() } else { None }
-    }
-    // The reply is the last assistant message; the context the user turns before it.
     let last_reply = messages.iter().rposition(|m| content(m, "assistant").is_some());
-    let before = &messages[..last_reply.unwrap_or(messages.len())];
-    let turns: Vec<&str> = before.iter().filter_map(|m| content(m, "user")).collect();
-    let turns = &turns[turns.len().saturating_sub(USER_TURNS)..];
-    if turns.is_empty() {
-        return None;
-    }
+    let text = user_turns(&messages[..last_reply.unwrap_or(messages.len())])?;
     let reply = last_reply.and_then(|i| content(&messages[i], "assistant")).map(str::to_owned);
-    Some((turns.join("\n"), reply))
+    Some((text, reply))
 }
 
 /// One row of a validated file: text, intent, reply.
@@ -108,8 +112,8 @@ fn rows(path: &Path) -> Result<Vec<Row>> {
     Ok(out)
 }
 
-/// The key that decides "the same message" for splitting.
-fn message_key(text: &str) -> String {
+/// A message as splits and evaluation compare it: words, lower case.
+pub fn message_key(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
 }
 

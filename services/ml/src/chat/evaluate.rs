@@ -1,13 +1,14 @@
 //! Evaluating a chat model on a split: intent metrics, the hand-over
 //! trade-off, answer selection and speed.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
-use super::data::ChatSet;
+use super::data::{ChatSet, message_key};
 use super::model::ChatModel;
 use super::text::Coverage;
 use crate::Result;
@@ -153,13 +154,15 @@ pub fn evaluate_split(model: &ChatModel, set: &ChatSet, indices: &[usize], split
     };
     // A conversation's reply counts when it is any approved reply given to
     // the same message in the data (a question may have several).
+    let mut replies_of: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for e in &set.examples {
+        if let Some(reply) = e.reply.as_deref() {
+            replies_of.entry(message_key(&e.text)).or_default().push(reply);
+        }
+    }
     let (mut with_reply, mut hit1, mut hit5) = (0usize, 0usize, 0usize);
     for (answer, &i) in answers.iter().zip(&indices) {
-        let key = set.examples[i].text.to_lowercase();
-        let expected: Vec<&str> = set.examples.iter().filter(|e| e.text.to_lowercase() == key).filter_map(|e| e.reply.as_deref()).collect();
-        if expected.is_empty() {
-            continue;
-        }
+        let Some(expected) = replies_of.get(&message_key(&set.examples[i].text)) else { continue };
         with_reply += 1;
         hit1 += usize::from(answer.candidates.first().is_some_and(|c| expected.contains(&c.as_str())));
         hit5 += usize::from(answer.candidates.iter().any(|c| expected.contains(&c.as_str())));
@@ -172,15 +175,8 @@ pub fn evaluate_split(model: &ChatModel, set: &ChatSet, indices: &[usize], split
         answers: AnswerHits { with_reply, hit_at_1: share(hit1), hit_at_5: share(hit5) },
         speed: speed(model, &texts)?,
         parameters: model.parameters(),
-        artifact_bytes: folder_bytes(dir),
+        artifact_bytes: crate::artifact::size_on_disk(dir),
     })
-}
-
-/// Bytes of every file of a model folder.
-pub fn folder_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|entries| entries.filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
-        .unwrap_or(0)
 }
 
 /// `tenfold eval`: a model on a dataset file (its held-out test split when

@@ -8,13 +8,17 @@ use tenfold_domain::{Architecture, DataStats, Estimate, Family, FamilyPlan, JobK
 
 use super::evaluate::{ChatEvaluation, evaluate};
 use super::model::ChatModel;
-use super::train::{ARCHITECTURE, ChatReport, ChatTrainRequest, train};
+use super::train::{ARCHITECTURE, ChatReport, ChatTrainRequest, StudentSpec, train};
+use crate::distill::Softening;
 use crate::family::{Evaluated, ModelFamily, ServeInput, Served, TrainJob, Trained};
 use crate::optim::OptimizerConfig;
 use crate::schedule::Schedule;
 use crate::split::SplitSpec;
 use crate::train::{Control, EarlyStopping, TrainConfig};
 use crate::{MlError, Result};
+
+/// The distillation students, by their number of layers (1, 2, 3).
+pub const STUDENTS: [&str; 3] = ["bert-intent-l1", "bert-intent-l2", "bert-intent-l3"];
 
 /// What the model says when it is not confident enough to answer.
 pub const HANDOFF_MESSAGE: &str = "I'm not sure I understood. Let me connect you with someone from our team.";
@@ -26,15 +30,29 @@ pub struct ChatFamily {
 
 impl ChatFamily {
     pub fn new() -> Self {
-        // Measured with all-MiniLM-L6-v2 on 2 cores (docs/benchmarks.md).
-        let architectures = vec![Architecture {
-            name: ARCHITECTURE,
-            description: "the base BERT encoder (e.g. all-MiniLM-L6-v2), mean pooling and a linear intent head, all fine-tuned",
-            cpu_samples_per_s: 40.0,
-            parameters: 22_700_000,
-            activations_per_sample: 400_000,
-            student: false,
-        }];
+        // Measured with all-MiniLM-L6-v2 on 2 cores (docs/benchmarks.md);
+        // the students' speeds scale the teacher's by depth.
+        let student = |name, description, layers: u64, samples_per_s| Architecture {
+            name,
+            description,
+            cpu_samples_per_s: samples_per_s,
+            parameters: 11_900_000 + layers * 1_770_000,
+            activations_per_sample: 400_000 * layers / 6,
+            student: true,
+        };
+        let architectures = vec![
+            Architecture {
+                name: ARCHITECTURE,
+                description: "the base BERT encoder (e.g. all-MiniLM-L6-v2), mean pooling and a linear intent head, all fine-tuned",
+                cpu_samples_per_s: 40.0,
+                parameters: 22_700_000,
+                activations_per_sample: 400_000,
+                student: false,
+            },
+            student(STUDENTS[0], "a distillation student: the teacher's embeddings, top layer and head", 1, 150.0),
+            student(STUDENTS[1], "a distillation student: the teacher's embeddings, two of its layers and head", 2, 100.0),
+            student(STUDENTS[2], "a distillation student: the teacher's embeddings, three of its layers and head", 3, 75.0),
+        ];
         let hyperparameters = vec![
             ParamSpec::integer("epochs", 1, 100, Some(5), "passes over the training split"),
             ParamSpec::integer("batchSize", 1, 256, Some(16), "conversations per step"),
@@ -56,6 +74,8 @@ impl ChatFamily {
             ParamSpec::number("targetPrecision", 0.0, 1.0, 0.9, "the intent precision the hand-over threshold is chosen for"),
             ParamSpec::integer("seed", 0, i64::from(u32::MAX), Some(42), "seeds the head, shuffling and dropout"),
             ParamSpec::integer("splitSeed", 0, i64::from(u32::MAX), Some(42), "seeds the train/validation/test split"),
+            ParamSpec::number("alpha", 0.0, 1.0, 0.5, "distillation: weight of the intent loss (the rest is the teacher's)"),
+            ParamSpec::positive("temperature", 100.0, Some(4.0), "distillation: softmax temperature"),
         ];
         Self { architectures, hyperparameters }
     }
@@ -80,13 +100,12 @@ impl FamilyPlan for ChatFamily {
         &self.hyperparameters
     }
 
-    fn needs_base(&self) -> bool {
+    fn serves(&self) -> bool {
         true
     }
 
-    /// Distillation comes with the student architectures.
-    fn kinds(&self) -> &[JobKind] {
-        &[JobKind::FineTune, JobKind::Evaluate]
+    fn needs_base(&self) -> bool {
+        true
     }
 
     fn estimate(&self, data: &DataStats, job: &JobShape<'_>) -> Estimate {
@@ -96,16 +115,24 @@ impl FamilyPlan for ChatFamily {
         let examples = data.raw.get("conversations").and_then(Value::as_u64).unwrap_or(1000).max(1) as f64;
         let epochs = h.int("epochs").unwrap_or(5) as f64;
         let seconds = match job.kind {
-            JobKind::FineTune | JobKind::Distill => examples * h.train_fraction() * epochs / throughput,
+            JobKind::FineTune => examples * h.train_fraction() * epochs / throughput,
+            // The student, then the same student without the teacher.
+            JobKind::Distill => {
+                let student = self.architecture(job.architecture).map_or(throughput, |a| a.cpu_samples_per_s * device_speed);
+                2.0 * examples * h.train_fraction() * epochs / student
+            }
             JobKind::Evaluate => examples / (throughput * 4.0),
             JobKind::Validate => 0.0,
         };
         // Loading the base, embedding the replies, evaluation.
         let seconds = (seconds + 20.0).ceil() as i64;
-        // The runtime, weights with gradients and two AdamW moments, a batch's activations.
+        // The runtime; the weights six times over (as read, as trained, their
+        // gradients, two AdamW moments, the best epoch's copy); a batch's
+        // activations. Measured: 1.05 GB peak at batch 16 × 32 tokens.
         let batch = h.int("batchSize").unwrap_or(16) as f64;
         let tokens = h.int("maxTokens").unwrap_or(128).min(64) as f64;
-        let memory = 512.0 + 22.7 * 16.0 + batch * tokens * 12.0 * 384.0 * 4.0 * 6.0 / (1024.0 * 1024.0);
+        let weights_mb = self.architectures[0].parameters as f64 * 4.0 / (1024.0 * 1024.0);
+        let memory = 512.0 + weights_mb * 6.0 + batch * tokens * 12.0 * 384.0 * 4.0 * 6.0 / (1024.0 * 1024.0);
         Estimate { seconds, memory_mb: ((memory / 64.0).ceil() * 64.0) as i32 }
     }
 }
@@ -114,11 +141,26 @@ fn request(job: &TrainJob<'_>) -> Result<ChatTrainRequest> {
     let h = job.hyperparameters;
     let int = |name: &'static str, default: i64| h.int(name).unwrap_or(default).max(0) as usize;
     let text = |name: &'static str, default: &'static str| h.text(name).unwrap_or(default).to_owned();
-    let Some(base) = job.base.or(job.teacher) else {
-        return Err(MlError::arg(
-            "base",
-            "the chat family fine-tunes a pretrained encoder: give a base model (a Hugging Face BERT folder such as all-MiniLM-L6-v2)",
-        ));
+    let student = match job.kind {
+        JobKind::Distill => {
+            let name = job.architecture.unwrap_or(STUDENTS[1]);
+            let Some(layers) = STUDENTS.iter().position(|s| *s == name) else {
+                return Err(MlError::arg("architecture", format!("a chat student is one of {}; got {name:?}", STUDENTS.join(", "))));
+            };
+            let softening = Softening { alpha: h.float("alpha").unwrap_or(0.5), temperature: h.float("temperature").unwrap_or(4.0) };
+            Some(StudentSpec { layers: layers + 1, softening })
+        }
+        _ => None,
+    };
+    let base = if student.is_some() { job.teacher } else { job.base };
+    let Some(base) = base else {
+        return Err(match student {
+            Some(_) => MlError::arg("teacher", "a distillation needs the teacher: a fine-tuned chat model's folder"),
+            None => MlError::arg(
+                "base",
+                "the chat family fine-tunes a pretrained encoder: give a base model (a Hugging Face BERT folder such as all-MiniLM-L6-v2)",
+            ),
+        });
     };
     let lr = h.float("learningRate").unwrap_or(5e-5);
     let epochs = int("epochs", 5);
@@ -144,6 +186,7 @@ fn request(job: &TrainJob<'_>) -> Result<ChatTrainRequest> {
         freeze_embeddings: h.flag("freezeEmbeddings"),
         target_precision: h.float("targetPrecision").unwrap_or(0.9),
         handoff_message: HANDOFF_MESSAGE.into(),
+        student,
         device: job.device.clone(),
     })
 }
@@ -183,6 +226,9 @@ fn report_text(r: &ChatReport, out: &Path) -> String {
             e.speed.batch_1_ms
         ));
     }
+    if let Some(d) = &r.distillation {
+        text.push_str(&format!("distillation: {}\n", d.verdict));
+    }
     for w in &r.warnings {
         text.push_str(&format!("warning: {w}\n"));
     }
@@ -192,9 +238,6 @@ fn report_text(r: &ChatReport, out: &Path) -> String {
 
 impl ModelFamily for ChatFamily {
     fn train(&self, job: &TrainJob<'_>, control: Control<'_>) -> Result<Trained> {
-        if job.kind == JobKind::Distill {
-            return Err(MlError::Unsupported("distilling chat models".into()));
-        }
         let request = request(job)?;
         let report = train(&request, control)?;
         let mut summary = report.evaluation.as_ref().map_or_else(|| json!({}), evaluation_summary);
@@ -205,6 +248,12 @@ impl ModelFamily for ChatFamily {
             map.insert("best_epoch".into(), json!(report.training.best_epoch));
             map.insert("samples_per_s".into(), json!(report.training.samples_per_s));
             map.insert("tokenizer_unknown_share".into(), json!(report.tokenizer_coverage.unknown_share));
+            if let Some(d) = &report.distillation {
+                map.insert("teacher_accuracy".into(), json!(d.teacher.accuracy));
+                map.insert("accuracy_retained".into(), json!(d.accuracy_retained));
+                map.insert("speedup_batch_1".into(), json!(d.speedup_batch_1));
+                map.insert("baseline_accuracy".into(), json!(d.baseline.accuracy));
+            }
         }
         Ok(Trained {
             architecture: report.architecture.clone(),
@@ -243,8 +292,9 @@ fn input_text(input: &ServeInput) -> Result<String> {
     };
     match input {
         ServeInput::Json(Value::String(s)) => Ok(s.clone()),
-        ServeInput::Json(v) if v.get("messages").is_some() => super::data::conversation(v)
-            .map(|(text, _)| text)
+        ServeInput::Json(v) if v.get("messages").is_some() => v["messages"]
+            .as_array()
+            .and_then(|m| super::data::user_turns(m))
             .ok_or_else(|| MlError::arg("messages", "the conversation has no user message to answer")),
         ServeInput::Json(v) => v.get("text").and_then(Value::as_str).map(str::to_owned).ok_or_else(bad),
         ServeInput::Bytes { name, bytes } => {

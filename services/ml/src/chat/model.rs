@@ -63,7 +63,11 @@ pub struct Answer {
     pub candidates: Vec<String>,
     /// Intents by probability, best first (up to 5).
     pub intents: Vec<(String, f64)>,
+    /// Tokens of the message the model read (special tokens included,
+    /// after truncation to the model's window).
     pub tokens: usize,
+    /// Tokens of the reply as written (metered as output).
+    pub reply_tokens: usize,
     /// Handed over because the vocabulary cannot read the message.
     pub unreadable: bool,
 }
@@ -80,6 +84,8 @@ pub struct ChatModel {
     pub replies: Vec<Reply>,
     /// (replies, hidden), unit rows.
     reply_embeddings: Option<Tensor>,
+    /// Tokens of each reply, then of the hand-over message (last).
+    reply_tokens: Vec<usize>,
     device: Device,
 }
 
@@ -121,7 +127,22 @@ impl ChatModel {
             }
             Some(e)
         };
-        Ok(Self { card, settings, config, text, bert, head_weight, head_bias, replies, reply_embeddings, device: device.clone() })
+        let mut written: Vec<&str> = replies.iter().map(|r| r.text.as_str()).collect();
+        written.push(&settings.handoff_message);
+        let reply_tokens = text.count_tokens(&written)?;
+        Ok(Self {
+            card,
+            settings,
+            config,
+            text,
+            bert,
+            head_weight,
+            head_bias,
+            replies,
+            reply_embeddings,
+            reply_tokens,
+            device: device.clone(),
+        })
     }
 
     /// Mean-pooled hidden states of a batch (the stock model).
@@ -136,11 +157,27 @@ impl ChatModel {
         self.classify_ids(&self.text.ids(texts)?)
     }
 
+    /// Intent logits of token id sequences, one row each (a teacher's for
+    /// its student), computed in batches of 64.
+    pub fn logits(&self, ids: &[Vec<u32>]) -> Result<Tensor> {
+        let mut parts = Vec::with_capacity(ids.len().div_ceil(64));
+        for chunk in ids.chunks(64) {
+            let seqs: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
+            let batch = self.text.batch(&seqs, &self.device)?;
+            parts.push(self.head(&self.pooled(&batch)?)?);
+        }
+        Ok(Tensor::cat(&parts, 0)?)
+    }
+
+    fn head(&self, pooled: &Tensor) -> Result<Tensor> {
+        Ok(pooled.matmul(&self.head_weight.t()?)?.broadcast_add(&self.head_bias)?)
+    }
+
     fn classify_ids(&self, ids: &[Vec<u32>]) -> Result<(Vec<Vec<f32>>, Tensor, usize)> {
         let seqs: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
         let batch = self.text.batch(&seqs, &self.device)?;
         let pooled = self.pooled(&batch)?;
-        let logits = pooled.matmul(&self.head_weight.t()?)?.broadcast_add(&self.head_bias)?;
+        let logits = self.head(&pooled)?;
         let probs = candle_nn::ops::softmax(&logits, D::Minus1)?.to_device(&Device::Cpu)?.to_vec2::<f32>()?;
         Ok((probs, normalise(&pooled)?, batch.tokens))
     }
@@ -169,14 +206,16 @@ impl ChatModel {
                 let mut ranked: Vec<(usize, f32)> = row.iter().copied().enumerate().collect();
                 ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
                 let (best, confidence) = ranked[0];
-                let candidates = similarity.as_ref().map_or_else(Vec::new, |s| self.best_replies(best, &s[i], 5));
-                let handoff = f64::from(confidence) < self.settings.threshold || candidates.is_empty() || unreadable[i];
+                let ranked_replies = similarity.as_ref().map_or_else(Vec::new, |s| self.best_replies(best, &s[i], 5));
+                let handoff = f64::from(confidence) < self.settings.threshold || ranked_replies.is_empty() || unreadable[i];
+                let chosen = if handoff { self.reply_tokens.len() - 1 } else { ranked_replies[0] };
                 Answer {
                     intent: self.card.classes[best].clone(),
                     confidence: f64::from(confidence),
                     handoff,
-                    reply: if handoff { self.settings.handoff_message.clone() } else { candidates[0].clone() },
-                    candidates,
+                    reply: if handoff { self.settings.handoff_message.clone() } else { self.replies[chosen].text.clone() },
+                    reply_tokens: self.reply_tokens[chosen],
+                    candidates: ranked_replies.iter().map(|&j| self.replies[j].text.clone()).collect(),
                     intents: ranked.iter().take(5).map(|&(k, p)| (self.card.classes[k].clone(), f64::from(p))).collect(),
                     tokens: ids[i].len(),
                     unreadable: unreadable[i],
@@ -186,13 +225,13 @@ impl ChatModel {
         Ok((answers, probs))
     }
 
-    /// The `k` replies of `intent` most similar to the message.
-    pub fn best_replies(&self, intent: usize, similarity: &[f32], k: usize) -> Vec<String> {
+    /// The indices of the `k` replies of `intent` most similar to the message.
+    pub fn best_replies(&self, intent: usize, similarity: &[f32], k: usize) -> Vec<usize> {
         let name = &self.card.classes[intent];
         let mut of_intent: Vec<(usize, f32)> =
             self.replies.iter().enumerate().filter(|(_, r)| &r.intent == name).map(|(j, _)| (j, similarity[j])).collect();
         of_intent.sort_by(|a, b| b.1.total_cmp(&a.1));
-        of_intent.into_iter().take(k).map(|(j, _)| self.replies[j].text.clone()).collect()
+        of_intent.into_iter().take(k).map(|(j, _)| j).collect()
     }
 
     pub fn parameters(&self) -> usize {

@@ -74,6 +74,16 @@ impl TextEncoder {
         self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| MlError::arg("text", format!("the text cannot be tokenized ({e})")))
     }
 
+    /// Tokens in each text as written: no special tokens, no truncation
+    /// (what a reply costs its reader, for metering).
+    pub fn count_tokens(&self, texts: &[&str]) -> Result<Vec<usize>> {
+        let mut whole = self.tokenizer.clone();
+        whole.with_truncation(None).map_err(|e| MlError::Incompatible(format!("the tokenizer cannot stop truncating ({e})")))?;
+        let encoded =
+            whole.encode_batch(texts.to_vec(), false).map_err(|e| MlError::arg("text", format!("the text cannot be tokenized ({e})")))?;
+        Ok(encoded.iter().map(tokenizers::Encoding::len).collect())
+    }
+
     /// Token ids of each text, special tokens included.
     pub fn ids(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
         Ok(self.encode(texts)?.into_iter().map(|e| e.get_ids().to_vec()).collect())

@@ -1,10 +1,8 @@
 //! The training objective of the image family: cross-entropy, or the
-//! distillation loss α·CE(labels) + (1−α)·T²·KL(teacher‖student) at
-//! temperature T (Hinton et al.; the T² keeps the soft term's gradients on
-//! the same scale as T changes).
+//! distillation loss (`crate::distill`) against a teacher run on the same
+//! augmented batch.
 
 use candle_core::{D, Device};
-use candle_nn::ops::log_softmax;
 use rand_chacha::ChaCha8Rng;
 use tenfold_datasets::splits::Split;
 
@@ -88,16 +86,12 @@ impl Task for ImageTask<'_> {
         let xs = self.data.batch(&indices, self.prep, augment, self.device)?;
         let labels = self.data.labels(&indices, self.device)?;
         let logits = self.model.forward(&xs, true)?;
-        let ce = candle_nn::loss::cross_entropy(&logits, &labels)?;
         let hits = logits.argmax(D::Minus1)?.eq(&labels)?;
         let correct = Some(hits.to_dtype(candle_core::DType::F32)?.sum_all()?.to_scalar::<f32>()? as usize);
-        let Some(soft) = &self.soft else { return Ok(BatchLoss { loss: ce, correct }) };
-        let t = soft.temperature;
-        let teacher = soft.teacher.forward(&xs, false)?.detach();
-        let log_p_teacher = log_softmax(&(teacher / t)?, D::Minus1)?;
-        let log_p_student = log_softmax(&(logits / t)?, D::Minus1)?;
-        let kl = (log_p_teacher.exp()? * (log_p_teacher - log_p_student)?)?.sum(D::Minus1)?.mean_all()?;
-        Ok(BatchLoss { loss: ((ce * soft.alpha)? + (kl * ((1.0 - soft.alpha) * t * t))?)?, correct })
+        let Some(soft) = &self.soft else { return Ok(BatchLoss { loss: candle_nn::loss::cross_entropy(&logits, &labels)?, correct }) };
+        let teacher = soft.teacher.forward(&xs, false)?;
+        let softening = crate::distill::Softening { alpha: soft.alpha, temperature: soft.temperature };
+        Ok(BatchLoss { loss: crate::distill::loss(&logits, &teacher, &labels, softening)?, correct })
     }
 
     fn validate(&self) -> Result<Option<Metrics>> {
