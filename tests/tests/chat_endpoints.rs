@@ -2,7 +2,8 @@
 //! worker process on part of the chatterbot corpus, deployed, and called
 //! by the real `openai` Python client (OpenAI's chat completions, plain and
 //! streamed); hand-over on what the model cannot read; tokens metered
-//! exactly as the client counted them; another tenant sees nothing.
+//! exactly as the client counted them; another tenant sees nothing; then
+//! distilled through a job into a one-layer student that answers too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -191,4 +192,40 @@ async fn must_show_the_openai_client_gets_a_reply_and_a_stream_from_a_deployed_c
     let res = client.get(app.url("/v2/models/support")).bearer_auth(&key).send().await.unwrap();
     assert_eq!(res.status(), 400);
     assert!(res.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("/v1/chat/completions"));
+
+    // The deployed model distilled through a job into a one-layer student,
+    // compared with its teacher, deployed beside it, answering.
+    let input = json!({
+        "kind": "DISTILL", "family": "CHAT", "architecture": "bert-intent-l1", "teacherModelVersionId": version, "model": "support-bot",
+        "hyperparameters": { "epochs": 3, "batchSize": 16, "learningRate": 1e-4, "maxTokens": 32, "targetPrecision": 0.8 },
+    });
+    let job = app.submit_job(&s.access, &dataset, input).await.ok().str_at("/submitJob/id");
+    let done =
+        app.wait_job(&s.access, &job, Duration::from_secs(600), |j| matches!(j["status"].as_str(), Some("SUCCEEDED" | "FAILED"))).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done:#}");
+    let result = &done["result"];
+    assert!(result["teacher_accuracy"].as_f64().unwrap() > 0.5 && result["accuracy_retained"].as_f64().unwrap() > 0.5, "{result:#}");
+    assert!(result["speedup_batch_1"].as_f64().unwrap() > 0.0 && result["baseline_accuracy"].is_number(), "{result:#}");
+    assert_eq!(done["modelVersions"][0]["architecture"], "bert-intent-l1");
+    let student = done["modelVersionId"].as_str().unwrap().to_owned();
+    let deployed = app
+        .gql(
+            "mutation($i: DeployModelInput!) { deployModel(input: $i) { state } }",
+            json!({ "i": { "modelVersionId": student, "slug": "support-fast" } }),
+            Some(&s.access),
+        )
+        .await
+        .ok();
+    assert_eq!(deployed.at("/deployModel/state"), "ACTIVE", "{:#}", deployed.body);
+    let res = client
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&json!({ "model": "support-fast", "messages": [{ "role": "user", "content": "What is AI?" }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["tenfold"]["model_version"], "2", "the student is the model's second version: {body:#}");
+    assert!(body["choices"][0]["message"]["content"].as_str().is_some_and(|c| !c.is_empty()), "{body:#}");
 }
