@@ -251,19 +251,28 @@ impl TestApp {
         card: Vec<u8>,
         report: Option<Vec<u8>>,
     ) -> GqlResponse {
-        const IMPORT: &str = "mutation($i: ImportModelVersionInput!) { importModelVersion(input: $i) { id version modelId architecture classes sizeBytes lineage { source engine } } }";
-        let input = json!({ "model": model, "family": family, "weights": null, "card": null, "report": null });
-        let operations = json!({ "query": IMPORT, "variables": { "i": input } });
-        let mut map = json!({ "0": ["variables.i.weights"], "1": ["variables.i.card"] });
-        let mut form = reqwest::multipart::Form::new()
-            .text("operations", operations.to_string())
-            .part("0", reqwest::multipart::Part::bytes(weights).file_name("model.safetensors"))
-            .part("1", reqwest::multipart::Part::bytes(card).file_name("model.json"));
+        let mut files = vec![("weights", "model.safetensors", weights), ("card", "model.json", card)];
         if let Some(report) = report {
-            map["2"] = json!(["variables.i.report"]);
-            form = form.part("2", reqwest::multipart::Part::bytes(report).file_name("report.json"));
+            files.push(("report", "report.json", report));
         }
-        let form = form.text("map", map.to_string());
+        self.import_files(bearer, model, family, files).await
+    }
+
+    /// Imports any set of files (`importModelVersion`): (input field, file name, bytes).
+    pub async fn import_files(&self, bearer: Option<&str>, model: &str, family: &str, files: Vec<(&str, &str, Vec<u8>)>) -> GqlResponse {
+        const IMPORT: &str = "mutation($i: ImportModelVersionInput!) { importModelVersion(input: $i) { id version modelId architecture classes sizeBytes lineage { source engine } } }";
+        let mut input = json!({ "model": model, "family": family });
+        let mut map = json!({});
+        for (i, (field, _, _)) in files.iter().enumerate() {
+            input[*field] = Value::Null;
+            map[i.to_string()] = json!([format!("variables.i.{field}")]);
+        }
+        // The spec's order: operations, map, then the files.
+        let operations = json!({ "query": IMPORT, "variables": { "i": input } });
+        let mut form = reqwest::multipart::Form::new().text("operations", operations.to_string()).text("map", map.to_string());
+        for (i, (_, file_name, bytes)) in files.into_iter().enumerate() {
+            form = form.part(i.to_string(), reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_owned()));
+        }
         let mut req = self.client.post(self.url("/graphql")).header("Apollo-Require-Preflight", "true").multipart(form);
         if let Some(token) = bearer {
             req = req.bearer_auth(token);

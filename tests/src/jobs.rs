@@ -296,44 +296,17 @@ pub async fn insert_model_version(app: &TestApp, owner: &crate::Session) -> Stri
     tenfold_graphql::GlobalId::new(tenfold_graphql::NodeKind::ModelVersion, id).encode()
 }
 
-/// The pretrained all-MiniLM-L6-v2 folder (`scripts/fixtures`) filed as a
-/// CHAT base model version of `owner`'s organization, its files in blob
-/// storage as an import leaves them; its global id. (Importing a base
-/// through the API is the chat family's next step; jobs read the row.)
-pub async fn insert_chat_base(app: &TestApp, owner: &crate::Session) -> String {
+/// The pretrained all-MiniLM-L6-v2 folder (`scripts/fixtures`) imported
+/// through the API as a CHAT base model of `owner`'s organization (model
+/// `minilm`); its version's global id.
+pub async fn import_chat_base(app: &TestApp, owner: &crate::Session) -> String {
     let dir = fixtures_dir().join("all-minilm-l6-v2");
-    let org = owner.org();
-    let mut files = serde_json::Map::new();
-    let mut size = 0i64;
-    for name in ["config.json", "model.safetensors", "tokenizer.json"] {
-        let file =
-            std::fs::File::open(dir.join(name)).unwrap_or_else(|e| panic!("{}: {e}; run scripts/fixtures", dir.join(name).display()));
-        let (sha, bytes) = app.app.blobs().put_file(org, file).await.unwrap();
-        files.insert(name.to_owned(), json!(sha));
-        size += i64::try_from(bytes).unwrap();
-    }
-    let id = uuid::Uuid::now_v7();
-    let now = chrono::Utc::now();
-    let tx = app.app.store().tenant(org, None).await.unwrap();
-    let model = tenfold_store::queries::models::insert(&tx, org, "minilm", "CHAT", None, now).await.unwrap();
-    let row = tenfold_store::entities::model_versions::Model {
-        org_id: org.0,
-        id,
-        model_id: model.id,
-        version: 1,
-        source: "import".into(),
-        job_id: None,
-        lineage: "{\"source\":\"import\"}".into(),
-        created_by: None,
-        family: "CHAT".into(),
-        architecture: "bert".into(),
-        classes: "[]".into(),
-        files: Value::Object(files).to_string(),
-        size_bytes: size,
-        metrics: "{}".into(),
-        created_at: now,
-    };
-    tenfold_store::queries::jobs::insert_model_version(&tx, row).await.unwrap();
-    tx.commit().await.unwrap();
-    tenfold_graphql::GlobalId::new(tenfold_graphql::NodeKind::ModelVersion, id).encode()
+    let read =
+        |name: &str| std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{}: {e}; run scripts/fixtures", dir.join(name).display()));
+    let files = vec![
+        ("weights", "model.safetensors", read("model.safetensors")),
+        ("config", "config.json", read("config.json")),
+        ("tokenizer", "tokenizer.json", read("tokenizer.json")),
+    ];
+    app.import_files(Some(&owner.access), "minilm", "CHAT", files).await.ok().str_at("/importModelVersion/id")
 }

@@ -25,7 +25,7 @@ pub mod browser;
 pub use app::{Session, TestApp, fixtures_dir};
 pub use db::{APP_ROLE_PASSWORD, TestDb};
 pub use gql::GqlResponse;
-pub use jobs::{JOB, SUBMIT, WorkerProcess, events, insert_chat_base, insert_model_version, mnist_subset, tenfold_binary};
+pub use jobs::{JOB, SUBMIT, WorkerProcess, events, import_chat_base, insert_model_version, mnist_subset, tenfold_binary};
 pub use receiver::{Received, Receiver};
 pub use redis::RedisServer;
 pub use serve::{ServerProcess, free_port};

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tenfold_tests::{Session, TestApp, fixtures_dir, insert_chat_base};
+use tenfold_tests::{Session, TestApp, fixtures_dir, import_chat_base};
 
 /// Intents of the corpus this test trains on, and conversations of each at most.
 const INTENTS: [&str; 4] = ["AI", "coding", "emotion", "trivia"];
@@ -61,7 +61,7 @@ async fn must_show_the_openai_client_gets_a_reply_and_a_stream_from_a_deployed_c
     let s = app.sign_up("ada@example.com", "Acme").await;
     let other = app.sign_up("eve@example.com", "Evil").await;
     let _worker = app.spawn_worker_with(1, &[]);
-    let base = insert_chat_base(&app, &s).await;
+    let base = import_chat_base(&app, &s).await;
     let (data, replies) = support_data();
     let upload = app.upload(Some(&s.access), "support", "CHAT", "support.jsonl", data).await.ok();
     let dataset = upload.str_at("/uploadDataset/id");
@@ -77,6 +77,27 @@ async fn must_show_the_openai_client_gets_a_reply_and_a_stream_from_a_deployed_c
         app.wait_job(&s.access, &job, Duration::from_secs(600), |j| matches!(j["status"].as_str(), Some("SUCCEEDED" | "FAILED"))).await;
     assert_eq!(done["status"], "SUCCEEDED", "{done:#}");
     let version = done["modelVersionId"].as_str().unwrap().to_owned();
+
+    // The registry shows the family's report.
+    let report = app
+        .gql(
+            "query($id: ID!) { modelVersion(id: $id) { report { task metrics { name value } perClass { class support } \
+             confusionMatrix { classes } curves { id } latency { batch1Ms } baselines { kind beaten } summary } } }",
+            json!({ "id": version }),
+            Some(&s.access),
+        )
+        .await
+        .ok();
+    let report = report.at("/modelVersion/report");
+    assert_eq!(report["task"], "chat-intent", "{report:#}");
+    let metric =
+        |name: &str| report["metrics"].as_array().unwrap().iter().find(|m| m["name"] == name).map(|m| m["value"].as_f64().unwrap());
+    assert!(metric("accuracy").unwrap() > 0.5 && metric("handoff_rate").is_some() && metric("answer_hit_at_1").is_some(), "{report:#}");
+    assert_eq!(report["perClass"].as_array().unwrap().len(), INTENTS.len());
+    assert_eq!(report["confusionMatrix"]["classes"].as_array().unwrap().len(), INTENTS.len());
+    assert!(report["curves"].as_array().unwrap().iter().any(|c| c["id"] == "handoff"), "{report:#}");
+    assert!(report["latency"]["batch1Ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(report["baselines"][0]["kind"], "majority_class");
 
     let deployed = app
         .gql(
@@ -228,4 +249,99 @@ async fn must_show_the_openai_client_gets_a_reply_and_a_stream_from_a_deployed_c
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["tenfold"]["model_version"], "2", "the student is the model's second version: {body:#}");
     assert!(body["choices"][0]["message"]["content"].as_str().is_some_and(|c| !c.is_empty()), "{body:#}");
+}
+
+#[tokio::test]
+async fn a_base_model_import_is_checked_before_anything_is_stored() {
+    let app = TestApp::spawn().await;
+    let s = app.sign_up("ada@example.com", "Acme").await;
+    let other = app.sign_up("eve@example.com", "Evil").await;
+    let dir = fixtures_dir().join("all-minilm-l6-v2");
+    let read = |name: &str| std::fs::read(dir.join(name)).expect("run scripts/fixtures");
+    let (weights, config, tokenizer) = (read("model.safetensors"), read("config.json"), read("tokenizer.json"));
+    let mut gpt2: Value = serde_json::from_slice(&config).unwrap();
+    gpt2["model_type"] = json!("gpt2");
+    gpt2["architectures"] = json!(["GPT2LMHeadModel"]);
+    let tiny_tokenizer = json!({ "version": "1.0", "truncation": null, "padding": null, "added_tokens": [], "normalizer": null,
+        "pre_tokenizer": { "type": "Whitespace" }, "post_processor": null, "decoder": null,
+        "model": { "type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100,
+                   "vocab": { "[UNK]": 0, "[PAD]": 1, "[CLS]": 2, "[SEP]": 3, "hello": 4 } } });
+    // (case, files as (input field, file name, bytes), the field at fault, words of the message)
+    type Files<'a> = Vec<(&'a str, &'a str, Vec<u8>)>;
+    let cases: Vec<(&str, Files<'_>, &str, &str)> = vec![
+        (
+            "no tokenizer",
+            vec![("weights", "model.safetensors", weights.clone()), ("config", "config.json", config.clone())],
+            "tokenizer",
+            "tokenizer.json is missing",
+        ),
+        (
+            "another architecture",
+            vec![
+                ("weights", "model.safetensors", weights.clone()),
+                ("config", "config.json", serde_json::to_vec(&gpt2).unwrap()),
+                ("tokenizer", "tokenizer.json", tokenizer.clone()),
+            ],
+            "config",
+            "gpt2",
+        ),
+        (
+            "another model's tokenizer",
+            vec![
+                ("weights", "model.safetensors", weights.clone()),
+                ("config", "config.json", config.clone()),
+                ("tokenizer", "tokenizer.json", serde_json::to_vec(&tiny_tokenizer).unwrap()),
+            ],
+            "tokenizer",
+            "belongs to another model",
+        ),
+        (
+            "truncated weights",
+            vec![
+                ("weights", "model.safetensors", weights[..weights.len() / 3].to_vec()),
+                ("config", "config.json", config.clone()),
+                ("tokenizer", "tokenizer.json", tokenizer.clone()),
+            ],
+            "weights",
+            "safetensors",
+        ),
+        (
+            "a fine-tuned chat model's card",
+            vec![
+                ("weights", "model.safetensors", weights.clone()),
+                ("card", "model.json", b"{}".to_vec()),
+                ("config", "config.json", config.clone()),
+            ],
+            "card",
+            "imported as its pretrained base",
+        ),
+    ];
+    for (case, files, field, words) in cases {
+        let res = app.import_files(Some(&s.access), "minilm", "CHAT", files).await;
+        assert_eq!(res.first_code(), "BAD_USER_INPUT", "{case}: {:#}", res.body);
+        assert_eq!(res.errors()[0]["extensions"]["field"], field, "{case}: {:#}", res.body);
+        assert!(res.first_message().contains(words), "{case}: {}", res.first_message());
+        assert!(!res.first_message().contains("/tmp"), "{case} shows a server path: {}", res.first_message());
+    }
+    assert_eq!(app.gql("{ model(name: \"minilm\") { id } }", json!({}), Some(&s.access)).await.first_code(), "NOT_FOUND");
+
+    let base = import_chat_base(&app, &s).await;
+    let version = app
+        .gql(
+            "query($id: ID!) { modelVersion(id: $id) { architecture classes sizeBytes lineage { source engine } } }",
+            json!({ "id": base }),
+            Some(&s.access),
+        )
+        .await
+        .ok();
+    let v = version.at("/modelVersion");
+    assert_eq!(
+        (v["architecture"].as_str(), v["lineage"]["source"].as_str(), v["lineage"]["engine"].as_str()),
+        (Some("bert"), Some("import"), Some("huggingface"))
+    );
+    assert_eq!(v["classes"], json!([]));
+    assert!(v["sizeBytes"].as_f64().unwrap() > 90e6, "{v}");
+    // Another organization neither sees it nor fine-tunes from it.
+    let res = app.gql("query($id: ID!) { modelVersion(id: $id) { id } }", json!({ "id": base }), Some(&other.access)).await;
+    assert_eq!(res.first_code(), "NOT_FOUND");
 }

@@ -11,6 +11,7 @@
 //!   [`family::Registry::standard`]. [`image`] is the first, [`chat`] the second.
 
 pub mod artifact;
+pub mod charts;
 pub mod chat;
 pub mod device;
 pub mod distill;

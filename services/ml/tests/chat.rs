@@ -392,6 +392,24 @@ fn a_distilled_student_keeps_two_teacher_layers_and_is_compared_with_its_baselin
     assert_eq!(d.student.accuracy, report.evaluation.as_ref().unwrap().metrics.accuracy);
     assert!(d.teacher.batch_1_ms > 0.0 && d.student.batch_1_ms > 0.0 && d.verdict.contains("2-layer student"), "{d:#?}");
     eprintln!("{}", d.verdict);
+    // The registry's report of the student: the family's sections.
+    let report = tenfold_ml::chat::report::model_report(&std::fs::read(student.join("report.json")).unwrap(), 0).unwrap();
+    let names: Vec<&str> = report.metrics.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, tenfold_ml::chat::report::METRICS);
+    let intents = report.per_class.len();
+    assert_eq!(intents, 3);
+    assert_eq!(report.confusion.as_ref().unwrap().counts.len(), intents);
+    let handoff = report.curves.iter().find(|c| c.id == "handoff").expect("the hand-over curve");
+    assert_eq!(handoff.series[0].points.len(), 20);
+    assert!(handoff.series[0].points.iter().all(|p| (0.0..=1.0).contains(&p.x) && (0.0..=1.0).contains(&p.y)));
+    let kinds: Vec<&str> = report.baselines.iter().map(|b| b.kind.as_str()).collect();
+    assert_eq!(kinds, ["majority_class", "teacher", "student_alone"]);
+    assert_eq!(report.distillation.as_ref().unwrap().models.len(), 3);
+    assert_eq!(report.outcomes.len() as u64, report.examples);
+    let latency = report.latency.as_ref().unwrap();
+    assert!(latency.batch_1_p95_ms >= latency.batch_1_ms * 0.5 && latency.batch_64_ms > 0.0, "{latency:?}");
+    assert!(report.summary.contains("hands over") && report.summary.contains("vocabulary reads"), "{}", report.summary);
+
     // The student folder is a chat model that answers.
     let model = ChatModel::load(&student, &Device::Cpu).unwrap();
     assert_eq!(model.config.num_hidden_layers, 2);

@@ -11,9 +11,9 @@ use utoipa::ToSchema;
 /// effect: the model answers with one of the team's approved replies,
 /// word for word.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({ "model": "support", "messages": [{ "role": "user", "content": "Where is my order?" }] }))]
 pub struct ChatCompletionRequest {
     /// The endpoint's slug (`GET /v1/models` lists them).
-    #[schema(example = "support")]
     pub model: String,
     /// The conversation so far; its newest user turns are answered.
     #[schema(min_items = 1, max_items = 256)]
@@ -68,8 +68,8 @@ pub enum MessageContent {
 /// A part of a message; only `text` parts are read.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ContentPart {
+    /// `text` (other kinds are refused).
     #[serde(rename = "type")]
-    #[schema(example = "text")]
     pub kind: String,
     #[serde(default)]
     pub text: Option<String>,

@@ -1,7 +1,10 @@
-//! Importing a model trained elsewhere in Tenfold's format
-//! (`model.safetensors` + `model.json`, optionally `report.json`): checked
-//! by its family as thoroughly as loading it would, before anything is
-//! stored; then filed as the next version of a model, like a job's.
+//! Importing a model trained elsewhere: in Tenfold's format
+//! (`model.safetensors` + `model.json`, optionally `report.json`), or a
+//! pretrained base model in Hugging Face's (`model.safetensors`,
+//! `config.json`, `tokenizer.json`: the chat family fine-tunes these).
+//! Checked by its family as thoroughly as loading it would, before
+//! anything is stored; then filed as the next version of a model, like a
+//! job's.
 
 use std::io::{Seek, SeekFrom};
 use std::path::Path;
@@ -25,8 +28,31 @@ pub struct ImportInput {
     pub model: String,
     pub family: Family,
     pub weights: std::fs::File,
-    pub card: std::fs::File,
+    /// `model.json`: a Tenfold model's card.
+    pub card: Option<std::fs::File>,
     pub report: Option<std::fs::File>,
+    /// `config.json` and `tokenizer.json`: a Hugging Face base model's.
+    pub config: Option<std::fs::File>,
+    pub tokenizer: Option<std::fs::File>,
+}
+
+/// A base model's configuration and tokenizer, as Hugging Face names them.
+pub const CONFIG_FILE: &str = "config.json";
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+impl ImportInput {
+    /// The uploads under the names the family reads them by.
+    fn files_mut(&mut self) -> impl Iterator<Item = (&'static str, &mut std::fs::File)> {
+        [
+            (WEIGHTS_FILE, Some(&mut self.weights)),
+            (CARD_FILE, self.card.as_mut()),
+            (REPORT_FILE, self.report.as_mut()),
+            (CONFIG_FILE, self.config.as_mut()),
+            (TOKENIZER_FILE, self.tokenizer.as_mut()),
+        ]
+        .into_iter()
+        .filter_map(|(name, file)| Some((name, file?)))
+    }
 }
 
 fn size(file: &mut std::fs::File) -> AppResult<u64> {
@@ -37,16 +63,10 @@ fn size(file: &mut std::fs::File) -> AppResult<u64> {
 
 /// Copies the uploads into a folder under their canonical names.
 fn stage(dir: &Path, input: &mut ImportInput) -> AppResult<()> {
-    let copy = |file: &mut std::fs::File, name: &str| -> AppResult<()> {
+    for (name, file) in input.files_mut() {
         let mut out = std::fs::File::create(dir.join(name)).map_err(AppError::internal)?;
         std::io::copy(file, &mut out).map_err(AppError::internal)?;
         file.seek(SeekFrom::Start(0)).map_err(AppError::internal)?;
-        Ok(())
-    };
-    copy(&mut input.weights, WEIGHTS_FILE)?;
-    copy(&mut input.card, CARD_FILE)?;
-    if let Some(report) = &mut input.report {
-        copy(report, REPORT_FILE)?;
     }
     Ok(())
 }
@@ -55,6 +75,8 @@ fn bad(e: DomainError) -> AppError {
     let field = match e.field() {
         "weights" => "weights",
         "report" => "report",
+        "config" => "config",
+        "tokenizer" => "tokenizer",
         _ => "card",
     };
     AppError::bad_input(field, e.message().to_owned())
@@ -81,8 +103,10 @@ impl App {
             ));
         }
         tx.commit().await?;
-        let sizes = [size(&mut input.weights)?, size(&mut input.card)?, input.report.as_mut().map(size).transpose()?.unwrap_or(0)];
-        let total: u64 = sizes.iter().sum();
+        let mut total = 0u64;
+        for (_, file) in input.files_mut() {
+            total += size(file)?;
+        }
         self.check_upload_quota(p, total, 0).await?;
 
         // The family reads the files as it would to serve them.
@@ -118,8 +142,8 @@ impl App {
         // Stored only once every check passed.
         let mut files = std::collections::BTreeMap::new();
         let mut stored = Vec::new();
-        for (name, file) in [(WEIGHTS_FILE, Some(input.weights)), (CARD_FILE, Some(input.card)), (REPORT_FILE, input.report)] {
-            let Some(file) = file else { continue };
+        for (name, file) in input.files_mut() {
+            let file = file.try_clone().map_err(AppError::internal)?;
             let (sha, _) = self.inner.blobs.put_file(p.org, file).await.map_err(AppError::internal)?;
             stored.push(sha.clone());
             files.insert(name.to_owned(), sha);

@@ -5,8 +5,11 @@ use crate::context::{GqlResult, app, principal};
 use crate::ids::{GlobalId, NodeKind};
 use crate::types::{Family, Model, ModelVersion, SetAliasInput, SetAliasPayload, SetPromotionRulesInput};
 
-/// An artifact trained elsewhere in Tenfold's format (the files a version's
-/// downloads give), sent by the GraphQL multipart request spec.
+/// A model trained elsewhere, sent by the GraphQL multipart request spec:
+/// in Tenfold's format (the files a version's downloads give: weights,
+/// card, report), or a pretrained base model in Hugging Face's format for
+/// the families that fine-tune one (CHAT: a BERT encoder's weights,
+/// `config.json` and `tokenizer.json`).
 #[derive(InputObject)]
 pub struct ImportModelVersionInput {
     /// The model the version joins (created if new).
@@ -14,10 +17,14 @@ pub struct ImportModelVersionInput {
     pub family: Family,
     /// `model.safetensors`.
     pub weights: Upload,
-    /// `model.json`.
-    pub card: Upload,
+    /// `model.json`, for a model in Tenfold's format.
+    pub card: Option<Upload>,
     /// `report.json`, if it has one (the ship gate and comparisons need it).
     pub report: Option<Upload>,
+    /// `config.json`, for a Hugging Face base model.
+    pub config: Option<Upload>,
+    /// `tokenizer.json`, for a Hugging Face base model.
+    pub tokenizer: Option<Upload>,
 }
 
 #[derive(Default)]
@@ -52,16 +59,19 @@ impl ModelsMutation {
         Ok(app(ctx)?.set_promotion_rules(principal(ctx)?, model_id, input.rules.into()).await.gql(ctx)?.into())
     }
 
-    /// Imports a model trained elsewhere: the card, the architecture and
-    /// every tensor's shape are checked before anything is stored.
+    /// Imports a model trained elsewhere, or a pretrained base model: the
+    /// card (or config and tokenizer), the architecture and every tensor's
+    /// shape are checked before anything is stored.
     async fn import_model_version(&self, ctx: &Context<'_>, input: ImportModelVersionInput) -> async_graphql::Result<ModelVersion> {
         let p = principal(ctx)?;
         let import = ImportInput {
             model: input.model,
             family: input.family.into(),
             weights: input.weights.value(ctx)?.content,
-            card: input.card.value(ctx)?.content,
+            card: input.card.map(|r| r.value(ctx)).transpose()?.map(|r| r.content),
             report: input.report.map(|r| r.value(ctx)).transpose()?.map(|r| r.content),
+            config: input.config.map(|r| r.value(ctx)).transpose()?.map(|r| r.content),
+            tokenizer: input.tokenizer.map(|r| r.value(ctx)).transpose()?.map(|r| r.content),
         };
         Ok(app(ctx)?.import_model_version(p, import).await.gql(ctx)?.into())
     }

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
+use tenfold_domain::report::ExampleOutcome;
 
 use super::data::{ChatSet, message_key};
 use super::model::ChatModel;
@@ -46,10 +47,18 @@ pub struct AnswerHits {
     pub hit_at_5: f64,
 }
 
+/// Measured on the split's own messages, tokenizing included.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Speed {
+    /// Mean time to classify one message alone.
     pub batch_1_ms: f64,
+    #[serde(default)]
+    pub batch_1_p95_ms: f64,
+    /// Time to classify a batch of 32 messages.
     pub batch_32_ms: f64,
+    /// Time per message in batches of 64.
+    #[serde(default)]
+    pub batch_64_ms_per_example: f64,
     pub tokens_per_s: f64,
 }
 
@@ -62,6 +71,10 @@ pub struct ChatEvaluation {
     pub speed: Speed,
     pub parameters: usize,
     pub artifact_bytes: u64,
+    /// Each scored message: its intent, the prediction and its confidence
+    /// (paired comparisons resample these; mistakes are shown from them).
+    #[serde(default)]
+    pub outcomes: Vec<ExampleOutcome>,
 }
 
 /// Points of the curve over the thresholds 0.00, 0.05, …, 0.95.
@@ -98,15 +111,19 @@ pub fn choose_threshold(confidence: &[f64], correct: &[bool], target: f64) -> f6
 }
 
 fn speed(model: &ChatModel, texts: &[&str]) -> Result<Speed> {
-    if texts.is_empty() {
-        return Ok(Speed { batch_1_ms: 0.0, batch_32_ms: 0.0, tokens_per_s: 0.0 });
-    }
-    let one: Vec<&str> = texts.iter().copied().cycle().take(16).collect();
-    let start = Instant::now();
-    for t in &one {
+    let Some(first) = texts.first() else {
+        return Ok(Speed { batch_1_ms: 0.0, batch_1_p95_ms: 0.0, batch_32_ms: 0.0, batch_64_ms_per_example: 0.0, tokens_per_s: 0.0 });
+    };
+    model.classify(&[first])?;
+    let mut singles: Vec<f64> = Vec::with_capacity(32);
+    for t in texts.iter().cycle().take(32) {
+        let start = Instant::now();
         model.classify(&[t])?;
+        singles.push(start.elapsed().as_secs_f64() * 1000.0);
     }
-    let batch_1_ms = start.elapsed().as_secs_f64() * 1000.0 / one.len() as f64;
+    let batch_1_ms = singles.iter().sum::<f64>() / singles.len() as f64;
+    singles.sort_by(f64::total_cmp);
+    let batch_1_p95_ms = singles[(singles.len() * 95).div_ceil(100).saturating_sub(1)];
     let many: Vec<&str> = texts.iter().copied().cycle().take(96).collect();
     let start = Instant::now();
     let mut tokens = 0;
@@ -114,7 +131,19 @@ fn speed(model: &ChatModel, texts: &[&str]) -> Result<Speed> {
         tokens += model.classify(chunk)?.2;
     }
     let seconds = start.elapsed().as_secs_f64();
-    Ok(Speed { batch_1_ms, batch_32_ms: seconds * 1000.0 / 3.0, tokens_per_s: tokens as f64 / seconds.max(1e-9) })
+    let wide: Vec<&str> = texts.iter().copied().cycle().take(128).collect();
+    let start = Instant::now();
+    for chunk in wide.chunks(64) {
+        model.classify(chunk)?;
+    }
+    let batch_64_ms_per_example = start.elapsed().as_secs_f64() * 1000.0 / wide.len() as f64;
+    Ok(Speed {
+        batch_1_ms,
+        batch_1_p95_ms,
+        batch_32_ms: seconds * 1000.0 / 3.0,
+        batch_64_ms_per_example,
+        tokens_per_s: tokens as f64 / seconds.max(1e-9),
+    })
 }
 
 /// Evaluates a loaded model on `indices` of `set`.
@@ -133,10 +162,18 @@ pub fn evaluate_split(model: &ChatModel, set: &ChatSet, indices: &[usize], split
     }
     // Conversations of an intent the model does not know count as wrong.
     let (mut kept_probs, mut labels, mut confidence, mut correct) = (vec![], vec![], vec![], vec![]);
+    let mut outcomes = Vec::with_capacity(indices.len());
     for (row, &i) in probs.iter().zip(&indices) {
         let predicted = argmax(row);
         confidence.push(f64::from(row[predicted]));
         correct.push(label_of(i) == Some(predicted));
+        outcomes.push(ExampleOutcome {
+            id: set.examples[i].text.clone(),
+            label: set.intents[set.examples[i].intent].clone(),
+            predicted: classes[predicted].clone(),
+            score: f64::from(u8::from(label_of(i) == Some(predicted))),
+            confidence: f64::from(row[predicted]),
+        });
         if let Some(label) = label_of(i) {
             kept_probs.push(row.clone());
             labels.push(label);
@@ -176,6 +213,7 @@ pub fn evaluate_split(model: &ChatModel, set: &ChatSet, indices: &[usize], split
         speed: speed(model, &texts)?,
         parameters: model.parameters(),
         artifact_bytes: crate::artifact::size_on_disk(dir),
+        outcomes,
     })
 }
 

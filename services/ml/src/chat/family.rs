@@ -4,8 +4,10 @@ use std::path::Path;
 
 use candle_core::Device;
 use serde_json::{Value, json};
-use tenfold_domain::{Architecture, DataStats, Estimate, Family, FamilyPlan, JobKind, JobShape, ParamSpec};
+use tenfold_domain::report::ModelReport;
+use tenfold_domain::{Architecture, ArtifactInfo, DataStats, DomainError, Estimate, Family, FamilyPlan, JobKind, JobShape, ParamSpec};
 
+use super::base::BertFolder;
 use super::evaluate::{ChatEvaluation, evaluate};
 use super::model::ChatModel;
 use super::train::{ARCHITECTURE, ChatReport, ChatTrainRequest, StudentSpec, train};
@@ -102,6 +104,51 @@ impl FamilyPlan for ChatFamily {
 
     fn serves(&self) -> bool {
         true
+    }
+
+    fn report_metrics(&self) -> &[&'static str] {
+        super::report::METRICS
+    }
+
+    fn model_report(&self, report_json: &[u8], size_bytes: u64) -> std::result::Result<ModelReport, DomainError> {
+        super::report::model_report(report_json, size_bytes)
+    }
+
+    /// An import is a pretrained base to fine-tune: a Hugging Face BERT
+    /// folder (`model.safetensors`, `config.json`, `tokenizer.json`),
+    /// checked as fine-tuning will read it.
+    fn check_artifact(&self, dir: &Path) -> std::result::Result<ArtifactInfo, DomainError> {
+        if dir.join(crate::artifact::CARD).is_file() {
+            return Err(DomainError::invalid(
+                "card",
+                "a chat model is imported as its pretrained base (weights, config.json and tokenizer.json, no model.json); \
+                 fine-tune it in Tenfold",
+            ));
+        }
+        let folder = BertFolder::open(dir, 128, &Device::Cpu).map_err(|e| {
+            // The reason alone: the folder is the server's scratch space.
+            let message = match e {
+                MlError::InvalidModel { reason, .. } => reason,
+                other => other.to_string().replace(&format!("{}/", dir.display()), "").replace(&dir.display().to_string(), ""),
+            };
+            // The file the message is about is the one it names first.
+            let field = [(super::base::CONFIG, "config"), (super::base::TOKENIZER, "tokenizer"), ("safetensors", "weights")]
+                .iter()
+                .filter_map(|(file, field)| Some((message.find(file)?, *field)))
+                .min()
+                .map_or("weights", |(_, field)| field);
+            DomainError::invalid(field, message)
+        })?;
+        let c = &folder.config;
+        Ok(ArtifactInfo {
+            architecture: c.model_type.clone(),
+            classes: Vec::new(),
+            parameters: c.parameters() as u64,
+            engine: "huggingface".into(),
+            training: json!({ "base": { "layers": c.num_hidden_layers, "hidden_size": c.hidden_size, "vocabulary": folder.text.vocab_size() } }),
+            dataset_sha256: None,
+            metrics: json!({}),
+        })
     }
 
     fn needs_base(&self) -> bool {

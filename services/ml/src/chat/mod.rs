@@ -14,6 +14,7 @@ pub mod encoder;
 pub mod evaluate;
 mod family;
 pub mod model;
+pub mod report;
 pub mod text;
 pub mod train;
 

@@ -120,6 +120,8 @@ pub struct ChatComparison {
     pub size_bytes: u64,
     pub batch_1_ms: f64,
     pub batch_32_ms: f64,
+    #[serde(default)]
+    pub batch_64_ms_per_example: f64,
 }
 
 impl ChatComparison {
@@ -133,6 +135,7 @@ impl ChatComparison {
             size_bytes: e.artifact_bytes,
             batch_1_ms: e.speed.batch_1_ms,
             batch_32_ms: e.speed.batch_32_ms,
+            batch_64_ms_per_example: e.speed.batch_64_ms_per_example,
         }
     }
 }

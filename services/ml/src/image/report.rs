@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use tenfold_domain::report::{
-    Baseline, Calibration, CalibrationBin, Chart, ClassScores, Confusion, Distillation, LatencyStats, Metric, ModelReport, ModelRow,
-    ModelSize, Point, Series,
+    Baseline, Calibration, CalibrationBin, ClassScores, Confusion, Distillation, LatencyStats, Metric, ModelReport, ModelRow, ModelSize,
 };
 use tenfold_domain::{DomainError, Family};
 
@@ -68,7 +67,7 @@ pub fn model_report(json: &[u8], size_bytes: u64) -> Result<ModelReport, DomainE
         metrics,
         summary,
         baselines,
-        curves: curves(&file.training),
+        curves: crate::charts::training_curves(&file.training),
         confusion: Some(Confusion {
             classes,
             counts: m.confusion_matrix.iter().map(|row| row.iter().map(|&n| n as u64).collect()).collect(),
@@ -169,37 +168,6 @@ fn summary(file: &ReportFile, e: &Evaluation, baselines: &[Baseline]) -> String 
 fn capitalised(s: &str) -> String {
     let mut c = s.chars();
     c.next().map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
-}
-
-fn curves(t: &Outcome) -> Vec<Chart> {
-    let series = |name: &str, f: &dyn Fn(&crate::train::EpochRecord) -> Option<f64>| Series {
-        name: name.into(),
-        points: t.history.iter().filter_map(|e| Some(Point { x: e.epoch as f64, y: f(e)? })).collect(),
-    };
-    let chart = |id: &str, title: &str, y: &str, series: Vec<Series>| Chart {
-        id: id.into(),
-        title: title.into(),
-        x_label: "epoch".into(),
-        y_label: y.into(),
-        series: series.into_iter().filter(|s| !s.points.is_empty()).collect(),
-    };
-    vec![
-        chart(
-            "loss",
-            "Loss per epoch",
-            "cross-entropy",
-            vec![series("train", &|e| Some(e.train_loss)), series("validation", &|e| e.val.get("val_loss").copied())],
-        ),
-        chart(
-            "accuracy",
-            "Accuracy per epoch",
-            "accuracy",
-            vec![
-                series("train", &|e| e.train.get("train_accuracy").copied()),
-                series("validation", &|e| e.val.get("val_accuracy").copied()),
-            ],
-        ),
-    ]
 }
 
 fn row(role: &str, c: &Comparison) -> ModelRow {
