@@ -209,10 +209,27 @@ async fn must_show_the_openai_client_gets_a_reply_and_a_stream_from_a_deployed_c
     assert_eq!(body["error"]["code"], "model_not_found");
     assert_eq!(usage_tokens(&app, &other).await, (0.0, 0.0));
 
-    // The Open Inference Protocol sends a chat caller to the right route.
-    let res = client.get(app.url("/v2/models/support")).bearer_auth(&key).send().await.unwrap();
+    // The intent model on the Open Inference Protocol: messages in, intent,
+    // confidence, hand-over flag and reply out, tokens metered.
+    let meta: Value = client.get(app.url("/v2/models/support")).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
+    assert_eq!(meta["inputs"], json!([{ "name": "text", "datatype": "BYTES", "shape": [-1] }]), "{meta:#}");
+    assert_eq!(meta["parameters"]["intents"].as_array().unwrap().len(), INTENTS.len());
+    let body =
+        json!({ "inputs": [{ "name": "text", "shape": [2], "datatype": "BYTES", "data": ["What is AI?", "qzxv brrkt zzyqx plmph"] }] });
+    let res = client.post(app.url("/v2/models/support/infer")).bearer_auth(&key).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let answer: Value = res.json().await.unwrap();
+    let output = |name: &str| answer["outputs"].as_array().unwrap().iter().find(|o| o["name"] == name).unwrap()["data"].clone();
+    assert_eq!(output("intent")[0], "AI", "{answer:#}");
+    assert_eq!(output("handoff"), json!([false, true]), "{answer:#}");
+    assert_eq!(output("reply")[0], report["completion"]["content"]);
+    assert!(output("confidence")[0].as_f64().unwrap() > 0.25);
+    let (read, replied) = usage_tokens(&app, &s).await;
+    assert!(read > input_tokens && replied > output_tokens, "the OIP request's tokens are metered too");
+    let bad = json!({ "inputs": [{ "name": "text", "shape": [1], "datatype": "FP32", "data": [1.0] }] });
+    let res = client.post(app.url("/v2/models/support/infer")).bearer_auth(&key).json(&bad).send().await.unwrap();
     assert_eq!(res.status(), 400);
-    assert!(res.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("/v1/chat/completions"));
+    assert!(res.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("BYTES"));
 
     // The deployed model distilled through a job into a one-layer student,
     // compared with its teacher, deployed beside it, answering.
@@ -344,4 +361,21 @@ async fn a_base_model_import_is_checked_before_anything_is_stored() {
     // Another organization neither sees it nor fine-tunes from it.
     let res = app.gql("query($id: ID!) { modelVersion(id: $id) { id } }", json!({ "id": base }), Some(&other.access)).await;
     assert_eq!(res.first_code(), "NOT_FOUND");
+}
+
+/// Found by schemathesis on PostgreSQL: a model name with a NUL byte
+/// reached the database (which refuses it) and answered 500.
+#[tokio::test]
+async fn a_model_name_no_endpoint_can_have_is_not_found() {
+    let app = TestApp::spawn().await;
+    let s = app.sign_up("ada@example.com", "Acme").await;
+    let (_, key) = app.api_key(&s, &["endpoints:invoke"]).await;
+    for model in ["a\u{0}b", "Support", "", &"x".repeat(10_000)] {
+        let body = json!({ "model": model, "messages": [{ "role": "user", "content": "hi" }] });
+        let res = app.client.post(app.url("/v1/chat/completions")).bearer_auth(&key).json(&body).send().await.unwrap();
+        assert_eq!(res.status(), 404, "{model:?}");
+        assert_eq!(res.json::<Value>().await.unwrap()["error"]["code"], "model_not_found");
+    }
+    let res = app.client.get(app.url("/v2/models/a%00b")).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(res.status(), 404);
 }

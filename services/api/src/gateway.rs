@@ -35,20 +35,20 @@ fn protocol_of(family: Family) -> Option<&'static str> {
 }
 
 /// Authorizes a request to endpoint `slug` and picks the version that
-/// answers it; an endpoint of another family than this protocol serves is
+/// answers it; an endpoint of a family this protocol does not serve is
 /// refused with where it is answered.
 pub async fn authorize(
     req: &HttpRequest,
     state: &ServerState,
     slug: &str,
     request_id: &str,
-    serves: Family,
+    serves: &[Family],
 ) -> Result<Invocation, AppError> {
     let meta = request::meta(req, state.app.settings().server.trust_forwarded_for, request_id.to_owned());
     let credential = request::bearer(req)?;
     let inv = state.app.invocation(credential.as_deref(), slug, meta.clone()).await?;
     state.app.admit_request(&meta, None).await?;
-    if inv.family != serves {
+    if !serves.contains(&inv.family) {
         let elsewhere = match protocol_of(inv.family) {
             Some(protocol) => format!("it is answered over {protocol}"),
             None => "this build answers those over no protocol yet".to_owned(),

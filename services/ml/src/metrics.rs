@@ -3,6 +3,7 @@
 //! confusion matrix (rows = true class), and expected calibration error.
 
 use serde::{Deserialize, Serialize};
+use tenfold_domain::report;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ClassMetrics {
@@ -45,6 +46,48 @@ pub struct ReliabilityBin {
 const ECE_BINS: usize = 15;
 
 /// The most probable class; ties go to the lower index, as argmax does.
+impl Classification {
+    /// The report's confusion matrix (rows: the true class).
+    pub fn confusion(&self) -> report::Confusion {
+        report::Confusion {
+            classes: self.per_class.iter().map(|c| c.class.clone()).collect(),
+            counts: self.confusion_matrix.iter().map(|row| row.iter().map(|&n| n as u64).collect()).collect(),
+        }
+    }
+
+    /// The report's per-class precision, recall and F1.
+    pub fn class_scores(&self) -> Vec<report::ClassScores> {
+        self.per_class
+            .iter()
+            .map(|c| report::ClassScores {
+                class: c.class.clone(),
+                precision: c.precision,
+                recall: c.recall,
+                f1: c.f1,
+                support: c.support as u64,
+            })
+            .collect()
+    }
+
+    /// The report's reliability diagram.
+    pub fn calibration(&self) -> report::Calibration {
+        report::Calibration {
+            ece: self.ece,
+            bins: self
+                .reliability
+                .iter()
+                .map(|b| report::CalibrationBin {
+                    lower: b.lower,
+                    upper: b.upper,
+                    count: b.count as u64,
+                    confidence: b.confidence,
+                    accuracy: b.accuracy,
+                })
+                .collect(),
+        }
+    }
+}
+
 pub fn argmax(row: &[f32]) -> usize {
     let mut best = 0;
     for (i, v) in row.iter().enumerate() {

@@ -71,7 +71,7 @@ pub async fn chat_completions(req: HttpRequest, payload: web::Payload, state: we
         Ok(chat) => chat,
         Err(e) => return error(&e, &request_id),
     };
-    let inv = match gateway::authorize(&req, &state, &chat.model, &request_id, Family::Chat).await {
+    let inv = match gateway::authorize(&req, &state, &chat.model, &request_id, &[Family::Chat]).await {
         Ok(inv) => inv,
         Err(e) => return error(&not_found_as_model(e, &chat.model), &request_id),
     };

@@ -1,4 +1,5 @@
-//! The Open Inference Protocol (KServe v2) over REST, for hosted endpoints:
+//! The Open Inference Protocol (KServe v2) over REST, for hosted endpoints
+//! of image classifiers (`image.rs`) and chat models' intents (`chat.rs`):
 //! `/v2/health/live|ready`, `/v2`, `/v2/models/{slug}`,
 //! `/v2/models/{slug}/ready`, `POST /v2/models/{slug}/infer`. Errors are
 //! the protocol's `{"error": "…"}` with the status of our error table.
@@ -9,6 +10,7 @@
 //! commit before answering (`App::meter`): nothing is answered that is not
 //! counted.
 
+mod chat;
 mod files;
 mod image;
 mod tensor;
@@ -18,7 +20,7 @@ use std::time::Instant;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde_json::{Value, json};
-use tenfold_app::{AppError, Invocation};
+use tenfold_app::{AppError, Invocation, ServedVersion};
 use tenfold_domain::Family;
 use tracing_actix_web::RequestId;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -98,7 +100,7 @@ async fn server_metadata() -> HttpResponse {
 
 /// Authorizes and routes a request to endpoint `slug`.
 async fn invocation(req: &HttpRequest, state: &ServerState, slug: &str, request_id: &str) -> Result<Invocation, AppError> {
-    gateway::authorize(req, state, slug, request_id, Family::ImageClassification).await
+    gateway::authorize(req, state, slug, request_id, &[Family::ImageClassification, Family::Chat]).await
 }
 
 /// The endpoint's model: its inputs, outputs and classes.
@@ -117,7 +119,10 @@ async fn model_metadata(req: HttpRequest, path: web::Path<String>, state: web::D
     let result = async {
         let inv = invocation(&req, &state, &slug, &request_id).await?;
         let served = state.app.served_version(inv.org, inv.version).await?;
-        Ok::<_, AppError>(image::metadata(&slug, &served))
+        Ok::<_, AppError>(match inv.family {
+            Family::Chat => chat::metadata(&slug, &served),
+            _ => image::metadata(&slug, &served),
+        })
     }
     .await;
     match result {
@@ -210,7 +215,7 @@ async fn infer(
     let mut admission = None;
     let result = answer(&req, &body, &state, &inv, &mut admission).await;
     let outcome = gateway::Outcome { inv: &inv, idempotency_key: idempotency_key.as_deref(), started, admission };
-    let answered = result.as_ref().map(|(_, answer, images)| (answer, gateway::Used { images: *images, ..Default::default() }));
+    let answered = result.as_ref().map(|(_, answer, used)| (answer, *used));
     let recorded = outcome.record(&state, answered).await;
     let (body, _, _) = match result {
         Ok(ok) => ok,
@@ -223,25 +228,47 @@ async fn infer(
     body.respond(&inv.version.to_string())
 }
 
+/// The family's outputs of the answers (none: only check the names asked for).
+fn outputs_of(
+    inv: &Invocation,
+    parsed: &tensor::InferRequest,
+    served: &ServedVersion,
+    answers: &[Value],
+) -> Result<Vec<(tensor::Output, bool)>, AppError> {
+    match inv.family {
+        Family::Chat => chat::outputs(parsed, answers),
+        _ => image::outputs(parsed, served, answers),
+    }
+    .map_err(|m| AppError::bad_input("outputs", m))
+}
+
 /// Decodes, runs and encodes one request; the answer, the model's answer
-/// and the images it classified.
+/// and what it used (images classified, tokens read and replied).
 async fn answer(
     req: &HttpRequest,
     body: &[u8],
     state: &ServerState,
     inv: &Invocation,
     admission: &mut Option<tenfold_app::Admission>,
-) -> Result<(Encoded, tenfold_serving::Answer, u32), AppError> {
+) -> Result<(Encoded, tenfold_serving::Answer, gateway::Used), AppError> {
     let header_length = req.headers().get("inference-header-content-length").and_then(|v| v.to_str().ok());
     let parsed = tensor::parse(body, header_length).map_err(|m| AppError::bad_input("inputs", m))?;
     let served = state.app.served_version(inv.org, inv.version).await?;
-    let inputs = image::inputs(&parsed, &served).map_err(|m| AppError::bad_input("inputs", m))?;
+    let inputs = match inv.family {
+        Family::Chat => chat::inputs(&parsed),
+        _ => image::inputs(&parsed, &served),
+    }
+    .map_err(|m| AppError::bad_input("inputs", m))?;
     // Refuse an unknown output before spending the model's time.
-    image::outputs(&parsed, &served, &[]).map_err(|m| AppError::bad_input("outputs", m))?;
-    let images = u32::try_from(inputs.len()).unwrap_or(u32::MAX);
+    outputs_of(inv, &parsed, &served, &[])?;
+    let images = if inv.family == Family::Chat { 0 } else { u32::try_from(inputs.len()).unwrap_or(u32::MAX) };
     *admission = Some(state.app.reserve_quotas(inv, images).await?);
     let answer = state.runtime.infer(&gateway::target(inv), inputs).await.map_err(gateway::serve_error)?;
-    let outputs = image::outputs(&parsed, &served, &answer.outputs).map_err(|m| AppError::bad_input("outputs", m))?;
+    let outputs = outputs_of(inv, &parsed, &served, &answer.outputs)?;
+    let mut used = gateway::Used { images, ..Default::default() };
+    if inv.family == Family::Chat {
+        (used.input_tokens, used.output_tokens) = chat::tokens(&answer.outputs);
+    }
     let mut header = json!({
         "model_name": inv.slug,
         "model_version": served.number.to_string(),
@@ -267,7 +294,7 @@ async fn answer(
     let mut body = serde_json::to_vec(&header).map_err(AppError::internal)?;
     let header_length = (!binary.is_empty()).then_some(body.len());
     body.extend(binary);
-    Ok((Encoded { body, header_length }, answer, images))
+    Ok((Encoded { body, header_length }, answer, used))
 }
 
 /// An encoded answer: JSON, or a JSON header followed by binary outputs.

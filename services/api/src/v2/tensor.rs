@@ -257,6 +257,7 @@ pub struct Output {
 pub enum OutputData {
     F32(Vec<f32>),
     Bytes(Vec<String>),
+    Bool(Vec<bool>),
 }
 
 impl Output {
@@ -264,13 +265,15 @@ impl Output {
         match self.data {
             OutputData::F32(_) => "FP32",
             OutputData::Bytes(_) => "BYTES",
+            OutputData::Bool(_) => "BOOL",
         }
     }
 
-    /// The binary form: little-endian values, or length-prefixed strings.
+    /// The binary form: little-endian values, length-prefixed strings, a byte per BOOL.
     pub fn to_binary(&self) -> Vec<u8> {
         match &self.data {
             OutputData::F32(values) => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            OutputData::Bool(values) => values.iter().map(|b| u8::from(*b)).collect(),
             OutputData::Bytes(items) => {
                 let mut out = Vec::new();
                 for item in items {
@@ -286,6 +289,7 @@ impl Output {
         match &self.data {
             OutputData::F32(values) => Value::Array(values.iter().map(|v| Value::from(f64::from(*v))).collect()),
             OutputData::Bytes(items) => Value::Array(items.iter().map(|s| Value::String(s.clone())).collect()),
+            OutputData::Bool(values) => Value::Array(values.iter().map(|b| Value::Bool(*b)).collect()),
         }
     }
 }

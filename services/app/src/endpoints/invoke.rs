@@ -11,7 +11,9 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use tenfold_domain::{ApiKeyId, CustomerKeyId, EndpointId, EndpointState, Family, ModelVersionId, OrgId, Scaling, UserId, canary_takes};
+use tenfold_domain::{
+    ApiKeyId, CustomerKeyId, EndpointId, EndpointSlug, EndpointState, Family, ModelVersionId, OrgId, Scaling, UserId, canary_takes,
+};
 use tenfold_store::queries::{customer_keys, endpoints, jobs, models};
 use uuid::Uuid;
 
@@ -175,6 +177,11 @@ impl App {
             )
         })?;
         let (org, caller) = self.caller(credential, meta).await?;
+        // A name no endpoint can have (a protocol's body may carry any
+        // string, NUL bytes included) is not looked up.
+        if EndpointSlug::parse(slug).is_err() {
+            return Err(AppError::not_found("endpoint"));
+        }
         let route = self.route(org, slug).await?.ok_or_else(|| AppError::not_found("endpoint"))?;
         if let Caller::Customer(grant) = &caller
             && !grant.endpoint_ids.contains(&route.endpoint.0)

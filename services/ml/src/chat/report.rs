@@ -7,10 +7,7 @@
 //! confusion matrix, per-intent scores, reliability diagram, latency, the
 //! teacher/student comparison, and the scored messages.
 
-use tenfold_domain::report::{
-    Baseline, Calibration, CalibrationBin, Chart, ClassScores, Confusion, Distillation, LatencyStats, Metric, ModelReport, ModelRow,
-    ModelSize, Point, Series,
-};
+use tenfold_domain::report::{Baseline, Chart, Distillation, LatencyStats, Metric, ModelReport, ModelRow, ModelSize, Point, Series};
 use tenfold_domain::{DomainError, Family};
 
 use super::train::{ChatComparison, ChatReport};
@@ -60,7 +57,6 @@ pub fn model_report(json: &[u8], size_bytes: u64) -> Result<ModelReport, DomainE
         ),
     ];
     let baselines = baselines(&file, m);
-    let classes: Vec<String> = m.per_class.iter().map(|c| c.class.clone()).collect();
     let mut curves = crate::charts::training_curves(&file.training);
     curves.push(Chart {
         id: "handoff".into(),
@@ -82,29 +78,9 @@ pub fn model_report(json: &[u8], size_bytes: u64) -> Result<ModelReport, DomainE
         summary: summary(&file, e, &baselines),
         baselines,
         curves,
-        confusion: Some(Confusion {
-            classes,
-            counts: m.confusion_matrix.iter().map(|row| row.iter().map(|&n| n as u64).collect()).collect(),
-        }),
-        per_class: m
-            .per_class
-            .iter()
-            .map(|c| ClassScores { class: c.class.clone(), precision: c.precision, recall: c.recall, f1: c.f1, support: c.support as u64 })
-            .collect(),
-        calibration: Some(Calibration {
-            ece: m.ece,
-            bins: m
-                .reliability
-                .iter()
-                .map(|b| CalibrationBin {
-                    lower: b.lower,
-                    upper: b.upper,
-                    count: b.count as u64,
-                    confidence: b.confidence,
-                    accuracy: b.accuracy,
-                })
-                .collect(),
-        }),
+        confusion: Some(m.confusion()),
+        per_class: m.class_scores(),
+        calibration: Some(m.calibration()),
         size: ModelSize { parameters: e.parameters as u64, bytes: if size_bytes > 0 { size_bytes } else { e.artifact_bytes } },
         latency: Some(LatencyStats {
             batch_1_ms: e.speed.batch_1_ms,

@@ -5,9 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use tenfold_domain::report::{
-    Baseline, Calibration, CalibrationBin, ClassScores, Confusion, Distillation, LatencyStats, Metric, ModelReport, ModelRow, ModelSize,
-};
+use tenfold_domain::report::{Baseline, Distillation, LatencyStats, Metric, ModelReport, ModelRow, ModelSize};
 use tenfold_domain::{DomainError, Family};
 
 use super::evaluate::Evaluation;
@@ -57,7 +55,6 @@ pub fn model_report(json: &[u8], size_bytes: u64) -> Result<ModelReport, DomainE
 
     let baselines = baselines(&file, m.accuracy);
     let summary = summary(&file, e, &baselines);
-    let classes: Vec<String> = m.per_class.iter().map(|c| c.class.clone()).collect();
     Ok(ModelReport {
         family: Family::ImageClassification,
         task: file.task.clone(),
@@ -68,29 +65,9 @@ pub fn model_report(json: &[u8], size_bytes: u64) -> Result<ModelReport, DomainE
         summary,
         baselines,
         curves: crate::charts::training_curves(&file.training),
-        confusion: Some(Confusion {
-            classes,
-            counts: m.confusion_matrix.iter().map(|row| row.iter().map(|&n| n as u64).collect()).collect(),
-        }),
-        per_class: m
-            .per_class
-            .iter()
-            .map(|c| ClassScores { class: c.class.clone(), precision: c.precision, recall: c.recall, f1: c.f1, support: c.support as u64 })
-            .collect(),
-        calibration: Some(Calibration {
-            ece: m.ece,
-            bins: m
-                .reliability
-                .iter()
-                .map(|b| CalibrationBin {
-                    lower: b.lower,
-                    upper: b.upper,
-                    count: b.count as u64,
-                    confidence: b.confidence,
-                    accuracy: b.accuracy,
-                })
-                .collect(),
-        }),
+        confusion: Some(m.confusion()),
+        per_class: m.class_scores(),
+        calibration: Some(m.calibration()),
         size: ModelSize { parameters: e.parameters as u64, bytes: if size_bytes > 0 { size_bytes } else { e.artifact_bytes } },
         latency: Some(LatencyStats {
             batch_1_ms: e.latency_ms_per_image.batch_1_ms,
