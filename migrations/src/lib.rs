@@ -17,6 +17,7 @@ mod m20261130_000006_checkpoint_retirement;
 mod m20261201_000007_uploads;
 mod m20261201_000008_model_registry;
 mod m20261201_000009_endpoints;
+mod m20261202_000010_recommendation_feedback;
 pub mod rls;
 
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_uploads::Migration),
             Box::new(m20261201_000008_model_registry::Migration),
             Box::new(m20261201_000009_endpoints::Migration),
+            Box::new(m20261202_000010_recommendation_feedback::Migration),
         ]
     }
 }

@@ -63,6 +63,9 @@ pub const ENDPOINT_TABLES: &[(&str, &str, &str)] = &[
     ("usage_rollups", "org_id = tenfold_org()", "org_id = tenfold_org()"),
 ];
 
+/// Tenant tables added by the recommendation feedback migration.
+pub const FEEDBACK_TABLES: &[(&str, &str, &str)] = &[("recommendation_events", "org_id = tenfold_org()", "org_id = tenfold_org()")];
+
 /// Every tenant table of every migration, for the catalog tests.
 pub fn all_tenant_tables() -> Vec<(&'static str, &'static str, &'static str)> {
     TENANT_TABLES
@@ -73,6 +76,7 @@ pub fn all_tenant_tables() -> Vec<(&'static str, &'static str, &'static str)> {
         .chain(UPLOAD_TABLES)
         .chain(REGISTRY_TABLES)
         .chain(ENDPOINT_TABLES)
+        .chain(FEEDBACK_TABLES)
         .copied()
         .collect()
 }

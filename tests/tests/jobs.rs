@@ -26,7 +26,12 @@ async fn bad_submissions_get_specific_errors_and_queue_nothing() {
         ),
         (json!({ "architecture": "vgg-19" }), "architecture", vec!["vgg-19", "cnn-small"]),
         (json!({ "datasetVersionId": ratings }), "datasetVersionId", vec!["RECOMMENDATION"]),
-        (json!({ "family": "RECOMMENDATION" }), "family", vec!["cannot be trained yet"]),
+        (json!({ "family": "RECOMMENDATION" }), "architecture", vec!["cnn-tiny", "bpr-mf"]),
+        (
+            json!({ "family": "RECOMMENDATION", "architecture": "bpr-mf" }),
+            "datasetVersionId",
+            vec!["IMAGE_CLASSIFICATION data, not RECOMMENDATION"],
+        ),
         (json!({ "family": "CHAT", "architecture": null }), "baseModelVersionId", vec!["fine-tuned from a pretrained base model"]),
         (json!({ "kind": "DISTILL" }), "teacherModelVersionId", vec!["teacher"]),
         (json!({ "kind": "EVALUATE", "architecture": null }), "baseModelVersionId", vec!["model version to evaluate"]),

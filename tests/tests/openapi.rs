@@ -54,6 +54,9 @@ async fn the_document_lists_every_route_the_server_mounts() {
         "PATCH /v1/uploads/{id}",
         "POST /graphql",
         "POST /v1/chat/completions",
+        "POST /v1/endpoints/{slug}/events",
+        "POST /v1/endpoints/{slug}/recommendations",
+        "POST /v1/endpoints/{slug}/similar-items",
         "POST /v1/uploads",
         "POST /v2/models/{slug}/infer",
     ];
@@ -114,6 +117,29 @@ async fn must_show_schemathesis_finds_no_5xx_and_no_answer_outside_the_document(
     )
     .await
     .ok();
+    // And a recommender for the recommendation routes' example slug.
+    let mut ratings = String::from("user_id,item_id\n");
+    let items = ["50", "100", "181", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    for (u, user) in ["196", "1", "2", "3", "4", "5", "6", "7", "8", "9"].iter().enumerate() {
+        for k in 0..6 {
+            ratings.push_str(&format!("{user},{}\n", items[(u * 5 + k * 7) % items.len()]));
+        }
+    }
+    let upload = app.upload(Some(&s.access), "ratings", "RECOMMENDATION", "ratings.csv", ratings.into_bytes()).await.ok();
+    let ratings = upload.str_at("/uploadDataset/id");
+    assert_eq!(app.wait_validated(&s.access, &ratings).await["status"], "READY");
+    let input = json!({ "family": "RECOMMENDATION", "architecture": "bpr-mf", "model": "movies", "hyperparameters": { "epochs": 5 } });
+    let job = app.submit_job(&s.access, &ratings, input).await.ok().str_at("/submitJob/id");
+    let trained =
+        app.wait_job(&s.access, &job, Duration::from_secs(240), |j| matches!(j["status"].as_str(), Some("SUCCEEDED" | "FAILED"))).await;
+    assert_eq!(trained["status"], "SUCCEEDED", "{trained:#}");
+    app.gql(
+        "mutation($i: DeployModelInput!) { deployModel(input: $i) { id } }",
+        json!({ "i": { "modelVersionId": trained["modelVersionId"], "slug": "movies" } }),
+        Some(&s.access),
+    )
+    .await
+    .ok();
     let (_, key) =
         app.api_key(&s, &["datasets:read", "datasets:write", "models:read", "endpoints:read", "endpoints:invoke", "usage:read"]).await;
 
@@ -157,6 +183,10 @@ parameters = {{ "path.id" = "{upload}" }}
 [[operations]]
 include-path-regex = "^/v2/models/"
 parameters = {{ "path.slug" = "digits" }}
+
+[[operations]]
+include-path-regex = "^/v1/endpoints/"
+parameters = {{ "path.slug" = "movies" }}
 
 [[operations]]
 include-path = "/v1/downloads/model-versions/{{id}}/{{file}}"

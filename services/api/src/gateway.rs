@@ -30,7 +30,7 @@ fn protocol_of(family: Family) -> Option<&'static str> {
     match family {
         Family::ImageClassification => Some("the Open Inference Protocol at /v2/models/{slug}/infer"),
         Family::Chat => Some("OpenAI's chat completions at /v1/chat/completions"),
-        Family::Recommendation => None,
+        Family::Recommendation => Some("/v1/endpoints/{slug}/recommendations, or the Open Inference Protocol at /v2/models/{slug}/infer"),
     }
 }
 
@@ -102,8 +102,13 @@ impl Outcome<'_> {
     /// Meters the request (answered or not), settles its reservation,
     /// observes the canary and records metrics. `answered`: the model's
     /// answer and what it used, or the error the client gets. An error
-    /// back means the answer must not be given (it was not counted).
-    pub async fn record(self, state: &ServerState, answered: Result<(&tenfold_serving::Answer, Used), &AppError>) -> Result<(), AppError> {
+    /// back means the answer must not be given (it was not counted); else
+    /// the usage event's id (a recommendation's `recommendationId`).
+    pub async fn record(
+        self,
+        state: &ServerState,
+        answered: Result<(&tenfold_serving::Answer, Used), &AppError>,
+    ) -> Result<uuid::Uuid, AppError> {
         let inv = self.inv;
         let status = match &answered {
             Ok(_) => 200,
@@ -116,6 +121,7 @@ impl Outcome<'_> {
             event.output_tokens = used.output_tokens;
             event.compute = answer.compute;
         }
+        let event_id = event.id;
         let metered = state.app.meter_request(event).await;
         if let Some(admission) = self.admission {
             // Kept only by a new answer: a retry of a counted one gives it back.
@@ -137,6 +143,6 @@ impl Outcome<'_> {
                 }
             });
         }
-        Ok(())
+        Ok(event_id)
     }
 }

@@ -11,6 +11,7 @@ mod health;
 mod metrics_http;
 mod openai;
 pub mod openapi;
+mod recommend;
 mod request;
 mod tus;
 mod uploads;
@@ -159,6 +160,7 @@ fn api_routes(cfg: &mut ServiceConfig, metrics_on_api_listener: bool) {
         .configure(downloads::routes)
         .configure(v2::routes)
         .configure(openai::routes)
+        .configure(recommend::routes)
         .configure(usage_csv::routes)
         .configure(openapi::routes);
     if metrics_on_api_listener {

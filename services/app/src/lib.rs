@@ -21,8 +21,8 @@ pub mod identity_inputs {
 pub use datasets::{DatasetVersionView, DatasetView, UploadInput};
 pub use endpoints::{
     Admission, Callable, Caller, CanaryInput, CanaryView, CustomerGrant, CustomerKeyInput, CustomerKeyView, DeployInput, DeployTarget,
-    EndpointTarget, EndpointView, Invocation, Metered, ScalingInput, ServedVersion, UpdateEndpointInput, UsageEvent, UsageGroup, UsageRow,
-    UsageUnit,
+    EndpointTarget, EndpointView, FeedbackEvent, FeedbackKind, Invocation, MAX_FEEDBACK_EVENTS, Metered, ScalingInput, ServedVersion,
+    UpdateEndpointInput, UsageEvent, UsageGroup, UsageRow, UsageUnit, VersionFeedback,
 };
 pub use jobs::{
     CANCEL_TOPIC, CheckpointView, Claimed, FailOutcome, Held, JobEventView, JobView, LeasedJob, SubmitJobInput, UsageView,

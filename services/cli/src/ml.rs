@@ -141,7 +141,7 @@ pub struct ReportArgs {
 pub struct PredictArgs {
     #[arg(long)]
     model: PathBuf,
-    /// How many classes to show per image.
+    /// How many classes to show per image, or items to recommend.
     #[arg(long, default_value_t = 3)]
     top: usize,
     #[arg(long, default_value = "cpu")]
@@ -149,8 +149,15 @@ pub struct PredictArgs {
     /// Print JSON instead of lines.
     #[arg(long)]
     json: bool,
+    /// A recommendation model: the user to recommend items for (`--top` of them;
+    /// an unknown user gets the most popular items, flagged as a cold start).
+    #[arg(long)]
+    user: Option<String>,
+    /// A recommendation model: list the items most like this one instead.
+    #[arg(long, conflicts_with = "user")]
+    similar_to: Option<String>,
     /// Image files for an image model; the customer's messages for a chat model.
-    #[arg(required = true)]
+    #[arg(required_unless_present_any = ["user", "similar_to"])]
     images: Vec<PathBuf>,
 }
 
@@ -396,6 +403,12 @@ pub fn predict(families: &Registry, args: &PredictArgs) -> Result<(), MlError> {
     if family == Family::Chat {
         return predict_chat(served.as_ref(), args);
     }
+    if family == Family::Recommendation {
+        return predict_recommendation(served.as_ref(), args);
+    }
+    if args.user.is_some() || args.similar_to.is_some() {
+        return Err(MlError::arg("--user", format!("--user and --similar-to are for recommendation models; this is a {family} model")));
+    }
     let mut inputs = Vec::with_capacity(args.images.len());
     for path in &args.images {
         let bytes = std::fs::read(path).map_err(MlError::io(path))?;
@@ -447,6 +460,33 @@ fn predict_chat(served: &dyn tenfold_ml::family::Served, args: &PredictArgs) -> 
                 )
             })
             .collect()
+    };
+    print(&text)
+}
+
+/// `tenfold predict --model RECOMMENDER --user ID [--top N]`: the user's
+/// best items with their scores (`--similar-to ITEM`: the items most like it).
+fn predict_recommendation(served: &dyn tenfold_ml::family::Served, args: &PredictArgs) -> Result<(), MlError> {
+    let query = match (&args.user, &args.similar_to) {
+        (Some(user), _) => serde_json::json!({ "userId": user, "numResults": args.top }),
+        (None, Some(item)) => serde_json::json!({ "itemId": item, "numResults": args.top }),
+        (None, None) => {
+            return Err(MlError::arg("--user", "a recommendation model answers for a user: give --user ID (or --similar-to ITEM)"));
+        }
+    };
+    let outputs = served.predict(&[ServeInput::Json(query)])?;
+    let answer = outputs.into_iter().next().unwrap_or_default();
+    let text = if args.json {
+        serde_json::to_string_pretty(&answer).map_err(|e| MlError::Incompatible(e.to_string()))? + "\n"
+    } else {
+        let mut text = String::new();
+        if answer["coldStart"].as_bool() == Some(true) {
+            text.push_str("unknown user: the most popular items (cold start)\n");
+        }
+        for item in answer["itemList"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            text.push_str(&format!("{}\t{:.4}\n", item["itemId"].as_str().unwrap_or_default(), item["score"].as_f64().unwrap_or_default()));
+        }
+        text
     };
     print(&text)
 }

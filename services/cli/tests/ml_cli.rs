@@ -11,16 +11,20 @@ fn tenfold() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tenfold"))
 }
 
-fn mnist() -> PathBuf {
+fn fixture(name: &str) -> PathBuf {
     let dir = std::env::var_os("TENFOLD_FIXTURES_DIR").map(PathBuf::from).unwrap_or_else(|| {
         let cache = std::env::var_os("XDG_CACHE_HOME")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
         cache.join("tenfold/fixtures")
     });
-    let path = dir.join("mnist-5k.zip");
+    let path = dir.join(name);
     assert!(path.exists(), "fixtures missing in {}: run scripts/fixtures", dir.display());
     path
+}
+
+fn mnist() -> PathBuf {
+    fixture("mnist-5k.zip")
 }
 
 fn temp_dir() -> PathBuf {
@@ -115,6 +119,52 @@ fn cnn_small_on_mnist_matches_keras_then_evaluates_and_predicts() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// The recommendation family as the CLI names it: train BPR on
+/// MovieLens-100k, evaluate it, recommend for a user (`--top`, `--json`),
+/// an unknown user (cold start), and similar items.
+#[test]
+fn bpr_on_movielens_trains_evaluates_and_recommends() {
+    let dir = temp_dir();
+    let model = dir.join("bpr");
+    let data = fixture("ml-100k.csv");
+    let out = tenfold()
+        .args(["train", "--family", "recommendation", "--arch", "bpr-mf", "--epochs", "15", "--param", "evalEvery=5", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("NDCG@10") && stdout.contains("popularity NDCG@10"), "{stdout}");
+    let card = json(&model.join("model.json"));
+    assert_eq!(card["family"], "recommendation");
+    assert_eq!(card["preprocessing"]["items"], 1682);
+
+    let eval = tenfold().args(["eval", "--model"]).arg(&model).arg("--data").arg(&data).output().unwrap();
+    assert!(eval.status.success(), "{}", text(&eval).1);
+    let evaluated: serde_json::Value = serde_json::from_str(&text(&eval).0).unwrap();
+    assert_eq!(evaluated["split"], "test");
+    assert_eq!(evaluated["ranking"]["users"], 943);
+
+    let top = tenfold().args(["predict", "--model"]).arg(&model).args(["--user", "196", "--top", "4", "--json"]).output().unwrap();
+    assert!(top.status.success(), "{}", text(&top).1);
+    let answer: serde_json::Value = serde_json::from_str(&text(&top).0).unwrap();
+    assert_eq!(answer["itemList"].as_array().unwrap().len(), 4);
+    assert_eq!(answer["coldStart"], false);
+    let cold = tenfold().args(["predict", "--model"]).arg(&model).args(["--user", "stranger", "--top", "3"]).output().unwrap();
+    let (cold_out, _) = text(&cold);
+    assert!(cold_out.starts_with("unknown user: the most popular items (cold start)"), "{cold_out}");
+    assert_eq!(cold_out.lines().count(), 4);
+    let similar = tenfold().args(["predict", "--model"]).arg(&model).args(["--similar-to", "50", "--top", "2"]).output().unwrap();
+    assert_eq!(text(&similar).0.lines().count(), 2, "{}", text(&similar).1);
+    // An image file is not a user.
+    let wrong = tenfold().args(["predict", "--model"]).arg(&model).arg("digit.png").output().unwrap();
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(text(&wrong).1.contains("--user"), "{}", text(&wrong).1);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn bad_arguments_exit_2_with_the_fix_and_write_nothing() {
     let dir = temp_dir();
@@ -153,9 +203,15 @@ fn bad_arguments_exit_2_with_the_fix_and_write_nothing() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("is not a usable image dataset: archive: the file is not a readable ZIP archive"), "{}", text(&out).1);
-    let out = tenfold().args(["train", "--family", "recommendation", "--data"]).arg(mnist()).arg("--out").arg(&out_dir).output().unwrap();
+    let out = tenfold()
+        .args(["train", "--family", "recommendation", "--arch", "bpr-mf", "--data"])
+        .arg(mnist())
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).1.contains("training RECOMMENDATION models is not supported yet"), "{}", text(&out).1);
+    assert!(text(&out).1.contains("is not a usable recommendation dataset") && text(&out).1.contains(".csv or .tsv"), "{}", text(&out).1);
     std::fs::remove_dir_all(dir).unwrap();
 }
 

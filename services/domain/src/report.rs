@@ -91,6 +91,38 @@ pub struct Baseline {
     pub verdict: String,
 }
 
+impl Metric {
+    pub fn new(name: &str, label: &str, value: f64, higher_is_better: bool) -> Self {
+        Self { name: name.into(), label: label.into(), value, higher_is_better }
+    }
+}
+
+impl Baseline {
+    /// A baseline's `value` of `metric` against the model's, with the
+    /// verdict in words; `None` when the baseline could not be measured
+    /// (`note` says why). Shares (accuracy, NDCG) differ in points.
+    pub fn compared(
+        kind: &str,
+        label: String,
+        metric: &str,
+        value: Option<f64>,
+        model: f64,
+        higher_is_better: bool,
+        note: Option<&str>,
+    ) -> Self {
+        let beaten = value.map(|v| if higher_is_better { model > v } else { model < v });
+        let diff = |v: f64| if higher_is_better { format!("{:+.1} points", (model - v) * 100.0) } else { format!("{:+.4}", model - v) };
+        let verdict = match (value, beaten, note) {
+            (Some(v), _, _) if model == v => format!("ties with it: {metric} {model:.4} for both"),
+            (Some(v), Some(true), _) => format!("beats it: {metric} {model:.4} against {v:.4} ({})", diff(v)),
+            (Some(v), _, _) => format!("does not beat it: {metric} {model:.4} against {v:.4} ({})", diff(v)),
+            (None, _, Some(note)) => format!("not comparable: {note}"),
+            (None, _, None) => "not comparable".to_owned(),
+        };
+        Self { kind: kind.into(), label, metric: metric.into(), value, model_value: model, beaten, verdict }
+    }
+}
+
 /// A line chart: one or more series over a shared x axis.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Chart {

@@ -4,33 +4,46 @@ use tenfold_domain::report::{Chart, Point, Series};
 
 use crate::train::{EpochRecord, Outcome};
 
-/// Loss and accuracy per epoch, on the training and validation splits.
-pub fn training_curves(t: &Outcome) -> Vec<Chart> {
-    let series = |name: &str, f: &dyn Fn(&EpochRecord) -> Option<f64>| Series {
-        name: name.into(),
-        points: t.history.iter().filter_map(|e| Some(Point { x: e.epoch as f64, y: f(e)? })).collect(),
-    };
-    let chart = |id: &str, title: &str, y: &str, series: Vec<Series>| Chart {
+/// What a series reads from an epoch's record (none: no point).
+pub type EpochValue<'a> = &'a dyn Fn(&EpochRecord) -> Option<f64>;
+
+/// A value per epoch, one series per (name, value) pair; series with no
+/// points are left out.
+pub fn per_epoch(t: &Outcome, id: &str, title: &str, y_label: &str, series: &[(&str, EpochValue<'_>)]) -> Chart {
+    Chart {
         id: id.into(),
         title: title.into(),
         x_label: "epoch".into(),
-        y_label: y.into(),
-        series: series.into_iter().filter(|s| !s.points.is_empty()).collect(),
-    };
+        y_label: y_label.into(),
+        series: series
+            .iter()
+            .map(|(name, f)| Series {
+                name: (*name).into(),
+                points: t.history.iter().filter_map(|e| Some(Point { x: e.epoch as f64, y: f(e)? })).collect(),
+            })
+            .filter(|s| !s.points.is_empty())
+            .collect(),
+    }
+}
+
+/// Loss and accuracy per epoch, on the training and validation splits.
+pub fn training_curves(t: &Outcome) -> Vec<Chart> {
     vec![
-        chart(
+        per_epoch(
+            t,
             "loss",
             "Loss per epoch",
             "cross-entropy",
-            vec![series("train", &|e| Some(e.train_loss)), series("validation", &|e| e.val.get("val_loss").copied())],
+            &[("train", &|e: &EpochRecord| Some(e.train_loss)), ("validation", &|e: &EpochRecord| e.val.get("val_loss").copied())],
         ),
-        chart(
+        per_epoch(
+            t,
             "accuracy",
             "Accuracy per epoch",
             "accuracy",
-            vec![
-                series("train", &|e| e.train.get("train_accuracy").copied()),
-                series("validation", &|e| e.val.get("val_accuracy").copied()),
+            &[
+                ("train", &|e: &EpochRecord| e.train.get("train_accuracy").copied()),
+                ("validation", &|e: &EpochRecord| e.val.get("val_accuracy").copied()),
             ],
         ),
     ]

@@ -24,6 +24,7 @@ mod model;
 pub mod nn;
 pub mod optim;
 pub mod params;
+pub mod recsys;
 pub mod schedule;
 pub mod split;
 pub mod train;

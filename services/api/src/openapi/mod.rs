@@ -19,8 +19,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
     info(
         title = "Tenfold",
         description = "Tenfold's HTTP API beside GraphQL: resumable uploads (tus 1.0), signed downloads, usage exports, \
-                       and hosted model endpoints over the Open Inference Protocol (KServe v2) and, for chat models, \
-                       OpenAI's chat completions. Everything else is in the GraphQL schema at /graphql.",
+                       and hosted model endpoints over the Open Inference Protocol (KServe v2), for chat models \
+                       OpenAI's chat completions, and for recommenders Amazon Personalize's shapes. Everything else is in the GraphQL schema at /graphql.",
     ),
     modifiers(&Bearer),
     tags(
@@ -30,6 +30,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
         (name = "usage", description = "Metered usage exports"),
         (name = "inference", description = "Hosted endpoints, Open Inference Protocol (KServe v2) REST"),
         (name = "chat", description = "Hosted chat endpoints, OpenAI's chat completions API (`model` is the endpoint's slug)"),
+        (name = "recommendations", description = "Hosted recommenders: top-K for a user, similar items, feedback events (Amazon Personalize's shapes)"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]

@@ -1,5 +1,6 @@
 //! The Open Inference Protocol (KServe v2) over REST, for hosted endpoints
-//! of image classifiers (`image.rs`) and chat models' intents (`chat.rs`):
+//! of image classifiers (`image.rs`), chat models' intents (`chat.rs`) and
+//! recommenders (`recommend.rs`):
 //! `/v2/health/live|ready`, `/v2`, `/v2/models/{slug}`,
 //! `/v2/models/{slug}/ready`, `POST /v2/models/{slug}/infer`. Errors are
 //! the protocol's `{"error": "…"}` with the status of our error table.
@@ -13,6 +14,7 @@
 mod chat;
 mod files;
 mod image;
+mod recommend;
 mod tensor;
 
 use std::time::Instant;
@@ -100,7 +102,7 @@ async fn server_metadata() -> HttpResponse {
 
 /// Authorizes and routes a request to endpoint `slug`.
 async fn invocation(req: &HttpRequest, state: &ServerState, slug: &str, request_id: &str) -> Result<Invocation, AppError> {
-    gateway::authorize(req, state, slug, request_id, &[Family::ImageClassification, Family::Chat]).await
+    gateway::authorize(req, state, slug, request_id, &[Family::ImageClassification, Family::Chat, Family::Recommendation]).await
 }
 
 /// The endpoint's model: its inputs, outputs and classes.
@@ -121,7 +123,8 @@ async fn model_metadata(req: HttpRequest, path: web::Path<String>, state: web::D
         let served = state.app.served_version(inv.org, inv.version).await?;
         Ok::<_, AppError>(match inv.family {
             Family::Chat => chat::metadata(&slug, &served),
-            _ => image::metadata(&slug, &served),
+            Family::Recommendation => recommend::metadata(&slug, &served),
+            Family::ImageClassification => image::metadata(&slug, &served),
         })
     }
     .await;
@@ -237,7 +240,8 @@ fn outputs_of(
 ) -> Result<Vec<(tensor::Output, bool)>, AppError> {
     match inv.family {
         Family::Chat => chat::outputs(parsed, answers),
-        _ => image::outputs(parsed, served, answers),
+        Family::Recommendation => recommend::outputs(parsed, answers),
+        Family::ImageClassification => image::outputs(parsed, served, answers),
     }
     .map_err(|m| AppError::bad_input("outputs", m))
 }
@@ -256,12 +260,13 @@ async fn answer(
     let served = state.app.served_version(inv.org, inv.version).await?;
     let inputs = match inv.family {
         Family::Chat => chat::inputs(&parsed),
-        _ => image::inputs(&parsed, &served),
+        Family::Recommendation => recommend::inputs(&parsed),
+        Family::ImageClassification => image::inputs(&parsed, &served),
     }
     .map_err(|m| AppError::bad_input("inputs", m))?;
     // Refuse an unknown output before spending the model's time.
     outputs_of(inv, &parsed, &served, &[])?;
-    let images = if inv.family == Family::Chat { 0 } else { u32::try_from(inputs.len()).unwrap_or(u32::MAX) };
+    let images = if inv.family == Family::ImageClassification { u32::try_from(inputs.len()).unwrap_or(u32::MAX) } else { 0 };
     *admission = Some(state.app.reserve_quotas(inv, images).await?);
     let answer = state.runtime.infer(&gateway::target(inv), inputs).await.map_err(gateway::serve_error)?;
     let outputs = outputs_of(inv, &parsed, &served, &answer.outputs)?;

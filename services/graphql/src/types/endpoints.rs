@@ -115,6 +115,8 @@ pub struct Endpoint {
     pub model_id: uuid::Uuid,
     #[graphql(skip)]
     pub pinned: Option<uuid::Uuid>,
+    #[graphql(skip)]
+    pub uuid: uuid::Uuid,
 }
 
 #[ComplexObject]
@@ -134,6 +136,32 @@ impl Endpoint {
         };
         Ok(v.map(ModelVersion::from))
     }
+
+    /// What our customers' users did with this endpoint's recommendations
+    /// (reported to `/v1/endpoints/{slug}/events`), per model version that
+    /// made them: a canary is judged on live behaviour as well as offline.
+    async fn feedback(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<VersionFeedback>> {
+        let rows = app(ctx)?.endpoint_feedback(principal(ctx)?, tenfold_domain::EndpointId(self.uuid)).await.gql(ctx)?;
+        Ok(rows
+            .into_iter()
+            .map(|f| VersionFeedback {
+                model_version_id: id_of(NodeKind::ModelVersion, f.version.0),
+                impressions: f.impressions,
+                clicks: f.clicks,
+                click_through_rate: f.click_through_rate,
+            })
+            .collect())
+    }
+}
+
+/// Impressions and clicks on the recommendations one model version made.
+#[derive(SimpleObject, Clone)]
+pub struct VersionFeedback {
+    pub model_version_id: ID,
+    pub impressions: i64,
+    pub clicks: i64,
+    /// Clicks per impression; null before the first impression.
+    pub click_through_rate: Option<f64>,
 }
 
 impl From<EndpointView> for Endpoint {
@@ -162,6 +190,7 @@ impl From<EndpointView> for Endpoint {
             updated_at: e.updated_at,
             model_id: e.model_id,
             pinned,
+            uuid: e.id,
         }
     }
 }

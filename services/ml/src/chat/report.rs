@@ -34,12 +34,7 @@ pub fn model_report(json: &[u8], size_bytes: u64) -> Result<ModelReport, DomainE
     let file: ChatReport = serde_json::from_slice(json).map_err(invalid)?;
     let e = file.evaluation.as_ref().ok_or_else(|| invalid("it has no test evaluation: the data had no test split"))?;
     let m = &e.metrics;
-    let metric = |name: &str, label: &str, value: f64, higher: bool| Metric {
-        name: name.into(),
-        label: label.into(),
-        value,
-        higher_is_better: higher,
-    };
+    let metric = Metric::new;
     let metrics = vec![
         metric("accuracy", "Intent accuracy", m.accuracy, true),
         metric("macro_f1", "Macro F1", m.macro_f1, true),
@@ -99,22 +94,7 @@ pub fn model_report(json: &[u8], size_bytes: u64) -> Result<ModelReport, DomainE
 }
 
 fn compared(kind: &str, label: String, value: f64, model: f64) -> Baseline {
-    let verdict = if model > value {
-        format!("beats it: accuracy {model:.4} against {value:.4} ({:+.1} points)", (model - value) * 100.0)
-    } else if model == value {
-        format!("ties with it: accuracy {model:.4} for both")
-    } else {
-        format!("does not beat it: accuracy {model:.4} against {value:.4} ({:+.1} points)", (model - value) * 100.0)
-    };
-    Baseline {
-        kind: kind.into(),
-        label,
-        metric: "accuracy".into(),
-        value: Some(value),
-        model_value: model,
-        beaten: Some(model > value),
-        verdict,
-    }
+    Baseline::compared(kind, label, "accuracy", Some(value), model, true, None)
 }
 
 fn baselines(file: &ChatReport, m: &crate::metrics::Classification) -> Vec<Baseline> {

@@ -102,7 +102,10 @@ pub struct Registry {
 impl Registry {
     /// Every family Tenfold ships. Adding one is one line here.
     pub fn standard() -> Self {
-        Self::default().with(Arc::new(crate::image::ImageFamily::new())).with(Arc::new(crate::chat::ChatFamily::new()))
+        Self::default()
+            .with(Arc::new(crate::image::ImageFamily::new()))
+            .with(Arc::new(crate::chat::ChatFamily::new()))
+            .with(Arc::new(crate::recsys::RecommendationFamily::new()))
     }
 
     /// Adds (or replaces) a family.

@@ -36,12 +36,7 @@ pub fn model_report(json: &[u8], size_bytes: u64) -> Result<ModelReport, DomainE
     let file: ReportFile = serde_json::from_slice(json).map_err(invalid)?;
     let e = file.evaluation.as_ref().ok_or_else(|| invalid("it has no held-out evaluation: the data had no validation or test split"))?;
     let m = &e.metrics;
-    let metric = |name: &str, label: &str, value: f64, higher: bool| Metric {
-        name: name.into(),
-        label: label.into(),
-        value,
-        higher_is_better: higher,
-    };
+    let metric = Metric::new;
     let mut metrics = vec![
         metric("accuracy", "Accuracy", m.accuracy, true),
         metric("macro_f1", "Macro F1", m.macro_f1, true),
@@ -81,15 +76,7 @@ pub fn model_report(json: &[u8], size_bytes: u64) -> Result<ModelReport, DomainE
 }
 
 fn compared(kind: &str, label: String, value: Option<f64>, model: f64, note: Option<&str>) -> Baseline {
-    let beaten = value.map(|v| model > v);
-    let verdict = match (value, note) {
-        (Some(v), _) if model > v => format!("beats it: accuracy {model:.4} against {v:.4} ({:+.1} points)", (model - v) * 100.0),
-        (Some(v), _) if model == v => format!("ties with it: accuracy {model:.4} for both"),
-        (Some(v), _) => format!("does not beat it: accuracy {model:.4} against {v:.4} ({:+.1} points)", (model - v) * 100.0),
-        (None, Some(note)) => format!("not comparable: {note}"),
-        (None, None) => "not comparable".to_owned(),
-    };
-    Baseline { kind: kind.into(), label, metric: "accuracy".into(), value, model_value: model, beaten, verdict }
+    Baseline::compared(kind, label, "accuracy", value, model, true, note)
 }
 
 fn baselines(file: &ReportFile, accuracy: f64) -> Vec<Baseline> {

@@ -19,6 +19,7 @@ pub mod model_aliases;
 pub mod model_versions;
 pub mod models;
 pub mod organizations;
+pub mod recommendation_events;
 pub mod refresh_tokens;
 pub mod upload_expiry;
 pub mod uploads;

@@ -8,6 +8,7 @@ pub mod datasets;
 pub mod dispatch;
 pub mod email_tokens;
 pub mod endpoints;
+pub mod feedback;
 pub mod invitations;
 pub mod jobs;
 pub mod memberships;
