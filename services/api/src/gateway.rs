@@ -26,11 +26,11 @@ pub struct Used {
 }
 
 /// Where each family is answered, for the message that sends a caller there.
-fn protocol_of(family: Family) -> Option<&'static str> {
+fn protocol_of(family: Family) -> &'static str {
     match family {
-        Family::ImageClassification => Some("the Open Inference Protocol at /v2/models/{slug}/infer"),
-        Family::Chat => Some("OpenAI's chat completions at /v1/chat/completions"),
-        Family::Recommendation => Some("/v1/endpoints/{slug}/recommendations, or the Open Inference Protocol at /v2/models/{slug}/infer"),
+        Family::ImageClassification => "the Open Inference Protocol at /v2/models/{slug}/infer",
+        Family::Chat => "OpenAI's chat completions at /v1/chat/completions",
+        Family::Recommendation => "/v1/endpoints/{slug}/recommendations, or the Open Inference Protocol at /v2/models/{slug}/infer",
     }
 }
 
@@ -49,11 +49,10 @@ pub async fn authorize(
     let inv = state.app.invocation(credential.as_deref(), slug, meta.clone()).await?;
     state.app.admit_request(&meta, None).await?;
     if !serves.contains(&inv.family) {
-        let elsewhere = match protocol_of(inv.family) {
-            Some(protocol) => format!("it is answered over {protocol}"),
-            None => "this build answers those over no protocol yet".to_owned(),
-        };
-        return Err(AppError::bad_input("model", format!("{slug:?} is a {} endpoint; {elsewhere}", inv.family)));
+        return Err(AppError::bad_input(
+            "model",
+            format!("{slug:?} is a {} endpoint; it is answered over {}", inv.family, protocol_of(inv.family)),
+        ));
     }
     Ok(inv)
 }

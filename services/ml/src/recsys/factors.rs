@@ -61,9 +61,16 @@ impl Factors {
         self.global + self.user_bias[u] + self.item_bias[i] + dot(self.user(u), self.item(i))
     }
 
-    /// Scores of every item for a vector in the users' space.
+    /// Scores of every item for a vector in the users' space: one pass over
+    /// the item factors (a GEMM would pack all of them for one row).
     pub fn score_vector(&self, vector: &[f32], out: &mut [f32]) -> Result<()> {
-        self.score_rows(vector, 1, out, 1)
+        if vector.len() != self.dim || out.len() != self.n_items() {
+            return Err(MlError::Incompatible(format!("a {}-factor vector scores {} items", self.dim, self.n_items())));
+        }
+        for ((s, item), b) in out.iter_mut().zip(self.items.chunks_exact(self.dim)).zip(&self.item_bias) {
+            *s = dot(vector, item) + b;
+        }
+        Ok(())
     }
 
     fn score_rows(&self, rows: &[f32], n: usize, out: &mut [f32], threads: usize) -> Result<()> {
@@ -133,12 +140,15 @@ impl Scorer for Factors {
 
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight independent accumulators: the compiler vectorises them into SIMD lanes.
+    // Eight independent accumulators: the compiler vectorises them into
+    // SIMD lanes. A plain multiply and add, not `mul_add`: without the FMA
+    // target feature (the build targets baseline x86-64) `mul_add` is a
+    // call into libm per element and nothing vectorises.
     let mut acc = [0f32; 8];
     let chunks = a.len() / 8 * 8;
     for (x, y) in a[..chunks].chunks_exact(8).zip(b[..chunks].chunks_exact(8)) {
         for l in 0..8 {
-            acc[l] = x[l].mul_add(y[l], acc[l]);
+            acc[l] += x[l] * y[l];
         }
     }
     let mut sum: f32 = acc.iter().sum();

@@ -61,30 +61,33 @@ impl Ranking {
 }
 
 /// The `k` best items of a score row, best first, skipping `masked`
-/// (sorted); ties go to the lower item index.
+/// (sorted) and scores that are not numbers; ties go to the lower item
+/// index. One pass with a small sorted list of the best so far: an item
+/// enters only when it beats the k-th, which after the first few hundred
+/// items is rare.
 pub fn top_k(scores: &[f32], masked: &[u32], k: usize) -> Vec<u32> {
-    let mut candidates: Vec<u32> = Vec::with_capacity(scores.len());
-    let mut m = masked.iter().peekable();
-    for i in 0..scores.len() as u32 {
-        while m.peek().is_some_and(|&&x| x < i) {
-            m.next();
-        }
-        if m.peek() == Some(&&i) {
-            continue;
-        }
-        candidates.push(i);
-    }
-    let better = |a: &u32, b: &u32| scores[*b as usize].total_cmp(&scores[*a as usize]).then(a.cmp(b));
-    let k = k.min(candidates.len());
+    let mut best: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
     if k == 0 {
         return Vec::new();
     }
-    if k < candidates.len() {
-        candidates.select_nth_unstable_by(k - 1, better);
-        candidates.truncate(k);
+    let mut m = 0;
+    for (i, &s) in scores.iter().enumerate() {
+        let i = i as u32;
+        while m < masked.len() && masked[m] < i {
+            m += 1;
+        }
+        if (m < masked.len() && masked[m] == i) || s.is_nan() {
+            continue;
+        }
+        // Scanning upwards, an equal score comes later: it loses the tie.
+        if best.len() == k && s <= best[k - 1].0 {
+            continue;
+        }
+        let at = best.partition_point(|&(b, _)| b >= s);
+        best.insert(at, (s, i));
+        best.truncate(k);
     }
-    candidates.sort_unstable_by(better);
-    candidates
+    best.into_iter().map(|(_, i)| i).collect()
 }
 
 /// Per-K sums of one chunk of users.
