@@ -195,6 +195,17 @@ async fn a_paused_worker_s_late_writes_are_refused() {
     let zombie = app.spawn_worker(1);
     app.wait_job(&owner.access, &job, LONG, |j| has_checkpoint(j, 1)).await;
     pause_outside_a_write(&app, &zombie).await;
+    // What the zombie had checkpointed when it stopped (on a loaded machine
+    // it may have got past epoch 1 before the pause).
+    let paused = app.job_state(&owner.access, &job).await;
+    let zombie_epochs = paused["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["attempt"] == 1)
+        .filter_map(|c| c["epoch"].as_i64())
+        .max()
+        .unwrap_or(1);
     // Another worker takes over once the paused one's lease runs out.
     let _fresh = app.spawn_worker(1);
     app.wait_job(&owner.access, &job, LONG, |j| j["attempt"] == 2).await;
@@ -207,7 +218,11 @@ async fn a_paused_worker_s_late_writes_are_refused() {
     assert_eq!(done["attempt"], 2);
     let late: Vec<_> = events(&done).into_iter().filter(|e| e.1 == 1 && e.0 > first_of_2).collect();
     assert!(late.is_empty(), "attempt 1 wrote after attempt 2 took over: {late:?}");
-    assert!(done["checkpoints"].as_array().unwrap().iter().filter(|c| c["epoch"].as_i64() > Some(1)).all(|c| c["attempt"] == 2));
+    let checkpoints = done["checkpoints"].as_array().unwrap();
+    assert!(
+        checkpoints.iter().filter(|c| c["epoch"].as_i64() > Some(zombie_epochs)).all(|c| c["attempt"] == 2),
+        "attempt 1 checkpointed past epoch {zombie_epochs} after it was paused: {checkpoints:?}"
+    );
     // The zombie noticed: its heartbeat or its next write was refused.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     // (JSON log lines: a refused heartbeat says "lease lost"; a refused

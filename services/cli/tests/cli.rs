@@ -79,10 +79,10 @@ fn migrate_up_status_and_down() {
     assert!(after.contains("m20261128_000002_row_level_security\tApplied"), "{after}");
     run(&["migrate", "down"]);
     let down = run(&["migrate", "status"]);
-    assert!(down.contains("m20261201_000009_endpoints\tPending"), "{down}");
-    assert!(down.contains("m20261201_000008_model_registry\tApplied"), "{down}");
+    assert!(down.contains("m20261202_000010_recommendation_feedback\tPending"), "{down}");
+    assert!(down.contains("m20261201_000009_endpoints\tApplied"), "{down}");
     run(&["migrate", "up"]);
-    assert!(run(&["migrate", "status"]).contains("m20261201_000009_endpoints\tApplied"));
+    assert!(run(&["migrate", "status"]).contains("m20261202_000010_recommendation_feedback\tApplied"));
     std::fs::remove_dir_all(dir).unwrap();
 }
 
