@@ -130,9 +130,9 @@ async fn serve(
     let mut admission = None;
     let result = run(state, &inv, query, &mut admission).await;
     let outcome = gateway::Outcome { inv: &inv, idempotency_key: idempotency_key.as_deref(), started, admission };
-    let recorded = outcome.record(state, result.as_ref().map(|a| (a, gateway::Used::default()))).await;
-    let answer = match result {
-        Ok(answer) => answer,
+    let recorded = outcome.record(state, result.as_ref().map(|(a, _)| (a, gateway::Used::default()))).await;
+    let (answer, version) = match result {
+        Ok(answered) => answered,
         Err(e) => return error(&e, request_id),
     };
     // An answer that is not counted is not given.
@@ -140,7 +140,7 @@ async fn serve(
         Ok(id) => id,
         Err(e) => return error(&e, request_id),
     };
-    match respond(&state.app, &inv, &answer, recommendation_id).await {
+    match respond(&answer, version, recommendation_id) {
         Ok(body) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header(("Tenfold-Model-Version", inv.version.to_string()))
@@ -149,30 +149,29 @@ async fn serve(
     }
 }
 
+/// Runs the model; its answer and the number of the version that gave it
+/// (looked up first: nothing that can fail comes between metering and the
+/// answer but the answer's own encoding).
 async fn run(
     state: &ServerState,
     inv: &Invocation,
     query: Value,
     admission: &mut Option<tenfold_app::Admission>,
-) -> Result<tenfold_serving::Answer, AppError> {
+) -> Result<(tenfold_serving::Answer, String), AppError> {
+    let served = state.app.served_version(inv.org, inv.version).await?;
     *admission = Some(state.app.reserve_quotas(inv, 0).await?);
-    state.runtime.infer(&gateway::target(inv), vec![ServeInput::Json(query)]).await.map_err(gateway::serve_error)
+    let answer = state.runtime.infer(&gateway::target(inv), vec![ServeInput::Json(query)]).await.map_err(gateway::serve_error)?;
+    Ok((answer, served.number.to_string()))
 }
 
-async fn respond(
-    app: &tenfold_app::App,
-    inv: &Invocation,
-    answer: &tenfold_serving::Answer,
-    id: uuid::Uuid,
-) -> Result<RecommendationsResponse, AppError> {
+fn respond(answer: &tenfold_serving::Answer, model_version: String, id: uuid::Uuid) -> Result<RecommendationsResponse, AppError> {
     let out = answer.outputs.first().ok_or_else(|| AppError::internal(anyhow::anyhow!("the model gave no answer")))?;
     let item_list: Vec<ScoredItem> = serde_json::from_value(out["itemList"].clone()).map_err(AppError::internal)?;
-    let served = app.served_version(inv.org, inv.version).await?;
     Ok(RecommendationsResponse {
         item_list,
         recommendation_id: id.to_string(),
         cold_start: out.get("coldStart").and_then(Value::as_bool),
-        model_version: served.number.to_string(),
+        model_version,
     })
 }
 
