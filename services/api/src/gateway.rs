@@ -57,6 +57,23 @@ pub async fn authorize(
     Ok(inv)
 }
 
+/// A request admitted to run a model: authorized (see [`authorize`]), its
+/// `Idempotency-Key` read, within its invocation rate. Nothing of the body
+/// has been read yet: an unauthorized or over-rate caller's bytes are never
+/// taken in.
+pub async fn admit(
+    req: &HttpRequest,
+    state: &ServerState,
+    slug: &str,
+    request_id: &str,
+    serves: &[Family],
+) -> Result<(Invocation, Option<String>), AppError> {
+    let inv = authorize(req, state, slug, request_id, serves).await?;
+    let key = idempotency_key(req)?;
+    state.app.check_invocation_rate(&inv).await?;
+    Ok((inv, key))
+}
+
 /// The client's `Idempotency-Key`: a retry with the same key is counted once.
 pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, AppError> {
     let Some(value) = req.headers().get("idempotency-key") else { return Ok(None) };

@@ -165,6 +165,35 @@ fn bpr_on_movielens_trains_evaluates_and_recommends() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// `--arch two-tower` on MovieLens-100k with user and item feature columns:
+/// the summary names them, the folder keeps the vocabularies, and the model
+/// answers like any recommender.
+#[test]
+fn two_tower_trains_on_feature_columns_and_recommends() {
+    let dir = temp_dir();
+    let model = dir.join("two-tower");
+    let out = tenfold()
+        .args(["train", "--family", "recommendation", "--arch", "two-tower", "--epochs", "10", "--param", "evalEvery=5", "--data"])
+        .arg(fixture("ml-100k-features.csv"))
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("NDCG@10") && !stdout.contains("warning"), "{stdout}");
+    let card = json(&model.join("model.json"));
+    assert_eq!(card["architecture"], "two-tower");
+    assert_eq!(card["preprocessing"]["item_features"], serde_json::json!(["item_year", "item_genres"]));
+    let features = json(&model.join("features.json"));
+    assert!(features["items"]["vocabulary"].as_array().unwrap().iter().any(|t| t == "item_genres=Sci-Fi"));
+    let top = tenfold().args(["predict", "--model"]).arg(&model).args(["--user", "196", "--top", "5", "--json"]).output().unwrap();
+    assert!(top.status.success(), "{}", text(&top).1);
+    let answer: serde_json::Value = serde_json::from_str(&text(&top).0).unwrap();
+    assert_eq!(answer["itemList"].as_array().unwrap().len(), 5);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn bad_arguments_exit_2_with_the_fix_and_write_nothing() {
     let dir = temp_dir();

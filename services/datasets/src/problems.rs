@@ -21,6 +21,7 @@ tenfold_domain::code_table! {
         ExtensionMismatch => "extension_mismatch",
         IgnoredColumn => "ignored_column",
         ImageTooLarge => "image_too_large",
+        InconsistentFeature => "inconsistent_feature",
         IgnoredFile => "ignored_file",
         InvalidIntent => "invalid_intent",
         InvalidJson => "invalid_json",
@@ -108,6 +109,15 @@ impl Problems {
         &self.first
     }
 
+    /// One line for an error message: the first `shown` problems with their
+    /// place and fix, and how many more there are.
+    pub fn summary(&self, shown: usize) -> String {
+        let listed: Vec<String> = self.first.iter().take(shown).map(|p| format!("{}: {} ({})", p.location, p.message, p.hint)).collect();
+        let more = self.total.saturating_sub(listed.len() as u64);
+        let tail = if more > 0 { format!("; and {more} more problems") } else { String::new() };
+        format!("{}{tail}", listed.join("; "))
+    }
+
     /// Whether any problem has `code` (for tests and callers that branch).
     pub fn has(&self, code: &str) -> bool {
         self.first.iter().any(|p| p.code.as_str() == code)
@@ -117,6 +127,17 @@ impl Problems {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_summary_lists_the_first_problems_and_counts_the_rest() {
+        let mut p = Problems::default();
+        for line in 2..6 {
+            p.push(format!("line {line}"), ProblemCode::EmptyId, "no id", "add one");
+        }
+        assert_eq!(p.summary(2), "line 2: no id (add one); line 3: no id (add one); and 2 more problems");
+        assert_eq!(p.summary(9).matches("no id").count(), 4);
+        assert!(!p.summary(9).contains("more"));
+    }
 
     #[test]
     fn keeps_the_first_hundred_and_counts_all() {

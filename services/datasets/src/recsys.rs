@@ -1,6 +1,10 @@
 //! Interactions for recommendation: CSV or TSV with a header,
 //! `user_id,item_id[,rating][,timestamp]` (MovieLens / RecBole conventions;
-//! RecBole's `name:type` headers are accepted).
+//! RecBole's `name:type` headers are accepted), optionally with feature
+//! columns: any other column named `user_…` describes the row's user and any
+//! named `item_…` its item (`item_genres` = `Action|Comedy`: tokens split on
+//! `|`), which the two-tower model learns from. One file carries them, so a
+//! dataset stays one upload; an entity's first non-empty value counts.
 
 use crate::ProblemCode;
 use std::collections::hash_map::DefaultHasher;
@@ -26,12 +30,18 @@ pub struct RecommendationStats {
     /// Rating value → count (values rounded to one decimal).
     pub rating_histogram: BTreeMap<String, u64>,
     pub delimiter: String,
+    /// Feature columns describing users (`user_age`, …) and items (`item_genres`, …).
+    pub user_features: Vec<String>,
+    pub item_features: Vec<String>,
 }
 
 const FIX_HEADER: &str = "start the file with a header line naming the columns, e.g. user_id,item_id,rating,timestamp";
 const FIX_ROW: &str = "give every row the same columns as the header";
 const FIX_NUMBER: &str = "write ratings and timestamps as plain numbers, e.g. 4 or 4.5 and 881250949";
 const FIX_ENCODING: &str = "save the file as UTF-8";
+const FIX_FEATURE: &str = "give every row of a user (or item) the same feature values; the first non-empty value is used";
+/// Inconsistent-feature warnings listed (the total is still counted).
+const MAX_FEATURE_WARNINGS: usize = 20;
 /// Distinct rating values kept in the histogram; beyond that they are bucketed.
 const MAX_HISTOGRAM_KEYS: usize = 64;
 
@@ -86,8 +96,11 @@ pub fn validate_interactions(reader: impl Read, file_name: &str, limits: &Limits
     let ts_col = find("timestamp");
     stats.has_rating = rating_col.is_some();
     stats.has_timestamp = ts_col.is_some();
+    let features = FeatureColumns::of(&header, user_col, item_col);
+    stats.user_features = features.user.iter().map(|&c| header[c].clone()).collect();
+    stats.item_features = features.item.iter().map(|&c| header[c].clone()).collect();
     for (i, name) in header.iter().enumerate() {
-        if ![Some(user_col), Some(item_col), rating_col, ts_col].contains(&Some(i)) {
+        if ![Some(user_col), Some(item_col), rating_col, ts_col].contains(&Some(i)) && !features.contains(i) {
             warnings.push(
                 "line 1",
                 ProblemCode::IgnoredColumn,
@@ -101,6 +114,8 @@ pub fn validate_interactions(reader: impl Read, file_name: &str, limits: &Limits
     let mut users: HashMap<u64, u64> = HashMap::new();
     let mut items = HashSet::new();
     let mut preview = Vec::new();
+    let (mut user_values, mut item_values) = (HashMap::new(), HashMap::new());
+    let mut inconsistent = 0usize;
     loop {
         let line = match next_record(&mut csv, &mut record, header.len(), limits.max_line_bytes, &mut errors, FIX_ROW) {
             RecordStep::Row(line) => line,
@@ -150,6 +165,19 @@ pub fn validate_interactions(reader: impl Read, file_name: &str, limits: &Limits
             );
             continue;
         }
+        for (id, columns, seen) in [(user, &features.user, &mut user_values), (item, &features.item, &mut item_values)] {
+            if let Some(column) = features.disagreeing(id, columns, &field, seen) {
+                inconsistent += 1;
+                if inconsistent <= MAX_FEATURE_WARNINGS {
+                    warnings.push(
+                        format!("line {line}, column {}", column + 1),
+                        ProblemCode::InconsistentFeature,
+                        format!("{:?} has a different {} here than on an earlier line", id, header[column]),
+                        FIX_FEATURE,
+                    );
+                }
+            }
+        }
         *users.entry(digest(user.as_bytes())).or_default() += 1;
         items.insert(digest(item.as_bytes()));
         if preview.len() < 5 {
@@ -174,6 +202,55 @@ pub fn validate_interactions(reader: impl Read, file_name: &str, limits: &Limits
     }
     let splits = Some(plan(DEFAULT_SEED, "per_user", users.values().copied()));
     Report { stats, errors, warnings, preview: serde_json::json!({ "rows": preview }), splits }
+}
+
+/// The feature columns of a header: `user_…` and `item_…` besides the ids.
+struct FeatureColumns {
+    user: Vec<usize>,
+    item: Vec<usize>,
+}
+
+impl FeatureColumns {
+    fn of(header: &[String], user_col: usize, item_col: usize) -> Self {
+        let named = |prefix: &str| -> Vec<usize> {
+            header
+                .iter()
+                .enumerate()
+                .filter(|&(i, h)| i != user_col && i != item_col && h.len() > prefix.len() && h.starts_with(prefix))
+                .map(|(i, _)| i)
+                .collect()
+        };
+        Self { user: named("user_"), item: named("item_") }
+    }
+
+    fn contains(&self, column: usize) -> bool {
+        self.user.contains(&column) || self.item.contains(&column)
+    }
+
+    /// Remembers an entity's first non-empty feature values (as a digest
+    /// per column); the first column where a later row disagrees.
+    fn disagreeing<'a>(
+        &self,
+        id: &str,
+        columns: &[usize],
+        field: &impl Fn(usize) -> &'a str,
+        seen: &mut HashMap<u64, Vec<u64>>,
+    ) -> Option<usize> {
+        if columns.is_empty() {
+            return None;
+        }
+        let values: Vec<u64> = columns.iter().map(|&c| if field(c).is_empty() { 0 } else { digest(field(c).as_bytes()) }).collect();
+        let known = seen.entry(digest(id.as_bytes())).or_insert_with(|| vec![0; columns.len()]);
+        let mut disagreement = None;
+        for ((k, v), &c) in known.iter_mut().zip(values).zip(columns) {
+            if *k == 0 {
+                *k = v;
+            } else if v != 0 && v != *k && disagreement.is_none() {
+                disagreement = Some(c);
+            }
+        }
+        disagreement
+    }
 }
 
 #[cfg(test)]
@@ -216,6 +293,24 @@ mod tests {
         assert!(check("user_id,item_id\n1,2,3\n", "x.csv").errors.has("wrong_field_count"));
         assert!(check("", "x.csv").errors.has("empty_file"));
         assert!(check("user_id,item_id\n", "x.csv").errors.has("no_rows"));
+    }
+
+    #[test]
+    fn user_and_item_columns_are_features_and_disagreements_are_warned() {
+        let r = check(
+            "user_id,item_id,rating,user_age,item_genres,comment\n1,10,4,24,Action|Comedy,x\n2,10,3,,Action|Comedy,y\n2,11,5,31,Drama,z\n1,10,2,24,Drama,w\n",
+            "x.csv",
+        );
+        assert!(r.is_valid(), "{:?}", r.errors);
+        assert_eq!(r.stats.user_features, ["user_age"]);
+        assert_eq!(r.stats.item_features, ["item_genres"]);
+        // Only the column nobody reads is called ignored.
+        let ignored: Vec<_> = r.warnings.first().iter().filter(|p| p.code == "ignored_column").map(|p| p.message.clone()).collect();
+        assert_eq!(ignored.len(), 1, "{ignored:?}");
+        assert!(ignored[0].contains("comment"));
+        // Item 10 was Action|Comedy, then Drama on line 5; user 2's empty age then 31 is no disagreement.
+        let odd: Vec<_> = r.warnings.first().iter().filter(|p| p.code == "inconsistent_feature").map(|p| p.location.clone()).collect();
+        assert_eq!(odd, ["line 5, column 5"]);
     }
 
     #[test]

@@ -105,6 +105,7 @@ fn main() {
         factors: catalogue,
         popularity: Popularity { counts: vec![0; items] },
         seen: seen_items,
+        towers: None,
         index: Default::default(),
     }
     .indexed();

@@ -46,8 +46,9 @@ fn main() {
             }
         };
         let start = std::time::Instant::now();
-        let (f, out) =
+        let fitted =
             train_factors(&p, &arch, &c, Control { on_event: &mut on_event, cancel: None, checkpoint_dir: None, resume: false }).unwrap();
+        let (f, out) = (fitted.factors, fitted.outcome);
         if arch == "mf-explicit" {
             let t: Vec<(u32, u32, f32)> = p.split.test.iter().map(|&i| p.data.rows[i]).map(|r| (r.user, r.item, r.rating)).collect();
             let e = tenfold_ml::recsys::explicit::errors(|u, i| f.predict(u, i), &t);

@@ -271,3 +271,45 @@ fn fine_tuning_warm_starts_known_users_and_items_and_adds_new_ones() {
     train(&movielens(), &scratch, "bpr-mf", json!({ "epochs": 1, "embeddingSize": 32 })).unwrap();
     assert!(r.test.ndcg10() > report(&scratch).test.ndcg10() + 0.05, "{} vs {}", r.test.ndcg10(), report(&scratch).test.ndcg10());
 }
+
+/// The two-tower model on ml-100k with RecBole's user features (age,
+/// gender, occupation) and item features (year, genres) as columns.
+#[test]
+fn two_tower_learns_from_user_and_item_features_and_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = common::fixture("ml-100k-features.csv");
+    let out = dir.path().join("two-tower");
+    train(&data, &out, "two-tower", json!({})).unwrap();
+    let r = report(&out);
+    assert_eq!(r.dataset.user_features, ["user_age", "user_gender", "user_occupation"]);
+    assert_eq!(r.dataset.item_features, ["item_year", "item_genres"]);
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    writeln_metrics(0, &r);
+    // The same split as BPR's test (seed 2020), and above RecBole's published BPR.
+    assert_eq!((r.dataset.train, r.dataset.validation, r.dataset.test), (80_808, 9_596, 9_596));
+    let ndcg = r.test.ndcg10();
+    assert!(ndcg > 0.2920, "two-tower NDCG@10 {ndcg}; RecBole's published BPR has 0.2920");
+    // The folder holds the towers and their vocabularies; the factors it
+    // answers with are the towers' outputs.
+    let model = RecModel::load(&out).unwrap();
+    let towers = model.towers.as_ref().unwrap();
+    assert_eq!(towers.factors(), model.factors);
+    assert!(towers.items.table.vocabulary.contains(&"item_genres=Film-Noir".to_owned()));
+    assert_eq!(towers.users.table.vocabulary.iter().filter(|t| t.starts_with("user_gender=")).count(), 2);
+    assert_eq!(model.parameters(), r.parameters);
+    assert!(r.parameters > (943 + 1682) * 64, "ids and tokens: {}", r.parameters);
+    let top = model.recommend("196", 10, true, None).unwrap();
+    assert_eq!(top.item_list.len(), 10);
+
+    // Fine-tuning a two-tower version keeps its id and token embeddings.
+    let tuned = dir.path().join("tuned");
+    run(JobKind::FineTune, &data, &tuned, "two-tower", json!({ "epochs": 1 }), Some(&out), None).unwrap();
+    let w = report(&tuned).warm_start.unwrap();
+    assert_eq!((w.known_users, w.known_items, w.new_users, w.new_items), (943, 1682, 0, 0));
+    assert!(report(&tuned).test.ndcg10() > ndcg - 0.02, "one more epoch from the base: {}", report(&tuned).test.ndcg10());
+
+    // Without feature columns the towers hold ids only, and the report says so.
+    let plain = dir.path().join("plain");
+    train(&movielens(), &plain, "two-tower", json!({ "epochs": 1 })).unwrap();
+    assert!(report(&plain).warnings.iter().any(|w| w.contains("no feature columns")), "{:?}", report(&plain).warnings);
+}

@@ -71,17 +71,10 @@ pub async fn chat_completions(req: HttpRequest, payload: web::Payload, state: we
         Ok(chat) => chat,
         Err(e) => return error(&e, &request_id),
     };
-    let inv = match gateway::authorize(&req, &state, &chat.model, &request_id, &[Family::Chat]).await {
-        Ok(inv) => inv,
+    let (inv, idempotency_key) = match gateway::admit(&req, &state, &chat.model, &request_id, &[Family::Chat]).await {
+        Ok(admitted) => admitted,
         Err(e) => return error(&not_found_as_model(e, &chat.model), &request_id),
     };
-    let idempotency_key = match gateway::idempotency_key(&req) {
-        Ok(key) => key,
-        Err(e) => return error(&e, &request_id),
-    };
-    if let Err(e) = state.app.check_invocation_rate(&inv).await {
-        return error(&e, &request_id);
-    }
     let mut admission = None;
     let result = answer(&chat, &state, &inv, &mut admission).await;
     let outcome = gateway::Outcome { inv: &inv, idempotency_key: idempotency_key.as_deref(), started, admission };

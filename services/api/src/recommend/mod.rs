@@ -33,7 +33,8 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 pub const MAX_RESULTS: u32 = 500;
 /// Items listed when `numResults` is not given (Personalize's default).
 pub const DEFAULT_RESULTS: u32 = 25;
-const MAX_ID_CHARS: usize = 256;
+/// The longest user or item id (characters), on every route.
+pub(crate) const MAX_ID_CHARS: usize = 256;
 const MAX_FILTER_IDS: usize = 10_000;
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -107,18 +108,10 @@ async fn serve(
     query_of: fn(&[u8]) -> Result<Value, AppError>,
 ) -> HttpResponse {
     let started = Instant::now();
-    let inv = match gateway::authorize(&req, state, &slug, request_id, &[Family::Recommendation]).await {
-        Ok(inv) => inv,
+    let (inv, idempotency_key) = match gateway::admit(&req, state, &slug, request_id, &[Family::Recommendation]).await {
+        Ok(admitted) => admitted,
         Err(e) => return error(&e, request_id),
     };
-    let idempotency_key = match gateway::idempotency_key(&req) {
-        Ok(key) => key,
-        Err(e) => return error(&e, request_id),
-    };
-    if let Err(e) = state.app.check_invocation_rate(&inv).await {
-        return error(&e, request_id);
-    }
-    // Read only now: an unauthorized or over-rate caller's bytes are never taken in.
     let body = match request::read_body(&req, payload, MAX_BODY_BYTES).await {
         Ok(body) => body,
         Err(e) => return body_error(&e),

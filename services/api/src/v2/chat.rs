@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tenfold_app::ServedVersion;
 use tenfold_serving::ServeInput;
 
-use super::tensor::{InferRequest, Output, OutputData, TensorData};
+use super::tensor::{InferRequest, Output, OutputData, Requested, TensorData, requested_outputs};
 
 /// Messages one request may carry (more: split it into several requests).
 pub const MAX_TEXTS: usize = 256;
@@ -63,20 +63,10 @@ pub fn inputs(req: &InferRequest) -> Result<Vec<ServeInput>, String> {
 /// The requested outputs (all by default) from the model's answers
 /// (`tenfold_ml::chat::Answer` each).
 pub fn outputs(req: &InferRequest, answers: &[Value]) -> Result<Vec<(Output, bool)>, String> {
-    let binary_default = req.parameters.get("binary_data_output").and_then(Value::as_bool).unwrap_or(false);
-    let requested: Vec<(String, bool)> = match &req.outputs {
-        None => OUTPUTS.iter().map(|n| ((*n).to_owned(), binary_default)).collect(),
-        Some(list) => list
-            .iter()
-            .map(|o| (o.name.clone(), o.parameters.get("binary_data").and_then(Value::as_bool).unwrap_or(binary_default)))
-            .collect(),
-    };
+    let requested = requested_outputs(req, &OUTPUTS)?;
     let text = |key: &str| answers.iter().map(|a| a[key].as_str().unwrap_or_default().to_owned()).collect();
     let mut out = Vec::with_capacity(requested.len());
-    for (name, binary) in requested {
-        let Some(&name) = OUTPUTS.iter().find(|o| **o == name) else {
-            return Err(format!("unknown output {name:?}; this model has {}", OUTPUTS.join(", ")));
-        };
+    for Requested { name, binary, .. } in requested {
         let data = match name {
             "intent" => OutputData::Bytes(text("intent")),
             "confidence" => OutputData::F32(answers.iter().map(|a| a["confidence"].as_f64().unwrap_or_default() as f32).collect()),

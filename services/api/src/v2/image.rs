@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tenfold_app::ServedVersion;
 use tenfold_serving::ServeInput;
 
-use super::tensor::{InferRequest, Output, OutputData, TensorData};
+use super::tensor::{InferRequest, Output, OutputData, Requested, TensorData, requested_outputs};
 
 /// Inputs one request may carry (more: split it into several requests).
 pub const MAX_IMAGES: usize = 256;
@@ -91,18 +91,7 @@ pub fn inputs(req: &InferRequest, served: &ServedVersion) -> Result<Vec<ServeInp
 
 /// The requested outputs (all by default) from the model's answers.
 pub fn outputs(req: &InferRequest, served: &ServedVersion, answers: &[Value]) -> Result<Vec<(Output, bool)>, String> {
-    let binary_default = req.parameters.get("binary_data_output").and_then(Value::as_bool).unwrap_or(false);
-    let requested: Vec<(String, Option<usize>, bool)> = match &req.outputs {
-        None => OUTPUTS.iter().map(|n| ((*n).to_owned(), None, binary_default)).collect(),
-        Some(list) => list
-            .iter()
-            .map(|o| {
-                let k = o.parameters.get("classification").and_then(Value::as_u64).and_then(|k| usize::try_from(k).ok());
-                let binary = o.parameters.get("binary_data").and_then(Value::as_bool).unwrap_or(binary_default);
-                (o.name.clone(), k, binary)
-            })
-            .collect(),
-    };
+    let requested = requested_outputs(req, &OUTPUTS)?;
     let index: HashMap<&str, usize> = served.classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
     let classes = served.classes.len();
     let n = answers.len();
@@ -117,8 +106,9 @@ pub fn outputs(req: &InferRequest, served: &ServedVersion, answers: &[Value]) ->
             .unwrap_or_default()
     };
     let mut out = Vec::with_capacity(requested.len());
-    for (name, k, binary) in requested {
-        match name.as_str() {
+    for Requested { name, binary, parameters } in requested {
+        let k = parameters.and_then(|p| p.get("classification")).and_then(Value::as_u64).and_then(|k| usize::try_from(k).ok());
+        match name {
             "probabilities" => {
                 let mut values = vec![0f32; n * classes];
                 for (row, answer) in answers.iter().enumerate() {
@@ -138,7 +128,7 @@ pub fn outputs(req: &InferRequest, served: &ServedVersion, answers: &[Value]) ->
                 let labels: Vec<String> = answers.iter().flat_map(|a| ranked(a).into_iter().take(k).map(|(c, _)| c)).collect();
                 out.push((Output { name: "labels", shape: vec![n, k], data: OutputData::Bytes(labels) }, binary));
             }
-            other => return Err(format!("unknown output {other:?}; this model has {}", OUTPUTS.join(" and "))),
+            _ => return Err(format!("output {name:?} has no encoder")),
         }
     }
     Ok(out)

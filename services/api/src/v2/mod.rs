@@ -100,9 +100,12 @@ async fn server_metadata() -> HttpResponse {
     }))
 }
 
+/// The families this protocol serves.
+const SERVED: [Family; 3] = [Family::ImageClassification, Family::Chat, Family::Recommendation];
+
 /// Authorizes and routes a request to endpoint `slug`.
 async fn invocation(req: &HttpRequest, state: &ServerState, slug: &str, request_id: &str) -> Result<Invocation, AppError> {
-    gateway::authorize(req, state, slug, request_id, &[Family::ImageClassification, Family::Chat, Family::Recommendation]).await
+    gateway::authorize(req, state, slug, request_id, &SERVED).await
 }
 
 /// The endpoint's model: its inputs, outputs and classes.
@@ -195,18 +198,10 @@ async fn infer(
 ) -> HttpResponse {
     let started = Instant::now();
     let (slug, request_id) = (path.into_inner(), rid.to_string());
-    let inv = match invocation(&req, &state, &slug, &request_id).await {
-        Ok(inv) => inv,
+    let (inv, idempotency_key) = match gateway::admit(&req, &state, &slug, &request_id, &SERVED).await {
+        Ok(admitted) => admitted,
         Err(e) => return error(&e, &request_id),
     };
-    let idempotency_key = match gateway::idempotency_key(&req) {
-        Ok(key) => key,
-        Err(e) => return error(&e, &request_id),
-    };
-    if let Err(e) = state.app.check_invocation_rate(&inv).await {
-        return error(&e, &request_id);
-    }
-    // Read only now: an unauthorized or over-rate caller's bytes are never taken in.
     let body = match request::read_body(&req, payload, MAX_BODY_BYTES).await {
         Ok(body) => body,
         Err(e) => {

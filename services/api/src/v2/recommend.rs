@@ -8,11 +8,12 @@
 //! a small or filtered catalogue — is padded with "" and 0), and
 //! `cold_start` BOOL `[N]` (the user was unknown: the most popular items).
 
+use crate::recommend::MAX_ID_CHARS;
 use serde_json::{Value, json};
 use tenfold_app::ServedVersion;
 use tenfold_serving::ServeInput;
 
-use super::tensor::{InferRequest, Output, OutputData, TensorData};
+use super::tensor::{InferRequest, Output, OutputData, Requested, TensorData, requested_outputs};
 
 /// Users one request may carry.
 pub const MAX_USERS: usize = 256;
@@ -69,10 +70,10 @@ pub fn inputs(req: &InferRequest) -> Result<Vec<ServeInput>, String> {
         .iter()
         .enumerate()
         .map(|(i, bytes)| match std::str::from_utf8(bytes) {
-            Ok(id) if !id.trim().is_empty() && id.chars().count() <= 256 => {
+            Ok(id) if !id.trim().is_empty() && id.chars().count() <= MAX_ID_CHARS => {
                 Ok(ServeInput::Json(json!({ "userId": id, "numResults": k, "excludeSeen": exclude_seen })))
             }
-            Ok(_) => Err(format!("user id {i} is empty or over 256 characters")),
+            Ok(_) => Err(format!("user id {i} is empty or over {MAX_ID_CHARS} characters")),
             Err(_) => Err(format!("user id {i} is not UTF-8 text")),
         })
         .collect()
@@ -80,24 +81,14 @@ pub fn inputs(req: &InferRequest) -> Result<Vec<ServeInput>, String> {
 
 /// The requested outputs (all by default) from the model's answers.
 pub fn outputs(req: &InferRequest, answers: &[Value]) -> Result<Vec<(Output, bool)>, String> {
-    let binary_default = req.parameters.get("binary_data_output").and_then(Value::as_bool).unwrap_or(false);
-    let requested: Vec<(String, bool)> = match &req.outputs {
-        None => OUTPUTS.iter().map(|n| ((*n).to_owned(), binary_default)).collect(),
-        Some(list) => list
-            .iter()
-            .map(|o| (o.name.clone(), o.parameters.get("binary_data").and_then(Value::as_bool).unwrap_or(binary_default)))
-            .collect(),
-    };
+    let requested = requested_outputs(req, &OUTPUTS)?;
     let k = num_results(req)? as usize;
     let lists: Vec<&[Value]> = answers.iter().map(|a| a["itemList"].as_array().map(Vec::as_slice).unwrap_or_default()).collect();
     let padded = |f: &dyn Fn(&Value) -> Value, pad: Value| -> Vec<Value> {
         lists.iter().flat_map(|l| (0..k).map(|j| l.get(j).map_or(pad.clone(), f))).collect()
     };
     let mut out = Vec::with_capacity(requested.len());
-    for (name, binary) in requested {
-        let Some(&name) = OUTPUTS.iter().find(|o| **o == name) else {
-            return Err(format!("unknown output {name:?}; this model has {}", OUTPUTS.join(", ")));
-        };
+    for Requested { name, binary, .. } in requested {
         let (shape, data) = match name {
             "item_ids" => (
                 vec![answers.len(), k],

@@ -76,6 +76,34 @@ pub struct InferRequest {
     pub outputs: Option<Vec<OutputHeader>>,
 }
 
+/// One output a request asks for.
+pub struct Requested<'a> {
+    pub name: &'static str,
+    pub binary: bool,
+    /// The output's own parameters (e.g. `classification`), when it was named.
+    pub parameters: Option<&'a Map<String, Value>>,
+}
+
+/// The outputs a request asks for among a model's `known` ones (all of
+/// them, in order, when it names none), each binary when it or the
+/// request's `binary_data_output` says so; an unknown name is an error
+/// that lists the known ones.
+pub fn requested_outputs<'a>(req: &'a InferRequest, known: &[&'static str]) -> Result<Vec<Requested<'a>>, String> {
+    let binary_default = req.parameters.get("binary_data_output").and_then(Value::as_bool).unwrap_or(false);
+    let Some(list) = &req.outputs else {
+        return Ok(known.iter().map(|&name| Requested { name, binary: binary_default, parameters: None }).collect());
+    };
+    list.iter()
+        .map(|o| {
+            let Some(&name) = known.iter().find(|k| **k == o.name) else {
+                return Err(format!("unknown output {:?}; this model has {}", o.name, known.join(", ")));
+            };
+            let binary = o.parameters.get("binary_data").and_then(Value::as_bool).unwrap_or(binary_default);
+            Ok(Requested { name, binary, parameters: Some(&o.parameters) })
+        })
+        .collect()
+}
+
 /// Splits the body into the JSON header and the binary section (present
 /// when `Inference-Header-Content-Length` is), and decodes every input.
 pub fn parse(body: &[u8], header_length: Option<&str>) -> Result<InferRequest, String> {

@@ -123,11 +123,7 @@ impl ChatSet {
         let file = File::open(path).map_err(MlError::io(path))?;
         let outcome = validate_file(Family::Chat, &name, file, &Limits::default());
         if !outcome.is_valid() {
-            let shown: Vec<String> =
-                outcome.errors.first().iter().take(PROBLEMS_SHOWN).map(|p| format!("{}: {} ({})", p.location, p.message, p.hint)).collect();
-            let more = outcome.errors.total().saturating_sub(PROBLEMS_SHOWN as u64);
-            let tail = if more > 0 { format!("; and {more} more problems") } else { String::new() };
-            return Err(invalid(path, format!("{}{tail}", shown.join("; "))));
+            return Err(invalid(path, outcome.errors.summary(PROBLEMS_SHOWN)));
         }
         let rows = rows(path)?;
         let untagged = rows.iter().filter(|r| r.1.is_none()).count();

@@ -185,16 +185,7 @@ impl ImageSet {
         }
         let report = validate_image_zip(File::open(path).map_err(MlError::io(path))?, &Limits::default());
         if !report.is_valid() {
-            let shown: Vec<String> = report
-                .errors
-                .first()
-                .iter()
-                .take(IMAGE_PROBLEMS_SHOWN)
-                .map(|p| format!("{}: {} ({})", p.location, p.message, p.hint))
-                .collect();
-            let more = report.errors.total().saturating_sub(IMAGE_PROBLEMS_SHOWN as u64);
-            let tail = if more > 0 { format!("; and {more} more problems") } else { String::new() };
-            return Err(invalid(path, format!("{}{tail}", shown.join("; "))));
+            return Err(invalid(path, report.errors.summary(IMAGE_PROBLEMS_SHOWN)));
         }
         let sha256 = sha256_file(path)?;
         let mut archive = zip::ZipArchive::new(File::open(path).map_err(MlError::io(path))?)

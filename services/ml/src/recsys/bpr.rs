@@ -14,6 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use super::adam::{RowAdam, Touched};
 use super::factors::{Factors, dot};
 use super::split::UserItems;
+use super::two_tower::{Side, TowerStep};
 
 /// What one BPR epoch needs besides the factors.
 pub struct Bpr {
@@ -26,6 +27,9 @@ pub struct Bpr {
     pub candidates: usize,
     /// Scales the loss (a distillation's share of the data).
     pub weight: f32,
+    /// A two-tower model: the factors are its outputs, and the gradients
+    /// go on into its embeddings.
+    pub towers: Option<TowerStep>,
     pub(super) users: RowAdam,
     pub(super) items: RowAdam,
     pub(super) user_grads: Vec<f32>,
@@ -68,6 +72,7 @@ impl Bpr {
             negatives: negatives.max(1),
             candidates: candidates.max(1),
             weight: 1.0,
+            towers: None,
             users: RowAdam::new(f.n_users(), f.dim, lr),
             items: RowAdam::new(f.n_items(), f.dim, lr),
             user_grads: vec![0.0; f.users.len()],
@@ -99,8 +104,17 @@ impl Bpr {
 
     /// Moves the rows the gradients touched (lazy Adam) and clears them.
     pub(super) fn apply(&mut self, f: &mut Factors) {
-        self.users.step(&mut f.users, &mut self.user_grads, &self.touched_users.rows, self.l2);
-        self.items.step(&mut f.items, &mut self.item_grads, &self.touched_items.rows, self.l2);
+        match &mut self.towers {
+            None => {
+                self.users.step(&mut f.users, &mut self.user_grads, &self.touched_users.rows, self.l2);
+                self.items.step(&mut f.items, &mut self.item_grads, &self.touched_items.rows, self.l2);
+            }
+            Some(towers) => towers.apply(
+                Side { grads: &mut self.user_grads, rows: &self.touched_users.rows, ids_adam: &mut self.users, outputs: &mut f.users },
+                Side { grads: &mut self.item_grads, rows: &self.touched_items.rows, ids_adam: &mut self.items, outputs: &mut f.items },
+                self.l2,
+            ),
+        }
         self.touched_users.clear();
         self.touched_items.clear();
     }

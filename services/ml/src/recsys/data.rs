@@ -12,6 +12,7 @@ use std::path::Path;
 
 use tenfold_datasets::{Family, Limits, validate_file};
 
+use super::features::{FeatureBuilder, FeatureTable};
 use crate::artifact::sha256_file;
 use crate::{MlError, Result};
 
@@ -37,6 +38,9 @@ pub struct Interactions {
     pub duplicates: usize,
     pub file: String,
     pub sha256: String,
+    /// Features of users and items (empty tables when the file has none).
+    pub user_features: FeatureTable,
+    pub item_features: FeatureTable,
 }
 
 pub(crate) fn invalid(path: &Path, summary: impl Into<String>) -> MlError {
@@ -74,11 +78,7 @@ impl Interactions {
         let file = File::open(path).map_err(MlError::io(path))?;
         let outcome = validate_file(Family::Recommendation, &name, file, &Limits::default());
         if !outcome.is_valid() {
-            let shown: Vec<String> =
-                outcome.errors.first().iter().take(PROBLEMS_SHOWN).map(|p| format!("{}: {} ({})", p.location, p.message, p.hint)).collect();
-            let more = outcome.errors.total().saturating_sub(PROBLEMS_SHOWN as u64);
-            let tail = if more > 0 { format!("; and {more} more problems") } else { String::new() };
-            return Err(invalid(path, format!("{}{tail}", shown.join("; "))));
+            return Err(invalid(path, outcome.errors.summary(PROBLEMS_SHOWN)));
         }
         let tab = outcome.stats.get("delimiter").and_then(|d| d.as_str()) == Some("tab");
         let file = File::open(path).map_err(MlError::io(path))?;
@@ -89,6 +89,15 @@ impl Interactions {
             return Err(invalid(path, "the header must name user_id and item_id"));
         };
         let rating_col = col("rating");
+        let feature_columns = |prefix: &str| -> Vec<usize> {
+            (0..header.len())
+                .filter(|&c| c != user_col && c != item_col && header[c].len() > prefix.len() && header[c].starts_with(prefix))
+                .collect()
+        };
+        let (user_feature_cols, item_feature_cols) = (feature_columns("user_"), feature_columns("item_"));
+        let named = |cols: &[usize]| cols.iter().map(|&c| header[c].clone()).collect::<Vec<_>>();
+        let mut user_features = FeatureBuilder::new(named(&user_feature_cols));
+        let mut item_features = FeatureBuilder::new(named(&item_feature_cols));
         let (mut users, mut items) = (Index::default(), Index::default());
         let mut rows: Vec<Interaction> = Vec::new();
         let mut seen: HashMap<(u32, u32), usize> = HashMap::new();
@@ -100,6 +109,8 @@ impl Interactions {
             let item = items.get(field(item_col))?;
             // The validator checked that ratings are numbers.
             let rating = rating_col.and_then(|c| field(c).parse::<f32>().ok()).unwrap_or(1.0);
+            user_features.observe(user as usize, user_feature_cols.iter().map(|&c| field(c)));
+            item_features.observe(item as usize, item_feature_cols.iter().map(|&c| field(c)));
             match seen.get(&(user, item)) {
                 Some(&at) => {
                     rows[at].rating = rating;
@@ -111,9 +122,12 @@ impl Interactions {
                 }
             }
         }
+        let (n_users, n_items) = (users.names.len(), items.names.len());
         Ok(Self {
             users: users.names,
             items: items.names,
+            user_features: user_features.finish(n_users),
+            item_features: item_features.finish(n_items),
             rows,
             has_rating: rating_col.is_some(),
             duplicates,
@@ -151,6 +165,18 @@ mod tests {
         assert_eq!(d.duplicates, 1);
         assert_eq!(d.rows[0], Interaction { user: 0, item: 0, rating: 5.0 });
         assert!(d.has_rating);
+    }
+
+    #[test]
+    fn user_and_item_columns_become_feature_tables() {
+        let d = load("user_id,item_id,user_gender,item_genres\nu1,a,F,Action|Drama\nu2,a,M,\nu1,b,F,Drama\n", "x.csv").unwrap();
+        assert_eq!(d.user_features.columns, ["user_gender"]);
+        assert_eq!(d.user_features.vocabulary, ["user_gender=F", "user_gender=M"]);
+        assert_eq!((d.user_features.of(0), d.user_features.of(1)), (&[0][..], &[1][..]));
+        assert_eq!(d.item_features.vocabulary, ["item_genres=Action", "item_genres=Drama"]);
+        assert_eq!((d.item_features.of(0), d.item_features.of(1)), (&[0, 1][..], &[1][..]));
+        let plain = load("user_id,item_id\nu1,a\n", "x.csv").unwrap();
+        assert!(plain.user_features.is_empty() && plain.item_features.columns.is_empty());
     }
 
     #[test]

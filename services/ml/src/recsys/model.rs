@@ -4,7 +4,10 @@
 //! biases), each item's training popularity (`popularity`, the cold-start
 //! answer) and every user's known items (`seen_offsets`, `seen_items`, a
 //! CSR matrix: what `excludeSeen` removes); `ids.json` the external user and
-//! item ids in index order; `model.json` the card.
+//! item ids in index order; `model.json` the card. A two-tower model adds
+//! its towers' embeddings (`tower.*`) and `features.json`, the feature
+//! vocabularies and each user's and item's tokens; its factors are the
+//! towers' outputs, so answering reads it like any other.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -14,22 +17,27 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::factors::Factors;
+use super::features::FeatureTable;
 use super::metrics::top_k;
 use super::popularity::Popularity;
 use super::split::UserItems;
-use super::train::{RecReport, Task};
+use super::train::{RecReport, TWO_TOWER, Task};
+use super::two_tower::Towers;
 use crate::artifact::{self, DatasetRef, ModelCard, REPORT, WEIGHTS};
 use crate::params::{load_tensors, save_tensors};
 use crate::split::SplitSpec;
 use crate::{MlError, Result};
 
 pub const IDS: &str = "ids.json";
+pub const FEATURES: &str = "features.json";
 pub const FAMILY: &str = "recommendation";
 
 #[derive(Debug, Clone, Default)]
 pub struct IdIndex {
     users: HashMap<String, u32>,
     items: HashMap<String, u32>,
+    /// Each item vector's length (similar items are by cosine).
+    item_norms: Vec<f32>,
 }
 
 #[derive(Debug, Clone)]
@@ -41,6 +49,8 @@ pub struct RecModel {
     pub factors: Factors,
     pub popularity: Popularity,
     pub seen: UserItems,
+    /// A two-tower model's towers.
+    pub towers: Option<Towers>,
     pub index: IdIndex,
 }
 
@@ -78,15 +88,24 @@ struct Ids {
     items: Vec<String>,
 }
 
+/// `features.json`: what the towers' token embeddings stand for.
+#[derive(Serialize, Deserialize)]
+struct Features {
+    users: FeatureTable,
+    items: FeatureTable,
+}
+
 fn bad(dir: &Path, reason: impl Into<String>) -> MlError {
     MlError::InvalidModel { path: dir.into(), reason: reason.into() }
 }
 
 impl RecModel {
-    /// Builds the id lookups.
+    /// Builds the id lookups and the item norms.
     pub fn indexed(mut self) -> Self {
         self.index.users = self.users.iter().enumerate().map(|(i, u)| (u.clone(), i as u32)).collect();
         self.index.items = self.items.iter().enumerate().map(|(i, u)| (u.clone(), i as u32)).collect();
+        let f = &self.factors;
+        self.index.item_norms = (0..f.n_items()).map(|i| super::factors::dot(f.item(i), f.item(i)).sqrt().max(1e-12)).collect();
         self
     }
 
@@ -100,7 +119,12 @@ impl RecModel {
 
     pub fn parameters(&self) -> usize {
         let f = &self.factors;
-        f.users.len() + f.items.len() + f.user_bias.len() + f.item_bias.len() + 1
+        f.users.len()
+            + f.items.len()
+            + f.user_bias.len()
+            + f.item_bias.len()
+            + 1
+            + self.towers.as_ref().map_or(0, Towers::feature_parameters)
     }
 
     /// Sorted item indices a filter rules out (`None`: nothing).
@@ -145,8 +169,7 @@ impl RecModel {
         let Some(item) = self.item_index(item_id) else {
             return Err(MlError::arg("itemId", format!("the model does not know the item {item_id:?}; it was not in the training data")));
         };
-        let f = &self.factors;
-        let norms: Vec<f32> = (0..self.items.len()).map(|i| super::factors::dot(f.item(i), f.item(i)).sqrt().max(1e-12)).collect();
+        let (f, norms) = (&self.factors, &self.index.item_norms);
         let query = f.item(item as usize);
         let scores: Vec<f32> =
             (0..self.items.len()).map(|i| super::factors::dot(query, f.item(i)) / (norms[i] * norms[item as usize])).collect();
@@ -163,6 +186,9 @@ impl RecModel {
         let offsets: Vec<i64> = self.seen.offsets.iter().map(|&o| o as i64).collect();
         t.insert("seen_offsets".into(), Tensor::from_slice(&offsets, offsets.len(), &cpu)?);
         t.insert("seen_items".into(), Tensor::from_slice(&self.seen.items, self.seen.items.len(), &cpu)?);
+        if let Some(towers) = &self.towers {
+            t.extend(towers.tensors()?);
+        }
         Ok(t)
     }
 
@@ -194,6 +220,7 @@ impl RecModel {
             return Err(bad(dir, "the popularity and seen-item tensors do not match ids.json"));
         }
         let task = card.preprocessing.get("task").and_then(|t| serde_json::from_value(t.clone()).ok()).unwrap_or(Task::Implicit);
+        let towers = if card.architecture == TWO_TOWER { Some(load_towers(dir, &t, n_users, n_items, factors.dim)?) } else { None };
         Ok(Self {
             architecture: card.architecture,
             task,
@@ -202,10 +229,21 @@ impl RecModel {
             factors,
             popularity: Popularity { counts },
             seen: UserItems { offsets, items },
+            towers,
             index: IdIndex::default(),
         }
         .indexed())
     }
+}
+
+fn load_towers(dir: &Path, t: &BTreeMap<String, Tensor>, n_users: usize, n_items: usize, dim: usize) -> Result<Towers> {
+    let text = std::fs::read(dir.join(FEATURES)).map_err(|_| bad(dir, format!("{FEATURES} is missing (a {TWO_TOWER} model has one)")))?;
+    let f: Features =
+        serde_json::from_slice(&text).map_err(|e| bad(dir, format!("{FEATURES} is not the users' and items' features ({e})")))?;
+    if !f.users.consistent_with(n_users) || !f.items.consistent_with(n_items) {
+        return Err(bad(dir, format!("{FEATURES} does not match {IDS}")));
+    }
+    Towers::from_tensors(t, [f.users, f.items], n_users, n_items, dim).map_err(|e| bad(dir, e.to_string()))
 }
 
 /// Writes the model folder (weights, ids, then the card) and the report
@@ -215,6 +253,11 @@ pub fn save_model(dir: &Path, model: &RecModel, report: &RecReport, split: &Spli
     save_tensors(&model.tensors()?, &dir.join(WEIGHTS))?;
     let ids = serde_json::to_vec(&Ids { users: model.users.clone(), items: model.items.clone() }).map_err(|e| bad(dir, e.to_string()))?;
     std::fs::write(dir.join(IDS), ids).map_err(MlError::io(dir.join(IDS)))?;
+    if let Some(t) = &model.towers {
+        let features = serde_json::to_vec(&Features { users: t.users.table.clone(), items: t.items.table.clone() })
+            .map_err(|e| bad(dir, e.to_string()))?;
+        std::fs::write(dir.join(FEATURES), features).map_err(MlError::io(dir.join(FEATURES)))?;
+    }
     let at10 = report.test.at(10);
     let card = ModelCard {
         format: artifact::FORMAT.into(),
@@ -227,6 +270,8 @@ pub fn save_model(dir: &Path, model: &RecModel, report: &RecReport, split: &Spli
             "users": model.users.len(),
             "items": model.items.len(),
             "dim": model.factors.dim,
+            "user_features": model.towers.as_ref().map(|t| &t.users.table.columns),
+            "item_features": model.towers.as_ref().map(|t| &t.items.table.columns),
         }),
         training: json!({
             "config": report.config,

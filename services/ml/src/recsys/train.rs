@@ -20,12 +20,16 @@ use super::metrics::{KS, Ranking, evaluate};
 use super::model::{RecModel, save_model};
 use super::popularity::Popularity;
 use super::split::{Protocol, Split, UserItems};
+use super::two_tower::{TowerStep, Towers, keep_known};
 use crate::split::SplitSpec;
 use crate::train::{Control, Goal, Metrics, Outcome};
 use crate::{MlError, Result};
 
 pub const BPR: &str = "bpr-mf";
 pub const EXPLICIT: &str = "mf-explicit";
+pub const TWO_TOWER: &str = "two-tower";
+/// Every architecture, for messages.
+pub const ARCHITECTURES: [&str; 3] = [BPR, TWO_TOWER, EXPLICIT];
 
 /// Whether the model learns from the presence of interactions or from
 /// their ratings.
@@ -162,7 +166,8 @@ struct Run<'a, S> {
     /// A distillation's teacher.
     teacher: Option<(&'a Teacher, DistillSpec)>,
     factors: Factors,
-    best: Option<Factors>,
+    /// The best epoch's factors (and towers).
+    best: Option<(Factors, Option<Towers>)>,
     step: S,
     rng: ChaCha8Rng,
     lr: f32,
@@ -187,11 +192,14 @@ impl EpochModel for Run<'_, Bpr> {
         f64::from(self.lr)
     }
     fn keep_best(&mut self) {
-        self.best = Some(self.factors.clone());
+        self.best = Some((self.factors.clone(), self.step.towers.as_ref().map(|t| t.towers.clone())));
     }
     fn restore_best(&mut self) {
-        if let Some(best) = self.best.take() {
-            self.factors = best;
+        if let Some((factors, towers)) = self.best.take() {
+            self.factors = factors;
+            if let (Some(step), Some(towers)) = (&mut self.step.towers, towers) {
+                step.towers = towers;
+            }
         }
     }
 }
@@ -212,11 +220,11 @@ impl EpochModel for Run<'_, Explicit> {
         f64::from(self.lr)
     }
     fn keep_best(&mut self) {
-        self.best = Some(self.factors.clone());
+        self.best = Some((self.factors.clone(), None));
     }
     fn restore_best(&mut self) {
-        if let Some(best) = self.best.take() {
-            self.factors = best;
+        if let Some((factors, _)) = self.best.take() {
+            self.factors = factors;
         }
     }
 }
@@ -233,6 +241,11 @@ pub struct DatasetSummary {
     pub train: usize,
     pub validation: usize,
     pub test: usize,
+    /// Feature columns (a two-tower model learns from them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_features: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub item_features: Vec<String>,
 }
 
 /// Speed of answering, measured on the trained model.
@@ -326,34 +339,58 @@ fn summary(p: &Prepared) -> DatasetSummary {
         train: p.split.train.len(),
         validation: p.split.val.len(),
         test: p.split.test.len(),
+        user_features: d.user_features.columns.clone(),
+        item_features: d.item_features.columns.clone(),
     }
 }
 
-/// Trains `architecture` from scratch on prepared data.
-pub fn train_factors(p: &Prepared, architecture: &str, cfg: &RecConfig, control: Control<'_>) -> Result<(Factors, Outcome)> {
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let factors = Factors::normal(p.data.n_users(), p.data.n_items(), cfg.dim, cfg.init_std, &mut rng)?;
-    fit_factors(p, architecture, cfg, factors, rng, None, control)
+/// Where training starts: fresh, warm-started, or a student.
+pub struct Start {
+    pub factors: Factors,
+    /// A two-tower model's towers (the factors are their outputs).
+    pub towers: Option<Towers>,
+    pub rng: ChaCha8Rng,
 }
 
-/// Trains factors from where they are (fresh, warm-started or a student).
+/// A trained model's parameters and how training went.
+pub struct Fitted {
+    pub factors: Factors,
+    pub towers: Option<Towers>,
+    pub outcome: Outcome,
+}
+
+/// Trains `architecture` from scratch on prepared data.
+pub fn train_factors(p: &Prepared, architecture: &str, cfg: &RecConfig, control: Control<'_>) -> Result<Fitted> {
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let start = if architecture == TWO_TOWER {
+        let towers = Towers::fresh(&p.data, cfg.dim, cfg.init_std, &mut rng)?;
+        Start { factors: towers.factors(), towers: Some(towers), rng }
+    } else {
+        let factors = Factors::normal(p.data.n_users(), p.data.n_items(), cfg.dim, cfg.init_std, &mut rng)?;
+        Start { factors, towers: None, rng }
+    };
+    fit_factors(p, architecture, cfg, start, None, control)
+}
+
+/// Trains from where `start` is.
 pub fn fit_factors(
     p: &Prepared,
     architecture: &str,
     cfg: &RecConfig,
-    mut factors: Factors,
-    rng: ChaCha8Rng,
+    start: Start,
     teacher: Option<(&Teacher, DistillSpec)>,
     control: Control<'_>,
-) -> Result<(Factors, Outcome)> {
+) -> Result<Fitted> {
     let loop_cfg = LoopConfig { epochs: cfg.epochs, patience: cfg.patience, eval_every: cfg.eval_every };
+    let Start { mut factors, towers, rng } = start;
     match Task::of(architecture) {
         Task::Implicit => {
-            let step =
+            let mut step =
                 Bpr::new(&factors, p.pairs(&p.split.train), cfg.batch_size, cfg.learning_rate, cfg.l2, cfg.negatives, cfg.candidates);
+            step.towers = towers.map(|t| TowerStep::new(t, cfg.learning_rate));
             let mut run = Run { prepared: p, teacher, factors, best: None, step, rng, lr: cfg.learning_rate, val_ratings: Vec::new() };
             let outcome = fit(&mut run, loop_cfg, ("ndcg@10", Goal::Maximize), control)?;
-            Ok((run.factors, outcome))
+            Ok(Fitted { factors: run.factors, towers: run.step.towers.map(|t| t.towers), outcome })
         }
         Task::Explicit => {
             let triples = p.triples(&p.split.train);
@@ -364,7 +401,7 @@ pub fn fit_factors(
             let val_ratings = p.triples(&p.split.val);
             let mut run = Run { prepared: p, teacher: None, factors, best: None, step, rng, lr: cfg.learning_rate, val_ratings };
             let outcome = fit(&mut run, loop_cfg, ("rmse", Goal::Minimize), control)?;
-            Ok((run.factors, outcome))
+            Ok(Fitted { factors: run.factors, towers: None, outcome })
         }
     }
 }
@@ -401,18 +438,24 @@ pub fn train(req: &RecTrainRequest, control: Control<'_>) -> Result<RecReport> {
     if p.split.val.is_empty() {
         warnings.push("no validation split: the last epoch is kept".into());
     }
+    if req.architecture == TWO_TOWER && p.data.user_features.is_empty() && p.data.item_features.is_empty() {
+        warnings.push(format!(
+            "the file has no feature columns (user_… or item_…, e.g. item_genres), so the towers hold only ids and {TWO_TOWER} \
+             learns what {BPR} does; add features to the file or train {BPR}"
+        ));
+    }
     let Control { on_event, cancel, .. } = control;
     let control = Control { on_event, cancel, checkpoint_dir: None, resume: false };
-    let (factors, training, warm_start, teacher) = if let Some(dir) = &req.teacher {
-        let (factors, training, teacher) = distil(&p, req, dir, control)?;
-        (factors, training, None, Some(teacher))
+    let (fitted, warm_start, teacher) = if let Some(dir) = &req.teacher {
+        let (fitted, teacher) = distil(&p, req, dir, control)?;
+        (fitted, None, Some(teacher))
     } else if let Some(dir) = &req.base {
-        let (factors, training, warm) = warm_start(&p, req, dir, control)?;
-        (factors, training, Some(warm), None)
+        let (fitted, warm) = warm_start(&p, req, dir, control)?;
+        (fitted, Some(warm), None)
     } else {
-        let (factors, training) = train_factors(&p, &req.architecture, &req.config, control)?;
-        (factors, training, None, None)
+        (train_factors(&p, &req.architecture, &req.config, control)?, None, None)
     };
+    let Fitted { factors, towers, outcome: training } = fitted;
     let test = p.test_ranking(&factors)?;
     let popularity = p.test_ranking(&p.popularity)?;
     let ratings = (task == Task::Explicit).then(|| {
@@ -421,7 +464,6 @@ pub fn train(req: &RecTrainRequest, control: Control<'_>) -> Result<RecReport> {
         let global_mean = errors(|_, _| factors.global, &test_triples);
         RatingReport { model, global_mean }
     });
-    let parameters = factors.users.len() + factors.items.len() + factors.user_bias.len() + factors.item_bias.len() + 1;
     let seen = UserItems::new(&p.data, &[&p.split.train, &p.split.val, &p.split.test]);
     let model = RecModel {
         architecture: req.architecture.clone(),
@@ -431,16 +473,18 @@ pub fn train(req: &RecTrainRequest, control: Control<'_>) -> Result<RecReport> {
         factors,
         popularity: p.popularity.clone(),
         seen,
+        towers,
         index: Default::default(),
     }
     .indexed();
+    let parameters = model.parameters();
     let speed = measure_speed(&model, 200);
     let distillation = match teacher {
         Some(t) => {
             let mut quiet = |_: crate::train::Event<'_>| {};
             let quiet = Control { on_event: &mut quiet, cancel, checkpoint_dir: None, resume: false };
-            let (alone, _) = train_factors(&p, BPR, &req.config, quiet)?;
-            Some(compare(&p, &t, &model, alone, &req.distill)?)
+            let alone = train_factors(&p, BPR, &req.config, quiet)?;
+            Some(compare(&p, &t, &model, alone.factors, &req.distill)?)
         }
         None => None,
     };
@@ -475,10 +519,13 @@ struct LoadedTeacher {
     size_bytes: u64,
 }
 
-fn distil(p: &Prepared, req: &RecTrainRequest, dir: &Path, control: Control<'_>) -> Result<(Factors, Outcome, LoadedTeacher)> {
+fn distil(p: &Prepared, req: &RecTrainRequest, dir: &Path, control: Control<'_>) -> Result<(Fitted, LoadedTeacher)> {
     let model = RecModel::load(dir)?;
     if model.task != Task::Implicit {
-        return Err(MlError::Incompatible(format!("the teacher is a {} model; distil from a {BPR} teacher", model.architecture)));
+        return Err(MlError::Incompatible(format!(
+            "the teacher is a {} model; distil from a {BPR} or {TWO_TOWER} teacher",
+            model.architecture
+        )));
     }
     if model.users != p.data.users || model.items != p.data.items {
         return Err(MlError::Incompatible(
@@ -487,9 +534,10 @@ fn distil(p: &Prepared, req: &RecTrainRequest, dir: &Path, control: Control<'_>)
     }
     let teacher = Teacher::new(model.factors.clone(), &p.train, req.distill.top_k)?;
     let mut rng = ChaCha8Rng::seed_from_u64(req.config.seed);
-    let student = Factors::normal(p.data.n_users(), p.data.n_items(), req.config.dim, req.config.init_std, &mut rng)?;
-    let (factors, outcome) = fit_factors(p, BPR, &req.config, student, rng, Some((&teacher, req.distill)), control)?;
-    Ok((factors, outcome, LoadedTeacher { model, size_bytes: crate::artifact::size_on_disk(dir) }))
+    let factors = Factors::normal(p.data.n_users(), p.data.n_items(), req.config.dim, req.config.init_std, &mut rng)?;
+    let student = Start { factors, towers: None, rng };
+    let fitted = fit_factors(p, BPR, &req.config, student, Some((&teacher, req.distill)), control)?;
+    Ok((fitted, LoadedTeacher { model, size_bytes: crate::artifact::size_on_disk(dir) }))
 }
 
 fn comparison(p: &Prepared, role: &str, model: &RecModel, size_bytes: u64) -> Result<RecComparison> {
@@ -527,52 +575,41 @@ fn compare(p: &Prepared, teacher: &LoadedTeacher, student: &RecModel, alone: Fac
     Ok(RecDistillation { spec: *spec, teacher: t, student: s, student_alone: a, retained, verdict })
 }
 
-fn warm_start(p: &Prepared, req: &RecTrainRequest, dir: &Path, control: Control<'_>) -> Result<(Factors, Outcome, WarmStart)> {
+fn warm_start(p: &Prepared, req: &RecTrainRequest, dir: &Path, control: Control<'_>) -> Result<(Fitted, WarmStart)> {
     let base = RecModel::load(dir)?;
-    if base.task != Task::of(&req.architecture) {
+    if base.task != Task::of(&req.architecture) || (base.architecture == TWO_TOWER) != (req.architecture == TWO_TOWER) {
         return Err(MlError::Incompatible(format!("the base is a {} model; fine-tune it as {}", base.architecture, base.architecture)));
     }
     let mut rng = ChaCha8Rng::seed_from_u64(req.config.seed);
-    let dim = base.factors.dim;
-    let b = &base.factors;
-    let mut f = Factors::normal(0, 0, dim, req.config.init_std, &mut rng)?;
+    let (d, b) = (&p.data, &base.factors);
+    // Everyone starts fresh; then whoever the base knew takes its values back.
+    let mut f = Factors::normal(d.n_users(), d.n_items(), b.dim, req.config.init_std, &mut rng)?;
     f.global = b.global;
-    let (mut known_users, mut known_items) = (0, 0);
-    for id in &p.data.users {
-        match base.user_index(id) {
-            Some(u) => {
-                f.users.extend_from_slice(b.user(u as usize));
-                f.user_bias.push(b.user_bias[u as usize]);
-                known_users += 1;
-            }
-            None => {
-                f.users.extend(Factors::fresh_row(dim, req.config.init_std, &mut rng)?);
-                f.user_bias.push(0.0);
-            }
+    let known_users = keep_known(&mut f.users, &d.users, &b.users, &base.users, b.dim);
+    let known_items = keep_known(&mut f.items, &d.items, &b.items, &base.items, b.dim);
+    keep_known(&mut f.user_bias, &d.users, &b.user_bias, &base.users, 1);
+    keep_known(&mut f.item_bias, &d.items, &b.item_bias, &base.items, 1);
+    // A two-tower base: the factors above are its outputs; what it learnt
+    // is its id and token embeddings.
+    let towers = match &base.towers {
+        Some(t) => {
+            let mut towers = Towers::fresh(d, b.dim, req.config.init_std, &mut rng)?;
+            towers.users.keep_known(&d.users, &t.users, &base.users);
+            towers.items.keep_known(&d.items, &t.items, &base.items);
+            f = towers.factors();
+            Some(towers)
         }
-    }
-    for id in &p.data.items {
-        match base.item_index(id) {
-            Some(i) => {
-                f.items.extend_from_slice(b.item(i as usize));
-                f.item_bias.push(b.item_bias[i as usize]);
-                known_items += 1;
-            }
-            None => {
-                f.items.extend(Factors::fresh_row(dim, req.config.init_std, &mut rng)?);
-                f.item_bias.push(0.0);
-            }
-        }
-    }
+        None => None,
+    };
     let warm = WarmStart {
         base_users: base.users.len(),
         base_items: base.items.len(),
         known_users,
         known_items,
-        new_users: p.data.n_users() - known_users,
-        new_items: p.data.n_items() - known_items,
+        new_users: d.n_users() - known_users,
+        new_items: d.n_items() - known_items,
     };
-    let cfg = RecConfig { dim, ..req.config.clone() };
-    let (factors, outcome) = fit_factors(p, &base.architecture, &cfg, f, rng, None, control)?;
-    Ok((factors, outcome, warm))
+    let cfg = RecConfig { dim: b.dim, ..req.config.clone() };
+    let fitted = fit_factors(p, &base.architecture, &cfg, Start { factors: f, towers, rng }, None, control)?;
+    Ok((fitted, warm))
 }
