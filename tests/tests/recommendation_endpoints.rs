@@ -1,5 +1,6 @@
 //! A recommender from the outside: BPR trained on MovieLens-100k through a
-//! worker process, deployed, and called on its own routes (Amazon
+//! worker process, then a two-tower model on the same ratings with user and
+//! item features, deployed, and called on its own routes (Amazon
 //! Personalize's shapes) and on the Open Inference Protocol; impressions
 //! and clicks reported against the answers give the endpoint's
 //! click-through rate per model version; every request metered; bad
@@ -12,8 +13,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tenfold_tests::{Session, TestApp, fixtures_dir};
 
-async fn train(app: &TestApp, s: &Session, dataset: &str, hyperparameters: Value) -> String {
-    let input = json!({ "family": "RECOMMENDATION", "architecture": "bpr-mf", "model": "movies", "hyperparameters": hyperparameters });
+async fn train(app: &TestApp, s: &Session, dataset: &str, architecture: &str, hyperparameters: Value) -> String {
+    let input = json!({ "family": "RECOMMENDATION", "architecture": architecture, "model": "movies", "hyperparameters": hyperparameters });
     let job = app.submit_job(&s.access, dataset, input).await.ok().str_at("/submitJob/id");
     let done =
         app.wait_job(&s.access, &job, Duration::from_secs(240), |j| matches!(j["status"].as_str(), Some("SUCCEEDED" | "FAILED"))).await;
@@ -56,8 +57,18 @@ async fn must_show_a_deployed_recommender_answers_takes_feedback_and_counts_ever
     let upload = app.upload(Some(&s.access), "movielens", "RECOMMENDATION", "ml-100k.csv", data).await.ok();
     let dataset = upload.str_at("/uploadDataset/id");
     assert_eq!(app.wait_validated(&s.access, &dataset).await["status"], "READY");
-    let v1 = train(&app, &s, &dataset, json!({ "epochs": 20, "evalEvery": 5 })).await;
-    let v2 = train(&app, &s, &dataset, json!({ "epochs": 10, "evalEvery": 5, "embeddingSize": 16 })).await;
+    let v1 = train(&app, &s, &dataset, "bpr-mf", json!({ "epochs": 20, "evalEvery": 5 })).await;
+    // Version 2: a two-tower model on the same ratings with RecBole's user
+    // (age, gender, occupation) and item (year, genres) features as columns.
+    let features = std::fs::read(fixtures_dir().join("ml-100k-features.csv")).expect("run scripts/fixtures");
+    let upload = app.upload(Some(&s.access), "movielens-features", "RECOMMENDATION", "ml-100k-features.csv", features).await.ok();
+    let with_features = upload.str_at("/uploadDataset/id");
+    let validated = app.wait_validated(&s.access, &with_features).await;
+    assert_eq!(validated["status"], "READY", "{validated:#}");
+    assert_eq!(validated["stats"]["user_features"], json!(["user_age", "user_gender", "user_occupation"]), "{validated:#}");
+    assert_eq!(validated["stats"]["item_features"], json!(["item_year", "item_genres"]));
+    assert_eq!(validated["warnings"], json!([]), "feature columns are not ignored columns");
+    let v2 = train(&app, &s, &with_features, "two-tower", json!({ "epochs": 10, "evalEvery": 5, "embeddingSize": 16 })).await;
 
     // The registry's report: the RecBole metrics, the popularity baseline beaten.
     let report = app
