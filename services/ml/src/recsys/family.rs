@@ -152,8 +152,18 @@ impl FamilyPlan for RecommendationFamily {
         };
         // The factors five times (weights, two Adam moments, gradients, the
         // best epoch's copy), the interactions, a ranking chunk per thread.
-        let factors_mb = (users + items) * dim * 4.0 / 1_048_576.0;
-        let memory = 256.0 + factors_mb * 5.0 + interactions * 48.0 / 1_048_576.0 + 64.0;
+        // A two-tower model adds its id embeddings and
+        // their best copy, and five copies of a row per feature token: at
+        // most one per entity and column when every value is distinct (a
+        // zip code, say).
+        let columns = |k: &str| data.raw.get(k).and_then(Value::as_array).map_or(0, Vec::len) as f64;
+        let tower_rows = if job.architecture == TWO_TOWER {
+            2.0 * (users + items) + 5.0 * (users * columns("user_features") + items * columns("item_features"))
+        } else {
+            0.0
+        };
+        let row_mb = dim * 4.0 / 1_048_576.0;
+        let memory = 256.0 + (5.0 * (users + items) + tower_rows) * row_mb + interactions * 48.0 / 1_048_576.0 + 64.0;
         Estimate { seconds: seconds.ceil() as i64, memory_mb: ((memory / 64.0).ceil() * 64.0) as i32 }
     }
 }
@@ -352,5 +362,42 @@ fn answer(model: &RecModel, input: &ServeInput) -> Result<Value> {
 impl Served for ServedRecommender {
     fn predict(&self, inputs: &[ServeInput]) -> Result<Vec<Value>> {
         inputs.iter().map(|i| answer(&self.model, i)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn estimate(architecture: &str, raw: Value) -> Estimate {
+        let family = RecommendationFamily::new();
+        let h = family.normalise(&serde_json::Map::new()).unwrap();
+        family
+            .estimate(&DataStats { bytes: 0, raw }, &JobShape { kind: JobKind::FineTune, architecture, hyperparameters: &h, device: "cpu" })
+    }
+
+    #[test]
+    fn the_plan_lists_every_architecture_the_engine_trains() {
+        let names: Vec<&str> = RecommendationFamily::new().architectures().iter().map(|a| a.name).collect();
+        let mut known = super::super::train::ARCHITECTURES.to_vec();
+        known.sort_unstable();
+        let mut names_sorted = names.clone();
+        names_sorted.sort_unstable();
+        assert_eq!(names_sorted, known);
+    }
+
+    #[test]
+    fn a_two_tower_job_with_many_distinct_feature_values_asks_for_more_memory_and_time() {
+        let big = json!({ "users": 2_000_000, "items": 1_000_000, "interactions": 10_000_000,
+                          "user_features": ["user_zip", "user_age"], "item_features": ["item_brand"] });
+        let bpr = estimate(BPR, big.clone());
+        let towers = estimate(TWO_TOWER, big.clone());
+        assert!(towers.memory_mb > bpr.memory_mb, "{towers:?} vs {bpr:?}");
+        assert!(towers.seconds > bpr.seconds, "two-tower trains at half BPR's measured rate: {towers:?} vs {bpr:?}");
+        // Without feature columns, the towers add their id embeddings (and their best copy) only.
+        let plain = json!({ "users": 2_000_000, "items": 1_000_000, "interactions": 10_000_000 });
+        let (towers, bpr) = (estimate(TWO_TOWER, plain.clone()).memory_mb, estimate(BPR, plain).memory_mb);
+        let ids_mb = 3_000_000 * 64 * 4 / 1_048_576;
+        assert!((towers - bpr - 2 * ids_mb).abs() <= 64, "{towers} vs {bpr}");
     }
 }
