@@ -3,6 +3,7 @@
 //! serves until SIGINT/SIGTERM, letting in-flight requests finish.
 
 mod access_log;
+mod dashboard;
 mod downloads;
 mod gateway;
 mod graphql_http;
@@ -109,7 +110,7 @@ impl Application {
                 .app_data(web::Data::new(document.clone()))
                 .app_data(web::QueryConfig::default().error_handler(|e, req| request::refuse_extractor("query", &e.to_string(), req)))
                 .app_data(web::PathConfig::default().error_handler(|e, req| request::refuse_extractor("path", &e.to_string(), req)))
-                .default_service(web::to(request::no_route))
+                .default_service(web::to(dashboard::serve))
                 .into_utoipa_app()
                 .configure(register)
                 .into_app()

@@ -164,6 +164,8 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Trust `X-Forwarded-For` for the client IP (only behind our own proxy).
     pub trust_forwarded_for: bool,
+    /// The built dashboard (`web/dist`), served at `/`; empty: none.
+    pub dashboard_dir: String,
 }
 
 impl Default for ServerSettings {
@@ -175,6 +177,7 @@ impl Default for ServerSettings {
             shutdown_grace_seconds: 20,
             workers: 0,
             trust_forwarded_for: false,
+            dashboard_dir: "web/dist".into(),
         }
     }
 }

@@ -1,0 +1,52 @@
+import type { ReactNode } from "react";
+import { BrowserRouter, Navigate, NavLink, Route, Routes, useNavigate } from "react-router";
+
+import { Datasets } from "./pages/Datasets";
+import { SignIn } from "./pages/SignIn";
+import { loadSession, saveSession } from "./session";
+
+/// Pages behind a session: without one, the log-in page.
+function SignedIn({ children }: { children: ReactNode }) {
+  const navigate = useNavigate();
+  const session = loadSession();
+  if (!session) return <Navigate to="/login" replace />;
+  return (
+    <div className="shell">
+      <nav aria-label="Main">
+        <strong>Tenfold</strong>
+        <NavLink to="/datasets">Datasets</NavLink>
+        <span className="who">{session.email}</span>
+        <button
+          type="button"
+          onClick={() => {
+            saveSession(null);
+            navigate("/login");
+          }}
+        >
+          Log out
+        </button>
+      </nav>
+      <main>{children}</main>
+    </div>
+  );
+}
+
+export function App() {
+  return (
+    <BrowserRouter>
+      <Routes>
+        <Route path="/login" element={<SignIn />} />
+        <Route path="/signup" element={<SignIn signUp />} />
+        <Route
+          path="/datasets"
+          element={
+            <SignedIn>
+              <Datasets />
+            </SignedIn>
+          }
+        />
+        <Route path="*" element={<Navigate to={loadSession() ? "/datasets" : "/login"} replace />} />
+      </Routes>
+    </BrowserRouter>
+  );
+}
