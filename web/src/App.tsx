@@ -2,7 +2,9 @@ import type { ReactNode } from "react";
 import { BrowserRouter, Navigate, NavLink, Route, Routes, useNavigate } from "react-router";
 
 import { Datasets } from "./pages/Datasets";
+import { DatasetVersion } from "./pages/DatasetVersion";
 import { SignIn } from "./pages/SignIn";
+import { Upload } from "./pages/Upload";
 import { loadSession, saveSession } from "./session";
 
 /// Pages behind a session: without one, the log-in page.
@@ -14,7 +16,10 @@ function SignedIn({ children }: { children: ReactNode }) {
     <div className="shell">
       <nav aria-label="Main">
         <strong>Tenfold</strong>
-        <NavLink to="/datasets">Datasets</NavLink>
+        <NavLink to="/datasets" end>
+          Datasets
+        </NavLink>
+        <NavLink to="/datasets/upload">Upload</NavLink>
         <span className="who">{session.email}</span>
         <button
           type="button"
@@ -42,6 +47,22 @@ export function App() {
           element={
             <SignedIn>
               <Datasets />
+            </SignedIn>
+          }
+        />
+        <Route
+          path="/datasets/upload"
+          element={
+            <SignedIn>
+              <Upload />
+            </SignedIn>
+          }
+        />
+        <Route
+          path="/datasets/versions/:id"
+          element={
+            <SignedIn>
+              <DatasetVersion />
             </SignedIn>
           }
         />

@@ -14,11 +14,13 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
+    "\n  query DatasetVersion($id: ID!) {\n    node(id: $id) {\n      ... on DatasetVersion {\n        id\n        version\n        status\n        fileName\n        stats\n        preview\n        problemCount\n        problems { location code message hint }\n        warnings { location code message }\n      }\n    }\n  }\n": typeof types.DatasetVersionDocument,
     "\n  query Datasets {\n    datasets(first: 100) {\n      nodes {\n        id\n        name\n        family\n        createdAt\n        latestVersion { id version status fileName problemCount }\n      }\n    }\n  }\n": typeof types.DatasetsDocument,
     "\n  mutation LogIn($input: LogInInput!) {\n    logIn(input: $input) { accessToken refreshToken user { email } }\n  }\n": typeof types.LogInDocument,
     "\n  mutation SignUp($input: SignUpInput!) {\n    signUp(input: $input) { accessToken refreshToken user { email } }\n  }\n": typeof types.SignUpDocument,
 };
 const documents: Documents = {
+    "\n  query DatasetVersion($id: ID!) {\n    node(id: $id) {\n      ... on DatasetVersion {\n        id\n        version\n        status\n        fileName\n        stats\n        preview\n        problemCount\n        problems { location code message hint }\n        warnings { location code message }\n      }\n    }\n  }\n": types.DatasetVersionDocument,
     "\n  query Datasets {\n    datasets(first: 100) {\n      nodes {\n        id\n        name\n        family\n        createdAt\n        latestVersion { id version status fileName problemCount }\n      }\n    }\n  }\n": types.DatasetsDocument,
     "\n  mutation LogIn($input: LogInInput!) {\n    logIn(input: $input) { accessToken refreshToken user { email } }\n  }\n": types.LogInDocument,
     "\n  mutation SignUp($input: SignUpInput!) {\n    signUp(input: $input) { accessToken refreshToken user { email } }\n  }\n": types.SignUpDocument,
@@ -38,6 +40,10 @@ const documents: Documents = {
  */
 export function graphql(source: string): unknown;
 
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query DatasetVersion($id: ID!) {\n    node(id: $id) {\n      ... on DatasetVersion {\n        id\n        version\n        status\n        fileName\n        stats\n        preview\n        problemCount\n        problems { location code message hint }\n        warnings { location code message }\n      }\n    }\n  }\n"): (typeof documents)["\n  query DatasetVersion($id: ID!) {\n    node(id: $id) {\n      ... on DatasetVersion {\n        id\n        version\n        status\n        fileName\n        stats\n        preview\n        problemCount\n        problems { location code message hint }\n        warnings { location code message }\n      }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

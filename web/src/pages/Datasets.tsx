@@ -1,3 +1,4 @@
+import { Link } from "react-router";
 import { useQuery } from "urql";
 
 import { graphql } from "../gql";
@@ -35,7 +36,8 @@ export function Datasets() {
       <section>
         <h1>Datasets</h1>
         <p className="empty">
-          No datasets yet. Upload an image ZIP (one folder per class), a chat JSONL or an interactions CSV to start.
+          No datasets yet. <Link to="/datasets/upload">Upload</Link> an image ZIP (one folder per class), a chat JSONL
+          or an interactions CSV to start.
         </p>
       </section>
     );
@@ -43,6 +45,9 @@ export function Datasets() {
   return (
     <section>
       <h1>Datasets</h1>
+      <p>
+        <Link to="/datasets/upload">Upload a dataset</Link>
+      </p>
       <table>
         <thead>
           <tr>
@@ -55,7 +60,7 @@ export function Datasets() {
         <tbody>
           {datasets.map((d) => (
             <tr key={d.id}>
-              <td>{d.name}</td>
+              <td>{d.latestVersion ? <Link to={`/datasets/versions/${d.latestVersion.id}`}>{d.name}</Link> : d.name}</td>
               <td>{FAMILY[d.family] ?? d.family}</td>
               <td>{d.latestVersion ? `v${d.latestVersion.version} · ${d.latestVersion.fileName}` : "—"}</td>
               <td>
